@@ -143,20 +143,9 @@ func Write(w io.Writer, meta *Meta, tensors []*tensor.Desc) error {
 				return err
 			}
 		}
-		rb, rows := t.RowBytes(), t.Rows()
-		per := max(1, chunkBytes/max(rb, 1))
-		for r := int64(0); r < rows && rb > 0; r += per {
-			n := min(per, rows-r)
-			if int64(cap(buf)) < n*rb {
-				buf = make([]byte, n*rb)
-			}
-			chunk := buf[:n*rb]
-			if err := t.Src.ReadRows(r, n, chunk); err != nil {
-				return fmt.Errorf("gguf: tensor %q rows [%d, %d): %w", t.Name, r, r+n, err)
-			}
-			if _, err := w.Write(chunk); err != nil {
-				return err
-			}
+		err := streamRows(t, &buf, func(b []byte) error { _, err := w.Write(b); return err })
+		if err != nil {
+			return err
 		}
 		pos = offsets[i] + t.NBytes()
 	}
