@@ -1,0 +1,253 @@
+package quant
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// corpusDir finds the conformance corpus: $MLMF_CORPUS, else
+// ../shared/testdata/corpus next to the module root.
+func corpusDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MLMF_CORPUS")
+	if dir == "" {
+		wd, _ := os.Getwd()
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "..", "shared", "testdata", "corpus")
+				break
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	if _, err := os.Stat(dir); dir == "" || err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
+		}
+		t.Skipf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
+	}
+	return dir
+}
+
+// ggufTensors is a deliberately small GGUF reader for these tests (the
+// project's own reader lives in tensor/gguf): it returns each tensor's ggml
+// type, ggml-order dims and data bytes.
+type ggufTensor struct {
+	typ  tensor.DType
+	dims []uint64
+	data []byte
+}
+
+func readGGUF(t testing.TB, path string) map[string]ggufTensor {
+	t.Helper()
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := 0
+	fail := func(what string) { t.Fatalf("%s: bad GGUF at offset %d: %s", path, p, what) }
+	u32 := func() uint32 {
+		if p+4 > len(buf) {
+			fail("truncated")
+		}
+		p += 4
+		return binary.LittleEndian.Uint32(buf[p-4:])
+	}
+	u64 := func() uint64 {
+		if p+8 > len(buf) {
+			fail("truncated")
+		}
+		p += 8
+		return binary.LittleEndian.Uint64(buf[p-8:])
+	}
+	str := func() string {
+		n := int(u64())
+		if n < 0 || p+n > len(buf) {
+			fail("string length")
+		}
+		p += n
+		return string(buf[p-n : p])
+	}
+	sizes := map[uint32]int{0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+	var skip func(typ uint32)
+	skip = func(typ uint32) {
+		switch typ {
+		case 8:
+			str()
+		case 9:
+			et, n := u32(), u64()
+			for i := uint64(0); i < n; i++ {
+				skip(et)
+			}
+		default:
+			s, ok := sizes[typ]
+			if !ok || p+s > len(buf) {
+				fail("value type")
+			}
+			p += s
+		}
+	}
+	if u32() != 0x46554747 || u32() != 3 {
+		fail("magic/version")
+	}
+	nt, nkv := u64(), u64()
+	align := uint64(32)
+	for i := uint64(0); i < nkv; i++ {
+		key, typ := str(), u32()
+		if key == "general.alignment" && typ == 4 {
+			align = uint64(u32())
+			continue
+		}
+		skip(typ)
+	}
+	type info struct {
+		name string
+		typ  tensor.DType
+		dims []uint64
+		off  uint64
+	}
+	infos := make([]info, nt)
+	for i := range infos {
+		in := &infos[i]
+		in.name = str()
+		in.dims = make([]uint64, u32())
+		for j := range in.dims {
+			in.dims[j] = u64()
+		}
+		var ok bool
+		if in.typ, ok = tensor.FromGGML(u32()); !ok {
+			fail("tensor type")
+		}
+		in.off = u64()
+	}
+	base := (uint64(p) + align - 1) / align * align
+	out := map[string]ggufTensor{}
+	for _, in := range infos {
+		n := uint64(1)
+		for _, d := range in.dims {
+			n *= d
+		}
+		nb, err := in.typ.RowBytes(int64(n))
+		if err != nil || base+in.off+uint64(nb) > uint64(len(buf)) {
+			fail("tensor " + in.name + " out of bounds")
+		}
+		out[in.name] = ggufTensor{in.typ, in.dims, buf[base+in.off : base+in.off+uint64(nb)]}
+	}
+	return out
+}
+
+type refTensor struct {
+	Type   string  `json:"type"`
+	Shape  []int64 `json:"shape"`
+	NBytes int64   `json:"nbytes"`
+	Digest string  `json:"digest"`
+}
+
+func readRefJSON(t testing.TB, path string) map[string]refTensor {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Tensors map[string]refTensor `json:"tensors"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc.Tensors
+}
+
+// TestCorpusByteIdentical quantizes every tensor of the BF16 GGUF that
+// llama-quantize read into the type each reference file holds it in, and
+// compares the bytes with llama-quantize's output: the sha256 digest from the
+// reference's .gguf.json, and on a mismatch the first differing block of the
+// reference GGUF itself.
+func TestCorpusByteIdentical(t *testing.T) {
+	dir := filepath.Join(corpusDir(t), "tiny-llama-spm-ref")
+	src := readGGUF(t, filepath.Join(dir, "tiny-llama-spm-bf16.gguf"))
+	refs, _ := filepath.Glob(filepath.Join(dir, "tiny-llama-spm-*.gguf.json"))
+	checked := map[tensor.DType]int{}
+	for _, ref := range refs {
+		base := strings.TrimSuffix(filepath.Base(ref), ".gguf.json")
+		if strings.HasSuffix(base, "-f32") || strings.HasSuffix(base, "-f16") || strings.HasSuffix(base, "-bf16") ||
+			strings.Contains(base, "lora") || strings.HasSuffix(base, "-q8_0") {
+			continue // converter outputs, not llama-quantize's
+		}
+		t.Run(base, func(t *testing.T) {
+			want := readRefJSON(t, ref)
+			var refData map[string]ggufTensor
+			for name, rt := range want {
+				typ, err := tensor.ParseDType(rt.Type)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if !typ.Quantized() {
+					continue
+				}
+				in, ok := src[name]
+				if !ok || in.typ != tensor.BF16 {
+					t.Fatalf("%s: not a BF16 tensor in the source", name)
+				}
+				f := make([]float32, len(in.data)/2)
+				if err := tensor.ToFloat32(tensor.BF16, in.data, f); err != nil {
+					t.Fatal(err)
+				}
+				nb, _ := typ.RowBytes(int64(len(f)))
+				out := make([]byte, nb)
+				if err := Quantize(typ, f, out); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				sum := sha256.Sum256(out)
+				if got := hex.EncodeToString(sum[:])[:16]; got != rt.Digest {
+					if refData == nil {
+						refData = readGGUF(t, strings.TrimSuffix(ref, ".json"))
+					}
+					t.Errorf("%s (%v): digest %s, want %s; %s", name, typ, got, rt.Digest, firstDiff(typ, out, refData[name].data))
+					continue
+				}
+				checked[typ]++
+			}
+		})
+	}
+	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
+		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
+		if checked[typ] == 0 {
+			t.Errorf("no %v tensor matched the corpus", typ)
+		}
+	}
+	t.Logf("byte-identical tensors per type: %v", checked)
+}
+
+func firstDiff(typ tensor.DType, got, want []byte) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("size %d, reference %d", len(got), len(want))
+	}
+	bb := int(typ.Info().BlockBytes)
+	n := 0
+	first := -1
+	for i := 0; i < len(got); i += bb {
+		if string(got[i:i+bb]) != string(want[i:i+bb]) {
+			if first < 0 {
+				first = i / bb
+			}
+			n++
+		}
+	}
+	if first < 0 {
+		return "bytes equal?"
+	}
+	o := first * bb
+	return fmt.Sprintf("%d of %d blocks differ, first block %d:\n got %x\nwant %x", n, len(got)/bb, first, got[o:o+bb], want[o:o+bb])
+}

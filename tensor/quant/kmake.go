@@ -1,0 +1,214 @@
+package quant
+
+// The scale searches shared by the k-quants, as in ggml-quants.c. Each one
+// fits a scale (and for the asymmetric types a minimum) to a small group of
+// weights and leaves the chosen levels in L. Every product is wrapped in a
+// float32 conversion so that none is fused with the sum it feeds, and sums run
+// in element order, because the searches compare errors that differ in the
+// last bits and a different rounding picks a different scale.
+
+// groupMaxEps is ggml's GROUP_MAX_EPS: a group whose largest magnitude is below
+// it is all zero.
+const groupMaxEps float32 = 1e-15
+
+func clamp(l, lo, hi int32) int32 { return max(lo, min(hi, l)) }
+
+// makeQXQuants is ggml's make_qx_quants with rmse_type 1 and no importance
+// weights (weights x²): a symmetric fit of levels -nmax..nmax-1, refined by
+// trying 18 scales around nmax/max. L receives level+nmax.
+func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
+	amax, max := absMaxSigned(x)
+	L = L[:len(x)]
+	if amax < groupMaxEps {
+		clear(L)
+		return 0
+	}
+	var wx, w [32]float32 // w·x and w; n is at most 32
+	for i, v := range x {
+		w[i] = float32(v * v)
+		wx[i] = float32(w[i] * v)
+	}
+	iscale := float32(-nmax) / max
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1)
+		L[i] = int8(l + nmax)
+		fl := float32(l)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
+	}
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := float32(scale * sumlx)
+	for is := int32(-9); is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(float32(nmax) + float32(0.1*float32(is))) / max
+		sumlx, suml2 = 0, 0
+		for i, v := range x {
+			fl := float32(clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1))
+			sumlx += float32(wx[i] * fl)
+			suml2 += float32(float32(w[i]*fl) * fl)
+		}
+		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
+			for i, v := range x {
+				L[i] = int8(nmax + clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1))
+			}
+			scale = sumlx / suml2
+			best = float32(scale * sumlx)
+		}
+	}
+	return scale
+}
+
+// makeQ3Quants is ggml's make_q3_quants with do_rmse: a symmetric fit of
+// levels -nmax..nmax-1 weighted by x², then up to five passes that move single
+// levels while that lowers the weighted error. L receives level+nmax.
+func makeQ3Quants(x []float32, L []int8, nmax int32) float32 {
+	amax, max := absMaxSigned(x)
+	L = L[:len(x)]
+	if amax < groupMaxEps {
+		clear(L)
+		return 0
+	}
+	var wx, w [32]float32
+	for i, v := range x {
+		w[i] = float32(v * v)
+		wx[i] = float32(w[i] * v)
+	}
+	iscale := float32(-nmax) / max
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1)
+		L[i] = int8(l)
+		fl := float32(l)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
+	}
+	for itry := 0; itry < 5; itry++ {
+		changed := false
+		for i, v := range x {
+			fL := float32(L[i])
+			slx := sumlx - float32(wx[i]*fL)
+			if !(slx > 0) {
+				continue
+			}
+			sl2 := suml2 - float32(float32(w[i]*fL)*fL)
+			nl := clamp(nearestInt(float32(v*sl2)/slx), -nmax, nmax-1)
+			if nl == int32(L[i]) {
+				continue
+			}
+			fn := float32(nl)
+			slx += float32(wx[i] * fn)
+			sl2 += float32(float32(w[i]*fn) * fn)
+			if sl2 > 0 && float32(float32(slx*slx)*suml2) > float32(float32(sumlx*sumlx)*sl2) {
+				L[i], sumlx, suml2 = int8(nl), slx, sl2
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for i := range L {
+		L[i] += int8(nmax)
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// makeQKX2Quants is ggml's make_qkx2_quants: an asymmetric fit x ≈ scale·l -
+// min with levels 0..nmax and min >= 0, searched over nstep+1 scales starting
+// at (rmin+nmax)/(max-min) and solving the weighted least squares for each
+// level assignment. It returns the scale and stores the (positive) minimum in
+// *theMin. use_mad chooses absolute instead of squared error.
+func makeQKX2Quants(x, weights []float32, L []uint8, theMin *float32, nmax int32,
+	rmin, rdelta float32, nstep int, useMad bool) float32 {
+	n := len(x)
+	weights, L = weights[:n], L[:n]
+	lo, hi := x[0], x[0]
+	sumW := weights[0]
+	sumX := float32(sumW * x[0])
+	for i := 1; i < n; i++ {
+		if x[i] < lo {
+			lo = x[i]
+		}
+		if x[i] > hi {
+			hi = x[i]
+		}
+		sumW += weights[i]
+		sumX += float32(weights[i] * x[i])
+	}
+	if lo > 0 {
+		lo = 0
+	}
+	if hi == lo {
+		clear(L)
+		*theMin = -lo
+		return 0
+	}
+	fnmax := float32(nmax)
+	iscale := fnmax / (hi - lo)
+	scale := 1 / iscale
+	var bestErr float32
+	for i, v := range x {
+		l := clamp(nearestInt(float32(iscale*(v-lo))), 0, nmax)
+		L[i] = uint8(l)
+		diff := float32(float32(scale*float32(l))+lo) - v
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = float32(diff * diff)
+		}
+		bestErr += float32(weights[i] * diff)
+	}
+	if nstep < 1 {
+		*theMin = -lo
+		return scale
+	}
+	var laux [32]uint8
+	for is := 0; is <= nstep; is++ {
+		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (hi - lo)
+		var sumL, sumL2, sumXL float32
+		for i, v := range x {
+			l := clamp(nearestInt(float32(iscale*(v-lo))), 0, nmax)
+			laux[i] = uint8(l)
+			fl := float32(l)
+			wl := float32(weights[i] * fl)
+			sumL += wl
+			sumL2 += float32(wl * fl)
+			sumXL += float32(wl * v)
+		}
+		D := float32(sumW*sumL2) - float32(sumL*sumL)
+		if !(D > 0) {
+			continue
+		}
+		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+		thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+		if thisMin > 0 {
+			thisMin = 0
+			thisScale = sumXL / sumL2
+		}
+		var curErr float32
+		for i, v := range x {
+			diff := float32(float32(thisScale*float32(laux[i]))+thisMin) - v
+			if useMad {
+				diff = abs32(diff)
+			} else {
+				diff = float32(diff * diff)
+			}
+			curErr += float32(weights[i] * diff)
+		}
+		if curErr < bestErr {
+			copy(L, laux[:n])
+			bestErr, scale, lo = curErr, thisScale, thisMin
+		}
+	}
+	*theMin = -lo
+	return scale
+}

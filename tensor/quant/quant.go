@@ -1,0 +1,110 @@
+// Package quant quantizes float32 rows into ggml's block types and back,
+// byte for byte as ggml's reference quantizers do (the code llama-quantize
+// runs when it has no importance matrix). Every codec works on one block at a
+// time with fixed-size scratch, so a row costs no allocation and rows can be
+// quantized concurrently.
+//
+// Matching ggml bit for bit means computing in float32 exactly where ggml
+// does: products are wrapped in explicit float32 conversions so that the Go
+// compiler may not fuse them into FMA instructions, sums run in ggml's order,
+// and rounding uses ggml's own tricks (nearestInt, fp16).
+package quant
+
+import (
+	"fmt"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// codec quantizes and dequantizes one block: x holds blockSize floats, b
+// blockBytes bytes. quant is nil for types this package only decodes.
+type codec struct {
+	quant   func(x []float32, b []byte)
+	dequant func(b []byte, x []float32)
+}
+
+var codecs = map[tensor.DType]codec{
+	tensor.Q4_0: {quantQ4_0, dequantQ4_0},
+	tensor.Q4_1: {quantQ4_1, dequantQ4_1},
+	tensor.Q5_0: {quantQ5_0, dequantQ5_0},
+	tensor.Q5_1: {quantQ5_1, dequantQ5_1},
+	tensor.Q8_0: {quantQ8_0, dequantQ8_0},
+	tensor.Q2_K: {quantQ2_K, dequantQ2_K},
+	tensor.Q3_K: {quantQ3_K, dequantQ3_K},
+	tensor.Q4_K: {quantQ4_K, dequantQ4_K},
+	tensor.Q5_K: {quantQ5_K, dequantQ5_K},
+	tensor.Q6_K: {quantQ6_K, dequantQ6_K},
+	tensor.Q8_K: {quantQ8_K, dequantQ8_K},
+}
+
+func init() {
+	for t := range codecs {
+		t := t
+		tensor.RegisterBlockCodec(t, tensor.BlockCodec{
+			Decode: func(src []byte, dst []float32) error { return Dequantize(t, src, dst) },
+			Encode: func(src []float32, dst []byte) error { return Quantize(t, src, dst) },
+		})
+	}
+}
+
+// Supported reports whether t can be both quantized and dequantized here.
+func Supported(t tensor.DType) bool {
+	c, ok := codecs[t]
+	return ok && c.quant != nil
+}
+
+// CanDequantize reports whether rows of t can be decoded to float32 here.
+func CanDequantize(t tensor.DType) bool {
+	_, ok := codecs[t]
+	return ok
+}
+
+// Quantize encodes src, a whole number of blocks of t, into dst, which must be
+// exactly the encoded size. Blocks are independent, so src may hold one row or
+// many.
+func Quantize(t tensor.DType, src []float32, dst []byte) error {
+	c, ok := codecs[t]
+	if !ok || c.quant == nil {
+		return fmt.Errorf("quant: no quantizer for %v", t)
+	}
+	bs, bb, err := blocks(t, len(src), len(dst))
+	if err != nil {
+		return fmt.Errorf("quant: quantizing to %v: %w", t, err)
+	}
+	for i, j := 0, 0; i < len(src); i, j = i+bs, j+bb {
+		c.quant(src[i:i+bs:i+bs], dst[j:j+bb:j+bb])
+	}
+	return nil
+}
+
+// Dequantize decodes src, a whole number of blocks of t, into dst, which must
+// hold exactly the block elements. It never fails on the block contents: every
+// byte pattern decodes to some float32 values, as in ggml.
+func Dequantize(t tensor.DType, src []byte, dst []float32) error {
+	c, ok := codecs[t]
+	if !ok {
+		return fmt.Errorf("quant: no dequantizer for %v", t)
+	}
+	bs, bb, err := blocks(t, len(dst), len(src))
+	if err != nil {
+		return fmt.Errorf("quant: dequantizing %v: %w", t, err)
+	}
+	for i, j := 0, 0; i < len(dst); i, j = i+bs, j+bb {
+		c.dequant(src[j:j+bb:j+bb], dst[i:i+bs:i+bs])
+	}
+	return nil
+}
+
+// blocks checks that n elements are whole blocks of t encoded in exactly
+// nbytes, and returns the block size and block bytes.
+func blocks(t tensor.DType, n, nbytes int) (int, int, error) {
+	in := t.Info()
+	bs, bb := int(in.BlockSize), int(in.BlockBytes)
+	if n%bs != 0 {
+		return 0, 0, fmt.Errorf("%d elements are not a whole number of %d-element blocks", n, bs)
+	}
+	if want := n / bs * bb; nbytes != want {
+		return 0, 0, fmt.Errorf("%d elements take %d bytes, buffer has %d", n, want, nbytes)
+	}
+	return bs, bb, nil
+}
