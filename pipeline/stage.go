@@ -105,7 +105,9 @@ type Sink interface {
 // tensors at fixed offsets, zero padding in between. Side files (config.json,
 // an index) are OutputFiles with only a Prefix.
 type OutputFile struct {
-	Path    string
+	Path string
+	// Stage is the id of the sink that owns the file; the engine fills it.
+	Stage   string
 	Prefix  []byte
 	Size    int64
 	Tensors []Placed

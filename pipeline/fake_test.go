@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// Test-only stages: a generator whose rows are a pure function of their
+// coordinates (so tests can check any output byte independently), a scaler,
+// and a raw sink that concatenates tensors after a fixed header.
+
+type fakeRegistry map[string]*Spec
+
+func (r fakeRegistry) Lookup(k string) (*Spec, bool) { s, ok := r[k]; return s, ok }
+func (r fakeRegistry) Specs() []*Spec {
+	var out []*Spec
+	for _, s := range r {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	return out
+}
+
+func testRegistry() fakeRegistry {
+	obj := func(props map[string]any, req ...string) map[string]any {
+		r := []any{}
+		for _, x := range req {
+			r = append(r, x)
+		}
+		return map[string]any{"type": "object", "additionalProperties": false, "properties": props, "required": r}
+	}
+	return fakeRegistry{
+		"gen": {Kind: "gen", Summary: "generate tensors", MaxInputs: 0,
+			Params: obj(map[string]any{
+				"tensors":     map[string]any{"type": "integer", "minimum": 1},
+				"rows":        map[string]any{"type": "integer", "minimum": 1},
+				"cols":        map[string]any{"type": "integer", "minimum": 1},
+				"fail_at_row": map[string]any{"type": "integer"},
+				"delay_ms":    map[string]any{"type": "integer"},
+			}, "tensors", "rows", "cols"),
+			New: func(p Params) (Stage, error) {
+				var g genStage
+				g.FailAt = -1
+				return &g, p.Decode(&g)
+			}},
+		"scale": {Kind: "scale", Summary: "multiply", MinInputs: 1, MaxInputs: 1,
+			Params: obj(map[string]any{"by": map[string]any{"type": "number"}}, "by"),
+			New: func(p Params) (Stage, error) {
+				var s scaleStage
+				if err := p.Decode(&s); err != nil {
+					return nil, err
+				}
+				if s.By == 0 {
+					return nil, errors.New("by: must not be 0")
+				}
+				return &s, nil
+			}},
+		"raw": {Kind: "raw", Summary: "write raw", MinInputs: 1, MaxInputs: 1,
+			Params: obj(map[string]any{"path": map[string]any{"type": "string"}}, "path"),
+			New: func(p Params) (Stage, error) {
+				var s rawSink
+				return &s, p.Decode(&s)
+			}},
+	}
+}
+
+type genStage struct {
+	Tensors int `json:"tensors"`
+	Rows    int `json:"rows"`
+	Cols    int `json:"cols"`
+	FailAt  int `json:"fail_at_row"`
+	DelayMS int `json:"delay_ms"`
+}
+
+func genValue(t, r, c int64) float32 { return float32(t*1000003+r*1009+c) * 0.5 }
+
+func (g *genStage) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
+	m := &Model{Format: "gen", Naming: "gguf"}
+	for i := 0; i < g.Tensors; i++ {
+		m.Tensors = append(m.Tensors, &tensor.Desc{Name: fmt.Sprintf("t%d", i), DType: tensor.F32,
+			Shape: []int64{int64(g.Rows), int64(g.Cols)}, Src: &genSource{g: g, t: int64(i)}})
+	}
+	return m, nil
+}
+
+type genSource struct {
+	g *genStage
+	t int64
+}
+
+func (s *genSource) ReadRows(row, n int64, dst []byte) error {
+	if s.g.DelayMS > 0 {
+		time.Sleep(time.Duration(s.g.DelayMS) * time.Millisecond)
+	}
+	cols := int64(s.g.Cols)
+	for r := row; r < row+n; r++ {
+		if s.g.FailAt >= 0 && r == int64(s.g.FailAt) && s.t == 1 {
+			return fmt.Errorf("injected failure at row %d", r)
+		}
+		for c := int64(0); c < cols; c++ {
+			binary.LittleEndian.PutUint32(dst[((r-row)*cols+c)*4:], math.Float32bits(genValue(s.t, r, c)))
+		}
+	}
+	return nil
+}
+
+func (s *genSource) Describe() string { return fmt.Sprintf("gen:t%d", s.t) }
+
+type scaleStage struct {
+	By float64 `json:"by"`
+}
+
+func (s *scaleStage) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
+	m := in[0].Clone()
+	for i, t := range m.Tensors {
+		c := t.Clone()
+		c.Src = &scaleSource{src: t.Src, by: float32(s.By)}
+		m.Tensors[i] = c
+	}
+	return m, nil
+}
+
+type scaleSource struct {
+	src tensor.Source
+	by  float32
+}
+
+func (s *scaleSource) ReadRows(row, n int64, dst []byte) error {
+	if err := s.src.ReadRows(row, n, dst); err != nil {
+		return err
+	}
+	for i := 0; i+4 <= len(dst); i += 4 {
+		v := math.Float32frombits(binary.LittleEndian.Uint32(dst[i:]))
+		binary.LittleEndian.PutUint32(dst[i:], math.Float32bits(v*s.by))
+	}
+	return nil
+}
+
+func (s *scaleSource) Describe() string { return s.src.Describe() + " | scale" }
+
+type rawSink struct {
+	Path string `json:"path"`
+	outs []*OutputFile
+}
+
+const rawHeader = "RAW1"
+
+func (s *rawSink) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
+	o := &OutputFile{Path: s.Path, Prefix: []byte(rawHeader)}
+	off := int64(len(rawHeader))
+	for _, t := range in[0].Tensors {
+		o.Tensors = append(o.Tensors, Placed{T: t, Offset: off})
+		off += t.NBytes()
+	}
+	o.Size = off
+	s.outs = []*OutputFile{o}
+	return in[0], nil
+}
+
+func (s *rawSink) Outputs() []*OutputFile { return s.outs }

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// Plan is a recipe resolved on metadata: every stage's output model, every
+// output file's layout. Nothing has been read beyond headers and configs.
+type Plan struct {
+	Recipe  *Recipe
+	Stages  []*PlannedStage // in execution (topological) order
+	Outputs []*OutputFile
+}
+
+// PlannedStage is one stage after planning.
+type PlannedStage struct {
+	Decl  *StageDecl
+	Out   *Model
+	Sink  bool
+	bytes atomic.Int64 // bytes its output sources have produced
+	total int64        // bytes of its output tensors
+}
+
+// Bytes is how many bytes have flowed out of the stage so far.
+func (s *PlannedStage) Bytes() int64 { return s.bytes.Load() }
+
+// Total is the size of the stage's output tensors, the denominator of its progress.
+func (s *PlannedStage) Total() int64 { return s.total }
+
+// Build plans a parsed recipe. Stages plan in dependency order; a stage whose
+// input failed is skipped, so independent branches still report their own
+// problems, and every problem comes back at once.
+func Build(ctx context.Context, r *Recipe, env Env) (*Plan, error) {
+	p := &Plan{Recipe: r}
+	models := map[string]*Model{}
+	var ps Problems
+	for _, d := range topo(r.Stages) {
+		var in []*Model
+		ok := true
+		for _, name := range d.Inputs {
+			m, has := models[name]
+			if !has {
+				ok = false
+				break
+			}
+			in = append(in, m)
+		}
+		if !ok || d.stage == nil {
+			continue
+		}
+		e := env
+		e.StageID = d.ID
+		if e.Log != nil {
+			e.Log = e.Log.With("stage", d.ID)
+		}
+		out, err := d.stage.Plan(ctx, &e, in)
+		if err != nil {
+			for _, one := range splitJoined(err) {
+				ps = append(ps, Problem{File: r.File, Line: d.Line, Col: d.Col, Stage: d.ID, Msg: one.Error()})
+			}
+			continue
+		}
+		st := &PlannedStage{Decl: d}
+		st.Out = st.instrument(out)
+		models[d.ID] = st.Out
+		if sink, isSink := d.stage.(Sink); isSink {
+			st.Sink = true
+			for _, o := range sink.Outputs() {
+				o.Stage = d.ID
+				p.Outputs = append(p.Outputs, o)
+			}
+		}
+		p.Stages = append(p.Stages, st)
+	}
+	if len(ps) == 0 {
+		ps = append(ps, checkOutputs(r, p)...)
+	}
+	if len(ps) > 0 {
+		return nil, ps.sorted()
+	}
+	return p, nil
+}
+
+// instrument wraps the model's sources so that bytes flowing out of this
+// stage are counted for progress and spans.
+func (s *PlannedStage) instrument(m *Model) *Model {
+	if m == nil {
+		return &Model{}
+	}
+	c := *m
+	c.Tensors = make([]*tensor.Desc, len(m.Tensors))
+	for i, t := range m.Tensors {
+		t2 := t.Clone()
+		if t.Src != nil {
+			t2.Src = &counted{Source: t.Src, n: &s.bytes}
+		}
+		s.total += t.NBytes()
+		c.Tensors[i] = t2
+	}
+	return &c
+}
+
+type counted struct {
+	tensor.Source
+	n *atomic.Int64
+}
+
+func (c *counted) ReadRows(row, n int64, dst []byte) error {
+	err := c.Source.ReadRows(row, n, dst)
+	if err == nil {
+		c.n.Add(int64(len(dst)))
+	}
+	return err
+}
+
+// checkOutputs refuses two outputs with one path and outputs that would
+// overwrite an input: both would corrupt data silently.
+func checkOutputs(r *Recipe, p *Plan) Problems {
+	var ps Problems
+	inputs := map[string]bool{}
+	for _, s := range p.Stages {
+		for _, f := range s.Out.Files {
+			if abs, err := filepath.Abs(f); err == nil {
+				inputs[abs] = true
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, o := range p.Outputs {
+		abs, err := filepath.Abs(o.Path)
+		if err != nil {
+			abs = o.Path
+		}
+		switch {
+		case seen[abs]:
+			ps = append(ps, Problem{File: r.File, Line: 1, Col: 1, Msg: fmt.Sprintf("output %s is written twice", o.Path)})
+		case inputs[abs]:
+			ps = append(ps, Problem{File: r.File, Line: 1, Col: 1, Msg: fmt.Sprintf("output %s would overwrite an input", o.Path)})
+		}
+		seen[abs] = true
+	}
+	return ps
+}

@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// RunOptions configures one whole run.
+type RunOptions struct {
+	Memory  int64
+	Threads int
+	DryRun  bool
+	Version string
+	Tracer  trace.Tracer
+	Log     *slog.Logger
+	// OnPlan, when set, sees the plan before execution starts (progress
+	// display, --dry-run printing).
+	OnPlan func(*Plan)
+}
+
+// Result is what a run produced.
+type Result struct {
+	Plan     *Plan
+	Manifest string
+}
+
+// Run plans and executes a parsed recipe under one "run" span with a child
+// span per stage; tensor spans hang under the sink stage that writes them.
+func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error) {
+	tr := opt.Tracer
+	if tr == nil {
+		tr = noop.NewTracerProvider().Tracer("")
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	started := time.Now()
+	ctx, runSpan := tr.Start(ctx, "run", trace.WithAttributes(
+		attribute.String("recipe.file", r.File), attribute.String("recipe.sha256", r.SHA256)))
+	defer func() {
+		if err != nil {
+			runSpan.RecordError(err)
+			runSpan.SetStatus(codes.Error, err.Error())
+		}
+		runSpan.End()
+	}()
+	spans := map[string]trace.Span{}
+	for _, d := range topo(r.Stages) {
+		_, s := tr.Start(ctx, "stage "+d.ID, trace.WithAttributes(
+			attribute.String("stage.id", d.ID), attribute.String("stage.kind", d.Kind)))
+		spans[d.ID] = s
+	}
+	var plan *Plan
+	defer func() {
+		for _, d := range topo(r.Stages) {
+			s := spans[d.ID]
+			if plan != nil {
+				for _, ps := range plan.Stages {
+					if ps.Decl == d {
+						s.SetAttributes(attribute.Int64("stage.bytes", ps.Bytes()))
+					}
+				}
+			}
+			s.End()
+		}
+	}()
+	plan, err = Build(ctx, r, Env{Log: log, Threads: opt.Threads, Memory: opt.Memory})
+	if err != nil {
+		return nil, err
+	}
+	if opt.OnPlan != nil {
+		opt.OnPlan(plan)
+	}
+	res = &Result{Plan: plan}
+	if opt.DryRun {
+		return res, nil
+	}
+	err = Execute(ctx, plan, ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans})
+	if err != nil {
+		return nil, err
+	}
+	res.Manifest, err = WriteManifest(plan, opt.Version, started, opt.Threads)
+	return res, err
+}

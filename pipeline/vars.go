@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+type addFunc func(n *yaml.Node, stage, format string, args ...any)
+
+// resolveVars reads the vars block and applies --set overrides. A var whose
+// default is null has no value until set; a --set of an undeclared var is an
+// error, since a typo there would otherwise be silently ignored.
+func resolveVars(root *yaml.Node, sets map[string]string, add addFunc) map[string]string {
+	vals := map[string]string{}
+	declared := map[string]bool{}
+	vn := mapValue(root, "vars")
+	if vn != nil && vn.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(vn.Content); i += 2 {
+			k, v := vn.Content[i], vn.Content[i+1]
+			declared[k.Value] = true
+			if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
+				vals[k.Value] = v.Value
+			}
+		}
+	}
+	names := make([]string, 0, len(sets))
+	for k := range sets {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !declared[k] {
+			at := vn
+			if at == nil {
+				at = root
+			}
+			known := "none"
+			if len(declared) > 0 {
+				known = strings.Join(sortedKeys(declared), ", ")
+			}
+			add(at, "", "--set %s: the recipe declares no var %q, expected one of: %s", k, k, known)
+			continue
+		}
+		vals[k] = sets[k]
+	}
+	return vals
+}
+
+// substitute replaces ${name} in every scalar under n. A scalar that is
+// exactly one reference takes the value's own YAML type, quoted or not (so
+// "${threads}" can fill an integer parameter); references inside longer
+// strings stay strings.
+func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc) {
+	var walk func(n *yaml.Node, ptr string)
+	walk = func(n *yaml.Node, ptr string) {
+		if n == nil {
+			return
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(n.Content[i+1], ptr+"/"+n.Content[i].Value)
+			}
+			return
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s/%d", ptr, i))
+			}
+			return
+		case yaml.ScalarNode:
+		default:
+			return
+		}
+		refs := varRef.FindAllStringSubmatchIndex(n.Value, -1)
+		if len(refs) == 0 {
+			return
+		}
+		whole := len(refs) == 1 && refs[0][0] == 0 && refs[0][1] == len(n.Value)
+		unset := false
+		out := varRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := m[2 : len(m)-1]
+			v, ok := vals[name]
+			if !ok {
+				unset = true
+				add(n, stageOf(ptr), "var %q is not set, expected a default under vars: or --set %s=VALUE", name, name)
+			}
+			return v
+		})
+		if unset {
+			return // keep the reference, so no second, misleading type error
+		}
+		n.Value = out
+		if whole {
+			// Quoting is forced by flow mappings ({path: "${x}"}), so the
+			// quotes say nothing about the intended type: let YAML resolve it.
+			n.Tag, n.Style = "", 0
+		}
+	}
+	walk(n, "/stages")
+}
