@@ -1,0 +1,147 @@
+package torch
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// maxNesting bounds how deep describe looks for tensors: state dicts are one
+// level, training checkpoints two or three.
+const maxNesting = 16
+
+// walker collects tensors from the unpickled root in order.
+type walker struct {
+	a       *archive
+	out     []*tensor.Desc
+	names   map[string]bool
+	visits  int
+	located map[string][2]int64 // storage key -> offset, size in the file
+}
+
+// describe turns the root object into descriptors. The root must be a dict;
+// nested dicts, lists and tuples are walked with dotted names, and values
+// that are neither tensors nor containers (epoch numbers, config strings) are
+// not weights and are skipped.
+func (a *archive) describe(root any) ([]*tensor.Desc, error) {
+	d, ok := root.(*dict)
+	if !ok {
+		return nil, fmt.Errorf("%s: %sdata.pkl holds a %s, not a state dict", a.name, a.prefix, typeName(root))
+	}
+	w := &walker{a: a, names: map[string]bool{}, located: map[string][2]int64{}}
+	if err := w.walk("", d, 0); err != nil {
+		return nil, fmt.Errorf("%s: %w", a.name, err)
+	}
+	return w.out, nil
+}
+
+func (w *walker) walk(name string, v any, depth int) error {
+	w.visits++
+	if w.visits > maxObjects {
+		return fmt.Errorf("%q: more than %d objects to walk", truncate(name), maxObjects)
+	}
+	switch v := v.(type) {
+	case *torchTensor:
+		return w.add(name, v)
+	case *dict:
+		if depth >= maxNesting {
+			return fmt.Errorf("%q: containers nested deeper than %d", truncate(name), maxNesting)
+		}
+		for i, k := range v.keys {
+			var ks string
+			switch k := k.(type) {
+			case string:
+				ks = k
+			case int64:
+				ks = strconv.FormatInt(k, 10)
+			default:
+				return fmt.Errorf("%q: dict key is a %s, not a str", truncate(name), typeName(k))
+			}
+			if err := w.walk(join(name, ks), v.vals[i], depth+1); err != nil {
+				return err
+			}
+		}
+	case *list:
+		return w.walkSeq(name, v.items, depth)
+	case tuple:
+		return w.walkSeq(name, v, depth)
+	}
+	return nil
+}
+
+func (w *walker) walkSeq(name string, items []any, depth int) error {
+	if depth >= maxNesting {
+		return fmt.Errorf("%q: containers nested deeper than %d", truncate(name), maxNesting)
+	}
+	for i, it := range items {
+		if err := w.walk(join(name, strconv.Itoa(i)), it, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// add checks a tensor against its storage and the zip entry holding it, and
+// maps it onto the file.
+func (w *walker) add(name string, t *torchTensor) error {
+	if w.names[name] {
+		return fmt.Errorf("tensor %q appears twice", truncate(name))
+	}
+	w.names[name] = true
+	d := &tensor.Desc{Name: name, DType: t.dtype, Shape: t.size}
+	src, err := w.source(name, t)
+	if err != nil {
+		return fmt.Errorf("tensor %q (%s %v, storage %q): %w", truncate(name), t.dtype, t.size, truncate(t.st.key), err)
+	}
+	d.Src = src
+	w.out = append(w.out, d)
+	return nil
+}
+
+func (w *walker) source(name string, t *torchTensor) (tensor.Source, error) {
+	esz := t.dtype.Info().BlockBytes
+	if !w.a.little && esz > 1 {
+		return nil, fmt.Errorf("big-endian checkpoint with %d-byte elements is not supported", esz)
+	}
+	numel, span, err := t.extent()
+	if err != nil {
+		return nil, err
+	}
+	stBytes := t.st.numel * elemSize(t.st.class.dtype)
+	if numel > 0 && (t.offset > (1<<62)/esz-span || (t.offset+span)*esz > stBytes) {
+		return nil, fmt.Errorf("elements [%d, %d) of %d bytes each exceed the storage of %d bytes", t.offset, t.offset+span, esz, stBytes)
+	}
+	loc, ok := w.located[t.st.key]
+	if !ok {
+		off, size, err := w.a.storageAt(t.st.key)
+		if err != nil {
+			return nil, err
+		}
+		loc = [2]int64{off, size}
+		w.located[t.st.key] = loc
+	}
+	if stBytes > loc[1] {
+		return nil, fmt.Errorf("storage declares %d bytes but its zip entry holds %d", stBytes, loc[1])
+	}
+	base := loc[0] + t.offset*esz
+	if numel == 0 || t.contiguous() {
+		return &tensor.Section{R: w.a.r, Off: base, RowBytes: rowLen(t.size) * esz, Name: w.a.name, Tensor: name}, nil
+	}
+	return &strided{r: w.a.r, base: base, esz: esz, size: t.size, stride: t.stride, name: w.a.name, tensor: name}, nil
+}
+
+// rowLen is the element count of the last dimension (1 for a scalar).
+func rowLen(size []int64) int64 {
+	if len(size) == 0 {
+		return 1
+	}
+	return size[len(size)-1]
+}
