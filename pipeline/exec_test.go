@@ -1,0 +1,185 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+func recipe(out string, tensors, rows, cols int, extra string) string {
+	return strings.NewReplacer("OUT", out, "T", itoa(tensors), "R", itoa(rows), "C", itoa(cols), "EXTRA", extra).Replace(`version: 1
+stages:
+  - id: g
+    kind: gen
+    with: {tensors: T, rows: R, cols: C EXTRA}
+  - id: s
+    kind: scale
+    inputs: [g]
+    with: {by: 3}
+  - id: w
+    kind: raw
+    inputs: [s]
+    with: {path: "OUT"}
+`)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func sortedStrings(s []string) []string { sort.Strings(s); return s }
+
+func mustParse(t *testing.T, src string) *Recipe {
+	t.Helper()
+	r, err := Parse("test.yaml", []byte(src), nil, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// expectRaw rebuilds the expected file from the generator's formula and the
+// scale factor, independently of the engine.
+func expectRaw(tensors, rows, cols int) []byte {
+	var b bytes.Buffer
+	b.WriteString(rawHeader)
+	for t := 0; t < tensors; t++ {
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				binary.Write(&b, binary.LittleEndian, math.Float32bits(genValue(int64(t), int64(r), int64(c))*3))
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+func leftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestExecuteWritesExpectedBytesWhateverTheThreads(t *testing.T) {
+	want := expectRaw(3, 257, 33)
+	for _, threads := range []int{1, 2, 7} {
+		for _, mem := range []int64{4 << 10, 1 << 30} {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "o.raw")
+			r := mustParse(t, recipe(out, 3, 257, 33, ""))
+			res, err := Run(context.Background(), r, RunOptions{Threads: threads, Memory: mem, Version: "test"})
+			if err != nil {
+				t.Fatalf("threads %d mem %d: %v", threads, mem, err)
+			}
+			got, _ := os.ReadFile(out)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("threads %d mem %d: output differs", threads, mem)
+			}
+			if res.Manifest != out+".manifest.json" {
+				t.Errorf("manifest at %q", res.Manifest)
+			}
+			if names := leftovers(t, dir); len(names) != 2 {
+				t.Errorf("dir holds %v, want the output and its manifest", names)
+			}
+		}
+	}
+}
+
+func TestSpanTree(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	out := filepath.Join(t.TempDir(), "o.raw")
+	r := mustParse(t, recipe(out, 2, 10, 8, ""))
+	if _, err := Run(context.Background(), r, RunOptions{Threads: 2, Tracer: tp.Tracer("test")}); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	byID := map[string]tracetest.SpanStub{}
+	for _, s := range spans {
+		byID[s.SpanContext.SpanID().String()] = s
+	}
+	parent := func(s tracetest.SpanStub) string {
+		if p, ok := byID[s.Parent.SpanID().String()]; ok {
+			return p.Name
+		}
+		return ""
+	}
+	var tree []string
+	attrs := map[string]map[string]string{}
+	for _, s := range spans {
+		tree = append(tree, parent(s)+" > "+s.Name)
+		attrs[s.Name] = map[string]string{}
+		for _, a := range s.Attributes {
+			attrs[s.Name][string(a.Key)] = a.Value.Emit()
+		}
+	}
+	want := []string{" > run", "run > stage g", "run > stage s", "run > stage w", "stage w > tensor t0", "stage w > tensor t1"}
+	if got := sortedStrings(tree); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("span tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if a := attrs["tensor t1"]; a["tensor.bytes"] != "320" || a["tensor.dtype"] != "F32" {
+		t.Errorf("tensor span attributes %v", a)
+	}
+	if a := attrs["stage s"]; a["stage.kind"] != "scale" || a["stage.bytes"] != "640" {
+		t.Errorf("stage span attributes %v", a)
+	}
+}
+
+func TestCancelLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.raw")
+	r := mustParse(t, recipe(out, 4, 4096, 64, ", delay_ms: 5"))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(150*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := Run(ctx, r, RunOptions{Threads: 2, Memory: 64 << 10})
+	if !ErrCanceled(err) {
+		t.Fatalf("want cancellation, got %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancellation took %v", d)
+	}
+	if names := leftovers(t, dir); len(names) != 0 {
+		t.Errorf("left behind: %v", names)
+	}
+}
+
+func TestFailureMidStreamLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.raw")
+	if err := os.WriteFile(filepath.Join(dir, "unrelated"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := mustParse(t, recipe(out, 3, 2000, 16, ", fail_at_row: 1500"))
+	_, err := Run(context.Background(), r, RunOptions{Threads: 2, Memory: 32 << 10})
+	if err == nil || !strings.Contains(err.Error(), `tensor "t1"`) || !strings.Contains(err.Error(), "injected failure at row 1500") {
+		t.Fatalf("want the injected failure naming the tensor, got %v", err)
+	}
+	if names := leftovers(t, dir); len(names) != 1 || names[0] != "unrelated" {
+		t.Errorf("dir holds %v, want only the unrelated file", names)
+	}
+}
+
+func TestRowLargerThanBudgetIsAnError(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "o.raw")
+	r := mustParse(t, recipe(out, 1, 2, 4096, ""))
+	_, err := Run(context.Background(), r, RunOptions{Threads: 1, Memory: 1024})
+	if err == nil || !strings.Contains(err.Error(), "more than the memory budget") {
+		t.Fatalf("got %v", err)
+	}
+}
