@@ -187,7 +187,7 @@ func (d *decoder) tensorInfo(name string) (info, error) {
 	}
 	shape := make([]int64, nd)
 	elems := uint64(1)
-	overflow := false
+	overflow, zero := false, false
 	for j := range int(nd) {
 		at := d.off
 		ne, err := d.u64(fmt.Sprintf("tensor %q dimension %d", name, j))
@@ -199,7 +199,7 @@ func (d *decoder) tensorInfo(name string) (info, error) {
 		}
 		shape[int(nd)-1-j] = int64(ne) // ggml ne0 is the innermost: the last row-major dim
 		hi, lo := bits.Mul64(elems, ne)
-		elems, overflow = lo, overflow || hi != 0 || lo > math.MaxInt64
+		elems, overflow, zero = lo, overflow || hi != 0 || lo > math.MaxInt64, zero || ne == 0
 	}
 	at = d.off
 	id, err := d.u32(fmt.Sprintf("tensor %q type", name))
@@ -210,7 +210,7 @@ func (d *decoder) tensorInfo(name string) (info, error) {
 	if !ok {
 		return info{}, d.fail(at, ErrFormat, "tensor %q has unknown ggml type %d", name, id)
 	}
-	if overflow && elems != 0 {
+	if overflow && !zero {
 		return info{}, d.fail(at, ErrLimit, "tensor %q shape %v has more than 2^63 elements", name, shape)
 	}
 	desc := &tensor.Desc{Name: name, DType: dt, Shape: shape}
@@ -218,16 +218,16 @@ func (d *decoder) tensorInfo(name string) (info, error) {
 	if desc.RowLen()%in.BlockSize != 0 {
 		return info{}, d.fail(at, ErrFormat, "tensor %q of type %v has rows of %d elements, not a multiple of the block size %d", name, dt, desc.RowLen(), in.BlockSize)
 	}
-	rowBytes := desc.RowLen() / in.BlockSize * in.BlockBytes
-	hi, nbytes := bits.Mul64(uint64(rowBytes), uint64(desc.Rows()))
-	if hi != 0 || nbytes > math.MaxInt64 {
+	hi1, rowBytes := bits.Mul64(uint64(desc.RowLen()/in.BlockSize), uint64(in.BlockBytes))
+	hi2, nbytes := bits.Mul64(rowBytes, uint64(desc.Rows()))
+	if hi1 != 0 || hi2 != 0 || rowBytes > math.MaxInt64 || nbytes > math.MaxInt64 {
 		return info{}, d.fail(at, ErrLimit, "tensor %q shape %v of type %v takes more than 2^63 bytes", name, shape, dt)
 	}
 	off, err := d.u64(fmt.Sprintf("tensor %q data offset", name))
 	if err != nil {
 		return info{}, err
 	}
-	desc.Src = &tensor.Section{R: d.r, RowBytes: rowBytes, Name: d.name, Tensor: name}
+	desc.Src = &tensor.Section{R: d.r, RowBytes: int64(rowBytes), Name: d.name, Tensor: name}
 	return info{desc: desc, nbytes: int64(nbytes), offset: off}, nil
 }
 
@@ -250,7 +250,7 @@ func (d *decoder) place(f *File, infos []info) error {
 		name := in.desc.Name
 		switch {
 		case in.offset > room:
-			return d.fail(in.at, ErrFormat, "tensor %q data offset %d points past the end of the file (%d bytes of data section)", name, in.offset, room)
+			return d.fail(in.at, ErrTruncated, "tensor %q data offset %d points past the end of the file (%d bytes of data section)", name, in.offset, room)
 		case int64(in.offset)%f.Alignment != 0:
 			return d.fail(in.at, ErrFormat, "tensor %q data offset %d is not a multiple of the alignment %d", name, in.offset, f.Alignment)
 		case int64(in.offset) < want:
