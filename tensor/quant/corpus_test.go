@@ -1,8 +1,7 @@
-package quant
+package quant_test
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+	"github.com/mlmf-run/mlmf-run/tensor/quant"
 )
 
 // corpusDir finds the conformance corpus: $MLMF_CORPUS, else
@@ -40,111 +41,37 @@ func corpusDir(t testing.TB) string {
 	return dir
 }
 
-// ggufTensors is a deliberately small GGUF reader for these tests (the
-// project's own reader lives in tensor/gguf): it returns each tensor's ggml
-// type, ggml-order dims and data bytes.
-type ggufTensor struct {
-	typ  tensor.DType
-	dims []uint64
-	data []byte
-}
-
+// readGGUF opens a GGUF with the project's reader and returns each tensor's
+// dtype and data bytes by name.
 func readGGUF(t testing.TB, path string) map[string]ggufTensor {
 	t.Helper()
-	buf, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := 0
-	fail := func(what string) { t.Fatalf("%s: bad GGUF at offset %d: %s", path, p, what) }
-	u32 := func() uint32 {
-		if p+4 > len(buf) {
-			fail("truncated")
-		}
-		p += 4
-		return binary.LittleEndian.Uint32(buf[p-4:])
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
-	u64 := func() uint64 {
-		if p+8 > len(buf) {
-			fail("truncated")
-		}
-		p += 8
-		return binary.LittleEndian.Uint64(buf[p-8:])
+	g, err := gguf.NewReader(f, st.Size(), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	str := func() string {
-		n := int(u64())
-		if n < 0 || p+n > len(buf) {
-			fail("string length")
-		}
-		p += n
-		return string(buf[p-n : p])
-	}
-	sizes := map[uint32]int{0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-	var skip func(typ uint32)
-	skip = func(typ uint32) {
-		switch typ {
-		case 8:
-			str()
-		case 9:
-			et, n := u32(), u64()
-			for i := uint64(0); i < n; i++ {
-				skip(et)
-			}
-		default:
-			s, ok := sizes[typ]
-			if !ok || p+s > len(buf) {
-				fail("value type")
-			}
-			p += s
-		}
-	}
-	if u32() != 0x46554747 || u32() != 3 {
-		fail("magic/version")
-	}
-	nt, nkv := u64(), u64()
-	align := uint64(32)
-	for i := uint64(0); i < nkv; i++ {
-		key, typ := str(), u32()
-		if key == "general.alignment" && typ == 4 {
-			align = uint64(u32())
-			continue
-		}
-		skip(typ)
-	}
-	type info struct {
-		name string
-		typ  tensor.DType
-		dims []uint64
-		off  uint64
-	}
-	infos := make([]info, nt)
-	for i := range infos {
-		in := &infos[i]
-		in.name = str()
-		in.dims = make([]uint64, u32())
-		for j := range in.dims {
-			in.dims[j] = u64()
-		}
-		var ok bool
-		if in.typ, ok = tensor.FromGGML(u32()); !ok {
-			fail("tensor type")
-		}
-		in.off = u64()
-	}
-	base := (uint64(p) + align - 1) / align * align
 	out := map[string]ggufTensor{}
-	for _, in := range infos {
-		n := uint64(1)
-		for _, d := range in.dims {
-			n *= d
+	for _, d := range g.Tensors {
+		data, err := tensor.ReadAll(d)
+		if err != nil {
+			t.Fatal(err)
 		}
-		nb, err := in.typ.RowBytes(int64(n))
-		if err != nil || base+in.off+uint64(nb) > uint64(len(buf)) {
-			fail("tensor " + in.name + " out of bounds")
-		}
-		out[in.name] = ggufTensor{in.typ, in.dims, buf[base+in.off : base+in.off+uint64(nb)]}
+		out[d.Name] = ggufTensor{d.DType, data}
 	}
 	return out
+}
+
+type ggufTensor struct {
+	typ  tensor.DType
+	data []byte
 }
 
 type refTensor struct {
@@ -206,7 +133,7 @@ func TestCorpusByteIdentical(t *testing.T) {
 				}
 				nb, _ := typ.RowBytes(int64(len(f)))
 				out := make([]byte, nb)
-				if err := Quantize(typ, f, out); err != nil {
+				if err := quant.Quantize(typ, f, out); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
 				sum := sha256.Sum256(out)

@@ -35,11 +35,22 @@ var codecs = map[tensor.DType]codec{
 	tensor.Q5_K: {quantQ5_K, dequantQ5_K},
 	tensor.Q6_K: {quantQ6_K, dequantQ6_K},
 	tensor.Q8_K: {quantQ8_K, dequantQ8_K},
+
+	tensor.MXFP4:  {quantMXFP4, dequantMXFP4},
+	tensor.TQ1_0:  {quantTQ1_0, dequantTQ1_0},
+	tensor.TQ2_0:  {quantTQ2_0, dequantTQ2_0},
+	tensor.IQ4_NL: {nil, dequantIQ4NL},
+	tensor.IQ4_XS: {nil, dequantIQ4XS},
 }
 
+// init registers the types this package can both decode and encode, so that
+// tensor.Convert can quantize. Decode-only types stay out: the hook promises
+// both directions, and a plan must not accept an encoding it cannot run.
 func init() {
-	for t := range codecs {
-		t := t
+	for t, c := range codecs {
+		if c.quant == nil {
+			continue
+		}
 		tensor.RegisterBlockCodec(t, tensor.BlockCodec{
 			Decode: func(src []byte, dst []float32) error { return Dequantize(t, src, dst) },
 			Encode: func(src []float32, dst []byte) error { return Quantize(t, src, dst) },
