@@ -1,0 +1,90 @@
+package vocab
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// maxJSONSize bounds the JSON files read whole; tokenizer.json of the
+// largest vocabularies is some tens of MiB.
+const maxJSONSize = 512 << 20
+
+// readFile reads a whole file after checking its size.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxJSONSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d this reader takes", path, st.Size(), maxJSONSize)
+	}
+	return io.ReadAll(io.LimitReader(f, maxJSONSize+1))
+}
+
+// readJSONObject reads a JSON object with numbers kept as json.Number.
+func readJSONObject(path string) (map[string]any, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := decodeGeneric(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a JSON object", path)
+	}
+	return m, nil
+}
+
+// readOptionalObject is readJSONObject, or nil when the file is absent.
+func readOptionalObject(path string) (map[string]any, error) {
+	if !isFile(path) {
+		return nil, nil
+	}
+	return readJSONObject(path)
+}
+
+// member is one key of a JSON object, in file order.
+type member struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// orderedMembers decodes a JSON object keeping its key order, which decides
+// which entry wins where the converter walks a dict and overwrites.
+func orderedMembers(b []byte) ([]member, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	t, err := d.Token()
+	if err != nil {
+		return nil, err
+	}
+	if t != json.Delim('{') {
+		return nil, fmt.Errorf("want a JSON object")
+	}
+	var out []member
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, member{k.(string), v})
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+// Package vocab turns a Hugging Face model folder's tokenizer files into the
+// GGUF tokenizer metadata llama.cpp's convert_hf_to_gguf.py writes for a
+// LLaMA-family model: tokenizer.ggml.* keys and tokenizer.chat_template,
+// with the same values, types and key order.
+//
+// The tokenizer is chosen as the converter's LlamaModel.set_vocab chooses it:
+// a SentencePiece tokenizer.model first, then tokenizer.json — a byte-fallback
+// BPE with a Sequence decoder as "llama" (LlamaHfVocab), any other BPE as
+// byte-level "gpt2". Special ids, add_*_token flags and the chat template
+// follow gguf-py's SpecialVocab.
+package vocab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+)
+
+// Options tune Load.
+type Options struct {
+	// VocabSize is the model's vocabulary size (config.json vocab_size, the
+	// embedding rows): the token list is padded to it with [PADi] entries.
+	// 0 reads config.json's vocab_size (or its text_config's), and without
+	// one takes the tokenizer's own size.
+	VocabSize int
+	// Pre overrides tokenizer.ggml.pre. Byte-level BPE tokenizers need it
+	// unless their pre_tokenizer is one namePre recognises.
+	Pre string
+	// Warn receives the converter's warnings (ids out of range, dropped
+	// entries); nil discards them.
+	Warn func(msg string)
+}
+
+// ErrNoTokenizer is returned (wrapped) when a folder has no tokenizer file.
+var ErrNoTokenizer = errors.New("no tokenizer")
+
+// GGUF tokenizer keys (gguf-py constants.py Keys.Tokenizer).
+const (
+	KeyModel        = "tokenizer.ggml.model"
+	KeyPre          = "tokenizer.ggml.pre"
+	KeyTokens       = "tokenizer.ggml.tokens"
+	KeyScores       = "tokenizer.ggml.scores"
+	KeyTokenType    = "tokenizer.ggml.token_type"
+	KeyMerges       = "tokenizer.ggml.merges"
+	KeyChatTemplate = "tokenizer.chat_template"
+)
+
+// sources are the folder's files as read once.
+type sources struct {
+	dir   string
+	tok   *HFTokenizer   // tokenizer.json, nil if absent
+	tcRaw []byte         // tokenizer_config.json bytes, nil if absent
+	tc    map[string]any // tokenizer_config.json
+	cfg   map[string]any // config.json
+	warn  func(string)
+}
+
+func (s *sources) tcPath() string { return filepath.Join(s.dir, "tokenizer_config.json") }
+
+// Load reads the tokenizer of the model folder dir and returns its GGUF
+// tokenizer metadata in the converter's key order.
+func Load(dir string, opts Options) (*gguf.Meta, error) {
+	src, err := readSources(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	n := opts.VocabSize
+	if n < 0 || n > maxTokenID+1 {
+		return nil, fmt.Errorf("vocab: vocab size %d outside [0, %d]", n, maxTokenID+1)
+	}
+	if n == 0 {
+		if n, err = configVocabSize(src); err != nil {
+			return nil, err
+		}
+	}
+	spmPath := filepath.Join(dir, "tokenizer.model")
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	var meta *gguf.Meta
+	switch {
+	case isFile(spmPath):
+		meta, err = loadSPM(src, spmPath, n)
+	case src.tok != nil && isLlamaHF(src.tok):
+		meta, err = loadLlamaHF(src, tokPath)
+	case src.tok != nil:
+		meta, err = loadGPT2(src, tokPath, n, opts.Pre)
+	default:
+		return nil, fmt.Errorf("%s: %w: looked for tokenizer.model (SentencePiece) and tokenizer.json (Hugging Face tokenizers)", dir, ErrNoTokenizer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.Pre != "" {
+		meta.Set(KeyPre, gguf.String(opts.Pre))
+	}
+	return meta, nil
+}
+
+func readSources(dir string, opts Options) (*sources, error) {
+	src := &sources{dir: dir, warn: opts.Warn}
+	if src.warn == nil {
+		src.warn = func(string) {}
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("vocab: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("vocab: %s is not a folder", dir)
+	}
+	var err error
+	if p := filepath.Join(dir, "tokenizer.json"); isFile(p) {
+		b, err := readFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if src.tok, err = ParseTokenizerJSON(b, p); err != nil {
+			return nil, err
+		}
+	}
+	if p := src.tcPath(); isFile(p) {
+		if src.tcRaw, err = readFile(p); err != nil {
+			return nil, err
+		}
+		if src.tc, err = readJSONObject(p); err != nil {
+			return nil, err
+		}
+	}
+	if src.cfg, err = readOptionalObject(filepath.Join(dir, "config.json")); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// configVocabSize is config.json's vocab_size, else text_config.vocab_size
+// (multimodal models), else 0 (the tokenizer's own size).
+func configVocabSize(src *sources) (int, error) {
+	v := src.cfg["vocab_size"]
+	if v == nil {
+		v = get(src.cfg["text_config"], "vocab_size")
+	}
+	if v == nil {
+		return 0, nil
+	}
+	n, ok := pyInt(v)
+	if !ok || n <= 0 || n > maxTokenID+1 {
+		return 0, fmt.Errorf("%s: vocab_size %v is not an integer in [1, %d]", filepath.Join(src.dir, "config.json"), v, maxTokenID+1)
+	}
+	return int(n), nil
+}
+
+func loadSPM(src *sources, path string, n int) (*gguf.Meta, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseSentencePiece(f, st.Size(), path)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		n = len(m.Pieces)
+	}
+	tokens, scores, types, err := spmVocab(src, m, n)
+	if err != nil {
+		return nil, err
+	}
+	meta := &gguf.Meta{}
+	meta.Set(KeyModel, gguf.String("llama"))
+	meta.Set(KeyPre, gguf.String("default"))
+	meta.Set(KeyTokens, gguf.Strings(tokens))
+	meta.Set(KeyScores, gguf.Float32s(scores))
+	meta.Set(KeyTokenType, gguf.Int32s(types))
+	return meta, addSpecial(meta, src, false, len(tokens))
+}
+
+func loadGPT2(src *sources, path string, n int, pre string) (*gguf.Meta, error) {
+	t := src.tok
+	if t.ModelType != "BPE" {
+		return nil, fmt.Errorf("%s: model type %q: only BPE tokenizer.json models are supported (and SentencePiece tokenizer.model)", path, t.ModelType)
+	}
+	if pre == "" {
+		var err error
+		if pre, err = namePre(t.PreTokenizer); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	tokens, types, err := bpeVocab(t, n, path)
+	if err != nil {
+		return nil, err
+	}
+	meta := &gguf.Meta{}
+	meta.Set(KeyModel, gguf.String("gpt2"))
+	meta.Set(KeyPre, gguf.String(pre))
+	meta.Set(KeyTokens, gguf.Strings(tokens))
+	meta.Set(KeyTokenType, gguf.Int32s(types))
+	return meta, addSpecial(meta, src, true, -1)
+}
