@@ -1,0 +1,262 @@
+// Package arch knows Hugging Face model architectures the way llama.cpp's
+// convert_hf_to_gguf.py does: which config.json names an architecture, which
+// GGUF keys its hyperparameters become, which GGUF name each HF tensor takes
+// and which transform (Q/K permutation, Gemma's norm + 1, expert stacking,
+// GPT-2's Conv1D transposition, ...) its rows go through on the way.
+//
+// The knowledge is data: one YAML table per architecture in tables/, embedded
+// in the binary, parsed by Parse. A recipe can supply a table for an
+// architecture this build does not know. Transforms are Go code that wraps
+// tensor.Source values, so nothing is read until the plan executes.
+package arch
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed tables/*.yaml
+var tableFS embed.FS
+
+// Table is the declarative description of one architecture, the format of
+// tables/*.yaml. Field comments say what each YAML key means.
+type Table struct {
+	// Arch is the GGUF architecture name (general.architecture).
+	Arch string `yaml:"arch"`
+	// HFArchitectures are config.json "architectures" entries that select it.
+	HFArchitectures []string `yaml:"hf_architectures"`
+	// ModelTypes are config.json "model_type" values that select it when no
+	// architecture entry is known.
+	ModelTypes []string `yaml:"model_types"`
+	// Rename rewrites HF name prefixes before matching (multimodal wrappers).
+	Rename []Rename `yaml:"rename"`
+	// Skip lists HF names dropped on purpose; '*' matches any run of characters.
+	Skip []string `yaml:"skip"`
+	// Params are named values computed from the config, used by keys,
+	// transforms and checks.
+	Params map[string]Param `yaml:"params"`
+	// Keys are the GGUF metadata keys in the converter's order.
+	Keys []Key `yaml:"keys"`
+	// Tensors map HF names to GGUF names.
+	Tensors []TensorRule `yaml:"tensors"`
+	// Groups name stacked tensors emitted together, in this order, once every
+	// member of one block has been seen (Mixtral: gate, down, up experts).
+	Groups map[string][]string `yaml:"groups"`
+	// Generate names tensors the converter synthesizes (rope_freqs_llama3).
+	Generate []string `yaml:"generate"`
+	// F32 lists extra GGUF name patterns kept in float32 whatever the output type.
+	F32 []string `yaml:"f32"`
+	// Checks compare tensor shapes with the config at detection time.
+	Checks []Check `yaml:"checks"`
+}
+
+// Rename replaces a name prefix.
+type Rename struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// Param is one named hyperparameter: the first config key of From that is
+// present, else Expr evaluated over other params, else Default.
+type Param struct {
+	From    strList `yaml:"from"`
+	Expr    string  `yaml:"expr"`
+	Default any     `yaml:"default"`
+}
+
+// Key is one GGUF metadata entry. Include expands a built-in list instead
+// ("text_model": the converter's TextModel.set_gguf_parameters).
+type Key struct {
+	Include string `yaml:"include"`
+	// Key is relative to the architecture ("context_length" means
+	// "{arch}.context_length") unless it starts with "general.".
+	Key string `yaml:"key"`
+	// The value: a named Param, the first present config key of From, an
+	// expression, or a constant; Default when none resolves.
+	Param   string  `yaml:"param"`
+	From    strList `yaml:"from"`
+	Expr    string  `yaml:"expr"`
+	Value   any     `yaml:"value"`
+	Default any     `yaml:"default"`
+	// Type is the GGUF value type: UINT32, INT32, UINT64, FLOAT32, BOOL, STRING.
+	Type string `yaml:"type"`
+	// Optional keys are left out when their value does not resolve;
+	// otherwise an unresolved key is an error naming the config keys tried.
+	Optional bool `yaml:"optional"`
+	// Unless skips the key when this expression is non-zero.
+	Unless string `yaml:"unless"`
+}
+
+// TensorRule maps one HF base name pattern ({bid}: block number, {xid}:
+// expert number) to a GGUF base name; each suffix is appended to both.
+type TensorRule struct {
+	HF       strList `yaml:"hf"`
+	GGUF     string  `yaml:"gguf"`
+	Suffixes strList `yaml:"suffixes"` // default: weight, bias
+	// Transforms in order, each "name" or "name:param": permute_qk:n_head,
+	// norm_plus_one, transpose, falcon_qkv, truncate_vocab.
+	Transforms strList `yaml:"transforms"`
+	// Stack gathers numbered tensors ({xid}) into one with a new leading axis.
+	Stack *Stack `yaml:"stack"`
+}
+
+// Stack says how many members a stacked tensor has and which group it is
+// emitted with.
+type Stack struct {
+	Count string `yaml:"count"` // param name
+	Group string `yaml:"group"` // key of Table.Groups; empty: emitted alone
+}
+
+// Check says a tensor dimension must equal an expression over params.
+type Check struct {
+	Tensor string `yaml:"tensor"` // HF name, {bid} replaced by 0
+	Dim    int    `yaml:"dim"`    // row-major dimension index
+	Expr   string `yaml:"expr"`
+	Why    string `yaml:"why"` // what a mismatch means, for the message
+}
+
+// strList accepts a YAML scalar or a sequence of scalars.
+type strList []string
+
+func (s *strList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*s = []string{n.Value}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*s = l
+	return nil
+}
+
+// Arch is a parsed, checked table ready for use.
+type Arch struct {
+	Table
+	rules []*rule
+	skips []*regexp.Regexp
+}
+
+// Name is the GGUF architecture name.
+func (a *Arch) Name() string { return a.Arch }
+
+var builtin = map[string]*Arch{}
+
+func init() {
+	files, err := fs.Glob(tableFS, "tables/*.yaml")
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range files {
+		b, err := tableFS.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		a, err := Parse(b)
+		if err != nil {
+			panic(fmt.Sprintf("embedded %s: %v", f, err))
+		}
+		builtin[a.Arch] = a
+	}
+}
+
+// Known lists the GGUF architecture names of the embedded tables.
+func Known() []string {
+	out := make([]string, 0, len(builtin))
+	for k := range builtin {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Lookup returns the embedded table for a GGUF architecture name.
+func Lookup(name string) (*Arch, bool) {
+	a, ok := builtin[name]
+	return a, ok
+}
+
+// Parse reads a table in the format of the embedded files and checks it:
+// unknown YAML keys, unknown transforms, groups and params are errors.
+func Parse(b []byte) (*Arch, error) {
+	var t Table
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("arch table: %w", err)
+	}
+	if t.Arch == "" {
+		return nil, fmt.Errorf("arch table: missing arch")
+	}
+	a := &Arch{Table: t}
+	for _, s := range t.Skip {
+		a.skips = append(a.skips, globRegexp(s))
+	}
+	for i := range t.Tensors {
+		r, err := compileRule(&a.Table, &t.Tensors[i])
+		if err != nil {
+			return nil, fmt.Errorf("arch table %s: tensors[%d]: %w", t.Arch, i, err)
+		}
+		a.rules = append(a.rules, r...)
+	}
+	for i, k := range t.Keys {
+		if err := checkKey(&a.Table, k); err != nil {
+			return nil, fmt.Errorf("arch table %s: keys[%d]: %w", t.Arch, i, err)
+		}
+	}
+	for _, g := range t.Generate {
+		if _, ok := generators[g]; !ok {
+			return nil, fmt.Errorf("arch table %s: unknown generated tensor %q (known: %s)", t.Arch, g, strings.Join(sortedKeys(generators), ", "))
+		}
+	}
+	return a, nil
+}
+
+func checkKey(t *Table, k Key) error {
+	if k.Include != "" {
+		if _, ok := includes[k.Include]; !ok {
+			return fmt.Errorf("unknown include %q (known: %s)", k.Include, strings.Join(sortedKeys(includes), ", "))
+		}
+		return nil
+	}
+	if k.Key == "" {
+		return fmt.Errorf("missing key")
+	}
+	if k.Key != keyFileType {
+		if _, err := valueOf(k.Type, int64(0)); err != nil {
+			return fmt.Errorf("key %s: %w", k.Key, err)
+		}
+	}
+	if k.Param != "" {
+		if _, ok := t.Params[k.Param]; !ok {
+			return fmt.Errorf("key %s: unknown param %q", k.Key, k.Param)
+		}
+	}
+	return nil
+}
+
+// globRegexp compiles a pattern where '*' matches any run of characters.
+func globRegexp(p string) *regexp.Regexp {
+	parts := strings.Split(p, "*")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
