@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlmf-run/mlmf-run/pipeline"
+)
+
+type runFlags struct {
+	sets      []string
+	dryRun    bool
+	memory    string
+	threads   int
+	traceFile string
+	quiet     bool
+	json      bool
+}
+
+func (o *runFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringArrayVar(&o.sets, "set", nil, "override a recipe var: --set key=value (repeatable)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "plan only: print every output tensor and file, read no weights")
+	f.StringVar(&o.memory, "memory", "1GiB", "memory budget for data in flight (e.g. 512MiB, 4G)")
+	f.IntVarP(&o.threads, "threads", "j", runtime.NumCPU(), "worker threads")
+	f.StringVar(&o.traceFile, "trace-file", "", "write OpenTelemetry spans as JSON lines to this file")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
+	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
+}
+
+func parseSets(sets []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, usageError{fmt.Errorf("--set %q: expected key=value", s)}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func loadRecipe(path string, sets []string) (*pipeline.Recipe, error) {
+	vals, err := parseSets(sets)
+	if err != nil {
+		return nil, err
+	}
+	r, err := pipeline.Load(path, vals, registry())
+	if err != nil {
+		if _, ok := pipeline.AsProblems(err); ok {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	return r, nil
+}
+
+func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.Writer) error {
+	mem, err := ParseSize(o.memory)
+	if err != nil {
+		return usageError{fmt.Errorf("--memory: %w", err)}
+	}
+	r, err := loadRecipe(path, o.sets)
+	if err != nil {
+		return err
+	}
+	return execute(ctx, r, o, mem, stdout, stderr)
+}
+
+func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, stdout, stderr io.Writer) error {
+	// The Go heap must respect the budget too: a soft limit makes the
+	// collector work harder instead of letting garbage outgrow it.
+	debug.SetMemoryLimit(mem + 128<<20)
+	tr, shutdown, err := setupTracing(ctx, o.traceFile)
+	if err != nil {
+		return usageError{err}
+	}
+	defer shutdown()
+	level := slog.LevelInfo
+	if o.quiet || o.json {
+		level = slog.LevelError
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var prog *progress
+	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, Version: version(), Tracer: tr, Log: log,
+		OnPlan: func(p *pipeline.Plan) {
+			if !o.dryRun && !o.quiet && !o.json {
+				prog = startProgress(p, stderr)
+			}
+		}}
+	start := time.Now()
+	res, err := pipeline.Run(ctx, r, opts)
+	if prog != nil {
+		prog.stop(err == nil)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.dryRun && o.json:
+		return json.NewEncoder(stdout).Encode(planJSON(res.Plan))
+	case o.dryRun:
+		printPlan(stdout, res.Plan)
+	case o.json:
+		return json.NewEncoder(stdout).Encode(map[string]any{"outputs": outputPaths(res.Plan), "manifest": res.Manifest,
+			"seconds": time.Since(start).Seconds()})
+	case !o.quiet:
+		for _, p := range outputPaths(res.Plan) {
+			fmt.Fprintln(stdout, "wrote", p)
+		}
+		if res.Manifest != "" {
+			fmt.Fprintln(stdout, "manifest", res.Manifest)
+		}
+	}
+	return nil
+}
+
+func outputPaths(p *pipeline.Plan) []string {
+	var out []string
+	for _, o := range p.Outputs {
+		out = append(out, o.Path)
+	}
+	return out
+}
+
+type planTensor struct {
+	Name   string  `json:"name"`
+	DType  string  `json:"dtype"`
+	Shape  []int64 `json:"shape"`
+	Bytes  int64   `json:"bytes"`
+	Offset int64   `json:"offset"`
+	Source string  `json:"source"`
+}
+
+type planFile struct {
+	Path    string       `json:"path"`
+	Bytes   int64        `json:"bytes"`
+	Tensors []planTensor `json:"tensors"`
+}
+
+func planJSON(p *pipeline.Plan) []planFile {
+	var out []planFile
+	for _, o := range p.Outputs {
+		f := planFile{Path: o.Path, Bytes: o.Size, Tensors: []planTensor{}}
+		for _, pl := range o.Tensors {
+			t := pl.T
+			f.Tensors = append(f.Tensors, planTensor{t.Name, t.DType.String(), t.Shape, t.NBytes(), pl.Offset, t.Src.Describe()})
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func printPlan(w io.Writer, p *pipeline.Plan) {
+	var total int64
+	for _, f := range planJSON(p) {
+		fmt.Fprintf(w, "%s  %s\n", f.Path, humanBytes(f.Bytes))
+		for _, t := range f.Tensors {
+			fmt.Fprintf(w, "  %-40s %-5s %-16s %10s  <- %s\n", t.Name, t.DType, fmt.Sprint(t.Shape), humanBytes(t.Bytes), t.Source)
+		}
+		total += f.Bytes
+	}
+	fmt.Fprintf(w, "%d file(s), %s\n", len(p.Outputs), humanBytes(total))
+}
