@@ -12,7 +12,7 @@ import (
 // of a large model uses a few hundred thousand objects and a nesting depth
 // below ten.
 const (
-	maxStack   = 1 << 20 // values on the stack
+	maxStack   = 1 << 16 // values on the stack (pickle batches items by 1000)
 	maxMarks   = 1 << 12 // open MARKs, i.e. container nesting while building
 	maxMemo    = 1 << 20 // memo entries
 	maxObjects = 1 << 22 // element slots allocated over the whole run
