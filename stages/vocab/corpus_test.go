@@ -16,22 +16,7 @@ import (
 // ../shared/testdata/corpus relative to the module root.
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "testdata", "corpus")
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
+	dir := corpusDirOrEmpty()
 	if st, err := os.Stat(dir); dir == "" || err != nil || !st.IsDir() {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("corpus not found at %q", dir)
@@ -200,4 +185,18 @@ func TestCorpusSmolVLM(t *testing.T) {
 	if m, _ := meta.Str(KeyModel); m != "llama" {
 		t.Errorf("model %q, want llama", m)
 	}
+}
+
+// corpusDirOrEmpty locates the corpus for fuzz seeds, "" when absent.
+func corpusDirOrEmpty() string {
+	if dir := os.Getenv("MLMF_CORPUS"); dir != "" {
+		return dir
+	}
+	wd, _ := os.Getwd()
+	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, "..", "shared", "testdata", "corpus")
+		}
+	}
+	return ""
 }

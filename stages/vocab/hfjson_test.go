@@ -1,0 +1,108 @@
+package vocab
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseTokenizerJSONMerges(t *testing.T) {
+	tests := []struct {
+		name, merges string
+		want         []string
+	}{
+		{"strings", `["a b", "ab c"]`, []string{"a b", "ab c"}},
+		{"pairs", `[["a", "b"], ["ab", "c"]]`, []string{"a b", "ab c"}},
+		// Spaces inside a part become U+0120 so the "a b" form stays splittable.
+		{"pair with space", `[[" a", "b c"]]`, []string{"\u0120a b\u0120c"}},
+		{"empty", `[]`, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := `{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ` + tt.merges + `}}`
+			tok, err := ParseTokenizerJSON([]byte(doc), "tokenizer.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(tok.Merges, tt.want) {
+				t.Errorf("merges %q, want %q", tok.Merges, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTokenizerJSONErrors(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"not json", `{`, "not a JSON object"},
+		{"no model", `{}`, "model: missing"},
+		{"float id", `{"model": {"type": "BPE", "vocab": {"a": 1.5}}}`, `vocab["a"]: id 1.5 is not an integer`},
+		{"negative id", `{"model": {"type": "BPE", "vocab": {"a": -1}}}`, "outside"},
+		{"huge id", `{"model": {"type": "BPE", "vocab": {"a": 99999999999}}}`, "outside"},
+		{"mixed merges", `{"model": {"type": "BPE", "vocab": {}, "merges": ["a b", ["c", "d"]]}}`, "entry 1: want a string"},
+		{"triple merge", `{"model": {"type": "BPE", "vocab": {}, "merges": [["a", "b", "c"]]}}`, "entry 0: want a pair"},
+		{"added without id", `{"model": {"type": "BPE", "vocab": {}}, "added_tokens": [{"content": "x"}]}`, `added_tokens: entry 0: want "id"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTokenizerJSON([]byte(tt.doc), "dir/tokenizer.json")
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "dir/tokenizer.json: ") {
+				t.Errorf("err = %v; want one naming dir/tokenizer.json and %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNamePre(t *testing.T) {
+	llama3 := `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`
+	qwen2 := strings.Replace(llama3, `{1,3}`, ``, 1)
+	split := func(re string) string {
+		return `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "` + re + `"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}`
+	}
+	tests := []struct{ name, pre, want string }{
+		{"gpt-2 byte level", `{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}`, "gpt-2"},
+		{"byte level default regex", `{"type": "ByteLevel"}`, "gpt-2"},
+		{"llama 3", split(llama3), "llama-bpe"},
+		{"qwen2", split(qwen2), "qwen2"},
+		{"prefix space", `{"type": "ByteLevel", "add_prefix_space": true}`, ""},
+		{"byte level without regex", `{"type": "ByteLevel", "use_regex": false}`, ""},
+		{"other regex", split(`\\d+`), ""},
+		{"metaspace", `{"type": "Metaspace"}`, ""},
+		{"none", `null`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}}, "pre_tokenizer": `+tt.pre+`}`), "tokenizer.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := namePre(tok.PreTokenizer)
+			if got != tt.want || (tt.want == "") != (err != nil) {
+				t.Errorf("namePre = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseTokenizerJSON(f *testing.F) {
+	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]}, "added_tokens": [{"id": 2, "content": "<s>", "special": true}]}`))
+	if dir := corpusDirOrEmpty(); dir != "" {
+		if b, err := os.ReadFile(filepath.Join(dir, "tiny-llama-bpe", "tokenizer.json")); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tok, err := ParseTokenizerJSON(data, "fuzz.json")
+		if err != nil {
+			return
+		}
+		// Whatever parses must build a vocabulary or fail cleanly.
+		if tok.ModelType == "BPE" && len(tok.Vocab)+len(tok.Added) < 1<<16 {
+			_, _, _ = bpeVocab(tok, 0, "fuzz.json")
+		}
+		_, _ = namePre(tok.PreTokenizer)
+		s := &specialVocab{types: []string{"bos", "eos", "sep"}, nVocab: -1, warn: func(string) {}}
+		s.postProcessor(tok.PostProcessor, map[string]any{"bos_token": "<s>"})
+	})
+}
