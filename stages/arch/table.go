@@ -231,8 +231,10 @@ func checkKey(t *Table, k Key) error {
 		return fmt.Errorf("missing key")
 	}
 	if k.Key != keyFileType {
-		if _, err := valueOf(k.Type, int64(0)); err != nil {
-			return fmt.Errorf("key %s: %w", k.Key, err)
+		switch k.Type {
+		case "UINT32", "INT32", "UINT64", "FLOAT32", "BOOL", "STRING":
+		default:
+			return fmt.Errorf("key %s: unknown GGUF type %q (want UINT32, INT32, UINT64, FLOAT32, BOOL or STRING)", k.Key, k.Type)
 		}
 	}
 	if k.Param != "" {
