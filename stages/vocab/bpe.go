@@ -42,6 +42,9 @@ func bpeVocab(t *HFTokenizer, n int, name string) ([]string, []int32, error) {
 	if n <= 0 {
 		n = len(byID)
 	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("%s: the vocabulary has no tokens", name)
+	}
 	for id, text := range byID {
 		if id >= n {
 			return nil, nil, fmt.Errorf("%s: token %q has id %d, past the model's vocab_size %d", name, text, id, n)

@@ -200,3 +200,10 @@ func TestLoadBPEErrors(t *testing.T) {
 		t.Errorf("pre %q, want llama-bpe", pre)
 	}
 }
+
+func TestLoadEmptyBPE(t *testing.T) {
+	dir := writeDir(t, map[string]string{"tokenizer.json": `{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}`})
+	if _, err := Load(dir, Options{}); err == nil || !strings.Contains(err.Error(), "no tokens") {
+		t.Errorf("err = %v; want a no-tokens error", err)
+	}
+}

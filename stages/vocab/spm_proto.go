@@ -50,8 +50,12 @@ func ParseSentencePiece(r io.ReaderAt, size int64, name string) (*SPModel, error
 		return nil, fmt.Errorf("%s: %w: size %d outside [0, %d]", name, ErrFormat, size, maxSPMSize)
 	}
 	buf := make([]byte, size)
-	if _, err := r.ReadAt(buf, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
-		return nil, fmt.Errorf("%s: reading: %w", name, err)
+	// io.ReaderAt may report EOF along with a complete read at the end.
+	if n, err := r.ReadAt(buf, 0); n < len(buf) || err != nil && !errors.Is(err, io.EOF) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("%s: reading %d bytes: %w", name, size, err)
 	}
 	m := &SPModel{}
 	err := walkFields(buf, 0, func(num int, wt int, v uint64, sub []byte, off int) error {

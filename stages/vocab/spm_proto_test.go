@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -104,4 +105,19 @@ func FuzzParseSentencePiece(f *testing.F) {
 			t.Fatal("no error and no pieces")
 		}
 	})
+}
+
+// eofReader returns io.EOF together with a complete read, as io.ReaderAt allows.
+type eofReader struct{ b []byte }
+
+func (r eofReader) ReadAt(p []byte, off int64) (int, error) {
+	n := copy(p, r.b[off:])
+	return n, io.EOF
+}
+
+func TestParseSentencePieceEOFWithData(t *testing.T) {
+	b := pbBytes(nil, 1, pbPiece("a", 0, 1))
+	if _, err := ParseSentencePiece(eofReader{b}, int64(len(b)), "eof.model"); err != nil {
+		t.Errorf("complete read with io.EOF: %v", err)
+	}
 }
