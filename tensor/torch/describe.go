@@ -17,6 +17,7 @@ type walker struct {
 	out     []*tensor.Desc
 	names   map[string]bool
 	visits  int
+	seen    map[any]*visit // containers walked, by identity
 	located map[string][2]int64 // storage key -> offset, size in the file
 }
 
@@ -29,7 +30,7 @@ func (a *archive) describe(root any) ([]*tensor.Desc, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %sdata.pkl holds a %s, not a state dict", a.name, a.prefix, typeName(root))
 	}
-	w := &walker{a: a, names: map[string]bool{}, located: map[string][2]int64{}}
+	w := &walker{a: a, names: map[string]bool{}, located: map[string][2]int64{}, seen: map[any]*visit{}}
 	if err := w.walk("", d, 0); err != nil {
 		return nil, fmt.Errorf("%s: %w", a.name, err)
 	}
@@ -40,6 +41,18 @@ func (w *walker) walk(name string, v any, depth int) error {
 	w.visits++
 	if w.visits > maxObjects {
 		return fmt.Errorf("%q: more than %d objects to walk", truncate(name), maxObjects)
+	}
+	if id := identity(v); id != nil {
+		if at, ok := w.seen[id]; ok {
+			if at.done && !at.tensors {
+				return nil // shared metadata (a tuple of ints, say) holds no weights
+			}
+			return fmt.Errorf("%q: the container of %q appears again; shared containers are not state dicts", truncate(name), truncate(at.name))
+		}
+		at := &visit{name: name}
+		w.seen[id] = at
+		before := len(w.out)
+		defer func() { at.done, at.tensors = true, len(w.out) > before }()
 	}
 	switch v := v.(type) {
 	case *torchTensor:
@@ -77,6 +90,26 @@ func (w *walker) walkSeq(name string, items []any, depth int) error {
 	for i, it := range items {
 		if err := w.walk(join(name, strconv.Itoa(i)), it, depth+1); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// visit records where a container was first met and whether it held tensors.
+type visit struct {
+	name          string
+	done, tensors bool
+}
+
+// identity returns what makes a container itself (nil for other values), so
+// that a structure sharing containers cannot make the walk exponential.
+func identity(v any) any {
+	switch v := v.(type) {
+	case *dict, *list:
+		return v
+	case tuple:
+		if len(v) > 0 {
+			return &v[0]
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ func hostilePickles() []struct {
 		{"MARK bomb", cat([]byte{0x80, 2}, many([]byte{'('}, 1<<13)), []string{"nested MARKs"}},
 		{"stack bomb", cat([]byte{0x80, 2}, many([]byte{'N'}, maxStack+1)), []string{"stack deeper than"}},
 		{"deeply nested lists", cat([]byte{0x80, 2, '}', 'X', 1, 0, 0, 0, 'k'}, many([]byte{']'}, 1<<15), many([]byte{'a'}, 1<<15-1), []byte{'s', '.'}), []string{"nested deeper than 16"}},
-		{"self-containing list", []byte{0x80, 2, '}', 'X', 1, 0, 0, 0, 'k', ']', 'q', 0, 'h', 0, 'a', 's', '.'}, []string{"nested deeper than 16"}},
+		{"self-containing list", []byte{0x80, 2, '}', 'X', 1, 0, 0, 0, 'k', ']', 'q', 0, 'h', 0, 'a', 's', '.'}, []string{`"k.0": the container of "k" appears again`}},
 		{"memo count bomb", cat([]byte{0x80, 2, 'N'}, memoBomb(), []byte{'.'}), []string{"memo entries"}},
 		{"huge text memo index", newPK(2).op('N', 'p').op([]byte("99999999999\n")...).op('.').Bytes(), []string{`bad memo index "99999999999"`}},
 		{"LONG_BINGET of 2^32-1 never stored", newPK(2).op('j', 0xff, 0xff, 0xff, 0xff, '.').Bytes(), []string{"memo index 4294967295 was never stored"}},
@@ -92,6 +92,25 @@ func hostilePickles() []struct {
 		{"tuple bomb", cat([]byte{0x80, 2, 'N', 'q', 0}, many(cat([]byte{'('}, many([]byte{'h', 0}, 1000), []byte{'t', '0'}), maxObjects/1000+1)), []string{"more than 4194304 objects"}},
 	}...)
 	return out
+}
+
+// dagBomb builds L0 = [] (or [tensor]), L(i+1) = [Li, Li] for 12 levels
+// under key "k"; a walk that followed every reference would visit 2^12 lists
+// (and n^12 with n references per list).
+func dagBomb(withTensor bool) []byte {
+	p := newPK(2).op('}').str("k").op(']')
+	if withTensor {
+		p.tensorV2(tspec{"", "FloatStorage", "0", 1, 0, []int32{1}, []int32{1}}).op('a')
+	}
+	p.op('r', 0, 0, 0, 0, '0')
+	for i := uint32(0); i < 12; i++ {
+		p.op('(', 'j').op(binary.LittleEndian.AppendUint32(nil, i)...)
+		p.op('j').op(binary.LittleEndian.AppendUint32(nil, i)...)
+		p.op('l', 'r').op(binary.LittleEndian.AppendUint32(nil, i+1)...)
+		p.op('0')
+	}
+	p.op('j').op(binary.LittleEndian.AppendUint32(nil, 12)...)
+	return p.op('s', '.').Bytes()
 }
 
 // memoBomb stores one value under more distinct memo indexes than allowed.
@@ -117,7 +136,7 @@ func TestHostilePickles(t *testing.T) {
 			}
 			msg := err.Error()
 			where := "pytorch_model.bin: archive/data.pkl: offset "
-			if strings.Contains(tc.want[0], "nested deeper") {
+			if strings.Contains(tc.want[0], "nested deeper") || strings.Contains(tc.want[0], "appears again") {
 				where = "pytorch_model.bin: " // found while walking, named by path
 			}
 			for _, w := range append(tc.want, where) {
@@ -133,6 +152,34 @@ func TestHostilePickles(t *testing.T) {
 			}
 			if got := after.TotalAlloc - before.TotalAlloc; got > limit {
 				t.Errorf("allocated %d bytes for a %d-byte pickle", got, len(tc.pkl))
+			}
+		})
+	}
+}
+
+// TestSharedContainers: a container met twice is walked once when it holds
+// no weights, and refused when it does, since its tensors would get two
+// names; either way the walk stays linear.
+func TestSharedContainers(t *testing.T) {
+	storage := map[string][]byte{"0": f32s(1)}
+	for _, tc := range []struct {
+		name string
+		pkl  []byte
+		want string
+	}{
+		{"DAG without tensors", dagBomb(false), ""},
+		{"DAG with a tensor", dagBomb(true), `"k.0.0.0.0.0.0.0.0.0.0.0.1": the container of "k.0.0.0.0.0.0.0.0.0.0.0.0" appears again`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z := torchZip(t, tc.pkl, storage, "0")
+			f, err := NewReader(bytes.NewReader(z), int64(len(z)), "m.pt")
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want == "" && len(f.Tensors) != 0:
+				t.Fatalf("got %d tensors, want none", len(f.Tensors))
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
