@@ -1,0 +1,55 @@
+// Package corpus locates the conformance corpus for tests: the directory in
+// MLMF_CORPUS, else ../shared/testdata/corpus beside the module root. A
+// missing corpus skips a test on a developer machine and fails it in CI
+// (CI=true), where a skipped conformance check would be a silent pass.
+package corpus
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Dir returns the corpus directory, or skips/fails t when it is missing.
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("MLMF_CORPUS")
+	if dir == "" {
+		root, err := ModuleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "..", "shared", "testdata", "corpus")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("conformance corpus missing at %s (set MLMF_CORPUS): %v", dir, err)
+		}
+		t.Skipf("conformance corpus missing at %s (set MLMF_CORPUS)", dir)
+	}
+	return dir
+}
+
+// Path joins elements under the corpus directory.
+func Path(t testing.TB, elem ...string) string {
+	t.Helper()
+	return filepath.Join(append([]string{Dir(t)}, elem...)...)
+}
+
+// ModuleRoot walks up from the working directory to the go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", os.ErrNotExist
+		}
+		dir = up
+	}
+}
