@@ -17,7 +17,7 @@ type walker struct {
 	out     []*tensor.Desc
 	names   map[string]bool
 	visits  int
-	seen    map[any]*visit // containers walked, by identity
+	seen    map[any]*visit      // containers walked, by identity
 	located map[string][2]int64 // storage key -> offset, size in the file
 }
 
