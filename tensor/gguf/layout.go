@@ -70,6 +70,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// maxWriteAlignment bounds the padding Layout materializes in the prefix;
+// llama.cpp reads any power of 2, but nothing uses more than a page or two.
+const maxWriteAlignment = 1 << 20
+
 func layoutAlignment(meta *Meta, alignment int64) (int64, error) {
 	if v, ok := meta.Get(KeyAlignment); ok {
 		a, isU32 := v.V.(uint32)
@@ -85,8 +89,8 @@ func layoutAlignment(meta *Meta, alignment int64) (int64, error) {
 	if alignment == 0 {
 		alignment = DefaultAlignment
 	}
-	if alignment < 0 || alignment > 1<<32-1 || bits.OnesCount64(uint64(alignment)) != 1 {
-		return 0, fmt.Errorf("gguf: alignment %d is not a power of 2 that fits a UINT32", alignment)
+	if alignment < 0 || alignment > maxWriteAlignment || bits.OnesCount64(uint64(alignment)) != 1 {
+		return 0, fmt.Errorf("gguf: alignment %d is not a power of 2 up to %d", alignment, maxWriteAlignment)
 	}
 	return alignment, nil
 }
