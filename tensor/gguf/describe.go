@@ -188,7 +188,7 @@ func (m Metadata) MarshalJSON() ([]byte, error) {
 		b.WriteString(`:{"type":`)
 		t, _ := json.Marshal(k.Type)
 		b.Write(t)
-		if k.Type[0] == TypeArray.String() {
+		if len(k.Type) > 0 && k.Type[0] == TypeArray.String() {
 			fmt.Fprintf(&b, `,"len":%d,"digest":%q,"head":`, k.Len, k.Digest)
 			if err := appendJSON(&b, k.Head); err != nil {
 				return nil, err
