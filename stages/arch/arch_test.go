@@ -183,3 +183,37 @@ func TestQwen2MoE(t *testing.T) {
 		"qwen2moe.expert_count=UINT32:2", "qwen2moe.expert_used_count=UINT32:1", "qwen2moe.expert_feed_forward_length=UINT32:4",
 		"qwen2moe.expert_shared_feed_forward_length=UINT32:8"})
 }
+
+func TestLlamaUnmapRoundTrip(t *testing.T) {
+	cfg := llamaCfg()
+	ts := llamaTensors()
+	a := mustLookup(t, "llama")
+	out, err := a.Remap(cfg, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := a.HParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, hts, err := a.Unmap(meta, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"hidden_size", "num_attention_heads", "num_key_value_heads", "num_hidden_layers", "vocab_size"} {
+		if back[k] != cfg[k] {
+			t.Errorf("%s = %v, want %v", k, back[k], cfg[k])
+		}
+	}
+	orig := byName(ts)
+	if len(hts) != len(ts)-1 { // the inv_freq buffer is gone for good
+		t.Fatalf("%d tensors back", len(hts))
+	}
+	for _, d := range hts {
+		o := orig[d.Name]
+		if o == nil {
+			t.Fatalf("unexpected %s", d.Name)
+		}
+		eqFloats(t, d.Name, floats(t, d), floats(t, o))
+	}
+}

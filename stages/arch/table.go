@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -262,3 +263,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+var (
+	reCacheMu sync.Mutex
+	reCache   = map[string]*regexp.Regexp{}
+)
+
+// compileCached compiles an anchored pattern once.
+func compileCached(pat string) *regexp.Regexp {
+	reCacheMu.Lock()
+	defer reCacheMu.Unlock()
+	re, ok := reCache[pat]
+	if !ok {
+		re = regexp.MustCompile("^" + pat + "$")
+		reCache[pat] = re
+	}
+	return re
+}
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
