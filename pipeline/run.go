@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -51,6 +52,7 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 		}
 		runSpan.End()
 	}()
+	defer closeStages(r)
 	spans := map[string]trace.Span{}
 	for _, d := range topo(r.Stages) {
 		_, s := tr.Start(ctx, "stage "+d.ID, trace.WithAttributes(
@@ -88,4 +90,13 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	}
 	res.Manifest, err = WriteManifest(plan, opt.Version, started, opt.Threads)
 	return res, err
+}
+
+// closeStages releases what stages opened while planning (maps, files).
+func closeStages(r *Recipe) {
+	for _, d := range r.Stages {
+		if c, ok := d.stage.(io.Closer); ok {
+			c.Close()
+		}
+	}
 }

@@ -93,7 +93,7 @@ func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) strin
 			return // keep the reference, so no second, misleading type error
 		}
 		n.Value = out
-		if whole {
+		if whole && out != "" {
 			// Quoting is forced by flow mappings ({path: "${x}"}), so the
 			// quotes say nothing about the intended type: let YAML resolve it.
 			n.Tag, n.Style = "", 0

@@ -10,7 +10,7 @@ import (
 )
 
 // all lists every stage kind; adding a stage means adding its spec here.
-var all = []*pipeline.Spec{}
+var all = []*pipeline.Spec{loadSpec, detectSpec, remapSpec, quantizeSpec, exportSpec}
 
 type registry map[string]*pipeline.Spec
 

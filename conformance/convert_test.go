@@ -1,0 +1,115 @@
+// Package conformance runs shipped recipes on the conformance corpus and
+// compares the results with what llama.cpp's own tools made of the same
+// checkpoints: keys, tensor names, types, bytes, and logits.
+package conformance
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
+	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/stages"
+)
+
+// runRecipe runs a shipped recipe with vars, as the CLI would.
+func runRecipe(t *testing.T, name string, vars map[string]string) {
+	t.Helper()
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pipeline.Load(filepath.Join(root, "recipes", name), vars, stages.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 2, Memory: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// conversions are the corpus models and the reference GGUFs llama.cpp's
+// converter wrote for them.
+var conversions = []struct {
+	model, typ, ref string
+}{
+	{"tiny-llama-spm", "F32", "tiny-llama-spm-ref/tiny-llama-spm-f32.gguf.json"},
+	{"tiny-llama-spm", "F16", "tiny-llama-spm-ref/tiny-llama-spm-f16.gguf.json"},
+	{"tiny-llama-spm", "BF16", "tiny-llama-spm-ref/tiny-llama-spm-bf16.gguf.json"},
+	{"tiny-llama-spm", "Q8_0", "tiny-llama-spm-ref/tiny-llama-spm-q8_0.gguf.json"},
+	{"tiny-llama-spm-bin", "F32", "tiny-llama-spm-ref/tiny-llama-spm-f32.gguf.json"},
+	{"tiny-llama-spm-bin", "F16", "tiny-llama-spm-ref/tiny-llama-spm-f16.gguf.json"},
+	{"tiny-llama-spm-bin", "BF16", "tiny-llama-spm-ref/tiny-llama-spm-bf16.gguf.json"},
+	{"tiny-llama-spm-bin", "Q8_0", "tiny-llama-spm-ref/tiny-llama-spm-q8_0.gguf.json"},
+	{"tiny-llama-bpe", "F16", "tiny-llama-bpe-ref/tiny-llama-bpe-f16.gguf.json"},
+	{"tiny-llama-bpe", "Q8_0", "tiny-llama-bpe-ref/tiny-llama-bpe-q8_0.gguf.json"},
+}
+
+func TestConvertMatchesLlamaCpp(t *testing.T) {
+	for _, c := range conversions {
+		t.Run(c.model+"/"+c.typ, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.gguf")
+			vars := map[string]string{"model": corpus.Path(t, c.model), "out": out, "type": c.typ}
+			if strings.Contains(c.model, "bpe") {
+				// The corpus BPE tokenizer is freshly trained: llama.cpp could
+				// not name its pre-tokenizer either, and its reference was
+				// given "llama-bpe" by hand.
+				vars["pre"] = "llama-bpe"
+			}
+			runRecipe(t, "hf-to-gguf.yaml", vars)
+			ref, err := corpus.LoadReference(corpus.Path(t, c.ref))
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := corpus.DiffGGUF(out, ref, "general.name")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range diffs {
+				t.Error(d)
+			}
+		})
+	}
+}
+
+// quantizations are llama-quantize's outputs from the BF16 conversion: the
+// mixes and the --pure files.
+var quantizations = []struct {
+	typ  string
+	pure bool
+}{
+	{"Q8_0", false}, {"Q4_0", false}, {"Q4_1", false}, {"Q5_0", false}, {"Q5_1", false},
+	{"Q2_K", false}, {"Q3_K_M", false}, {"Q4_K_S", false}, {"Q4_K_M", false}, {"Q5_K_M", false}, {"Q6_K", false},
+	{"Q2_K", true}, {"Q3_K", true}, {"Q4_K", true}, {"Q5_K", true}, {"Q6_K", true},
+}
+
+func TestQuantizeMatchesLlamaQuantize(t *testing.T) {
+	for _, q := range quantizations {
+		name := q.typ
+		if q.pure {
+			name += "-pure"
+		}
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.gguf")
+			vars := map[string]string{"model": corpus.Path(t, "tiny-llama-spm"), "out": out, "type": q.typ}
+			recipe := "hf-to-gguf.yaml"
+			if q.pure {
+				recipe = "hf-to-gguf-pure.yaml"
+			}
+			runRecipe(t, recipe, vars)
+			ref, err := corpus.LoadReference(corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-"+name+".gguf.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := corpus.DiffGGUF(out, ref, "general.name")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range diffs {
+				t.Error(d)
+			}
+		})
+	}
+}

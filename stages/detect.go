@@ -1,0 +1,84 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/stages/arch"
+)
+
+// FactArch is the Model.Facts key under which detect leaves the *arch.Arch.
+const FactArch = "arch"
+
+const (
+	detectArch  = "arch"
+	detectTable = "table"
+)
+
+var detectSpec = &pipeline.Spec{
+	Kind:    "detect",
+	Summary: "Identify the architecture from config.json, check it against the tensors, and read the hyperparameters",
+	Params: obj(props{
+		detectArch:  str("force this architecture (a GGUF arch name) instead of detecting it"),
+		detectTable: str("YAML architecture table for a model this build does not know (same format as stages/arch/tables)"),
+	}),
+	MinInputs: 1, MaxInputs: 1,
+	Examples: []string{"id: arch\nkind: detect\ninputs: [src]"},
+	New: func(p pipeline.Params) (pipeline.Stage, error) {
+		s := &detectStage{}
+		if err := p.Decode(s); err != nil {
+			return nil, err
+		}
+		if s.Table != "" {
+			b, err := os.ReadFile(s.Table)
+			if err != nil {
+				return nil, fmt.Errorf("table: %w", err)
+			}
+			if s.custom, err = arch.Parse(b); err != nil {
+				return nil, fmt.Errorf("table %s: %w", s.Table, err)
+			}
+		}
+		return s, nil
+	},
+}
+
+type detectStage struct {
+	Arch   string `json:"arch"`
+	Table  string `json:"table"`
+	custom *arch.Arch
+}
+
+func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
+	m := in[0].Clone()
+	if m.Config == nil && m.Naming == "hf" {
+		return nil, fmt.Errorf("no config.json beside the checkpoint: cannot tell the architecture (load an HF folder)")
+	}
+	var a *arch.Arch
+	var err error
+	switch {
+	case s.custom != nil:
+		a = s.custom
+		err = a.Check(m.Config, m.Tensors)
+	case s.Arch != "":
+		var ok bool
+		if a, ok = arch.Lookup(s.Arch); !ok {
+			return nil, fmt.Errorf("arch %q is not known, expected one of: %v", s.Arch, arch.Known())
+		}
+		err = a.Check(m.Config, m.Tensors)
+	default:
+		a, err = arch.Detect(m.Config, m.Tensors)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Arch = a.Name()
+	m.Facts[FactArch] = a
+	return m, nil
+}
+
+func archOf(m *pipeline.Model) *arch.Arch {
+	a, _ := m.Facts[FactArch].(*arch.Arch)
+	return a
+}

@@ -1,0 +1,216 @@
+package stages
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+	"github.com/mlmf-run/mlmf-run/tensor/safetensors"
+	"github.com/mlmf-run/mlmf-run/tensor/torch"
+)
+
+const (
+	loadPath   = "path"
+	loadFormat = "format"
+)
+
+var loadSpec = &pipeline.Spec{
+	Kind:    "load",
+	Summary: "Open a checkpoint (HF folder, safetensors, PyTorch .bin/.pt, GGUF or split GGUF) and read its metadata",
+	Params: obj(props{
+		loadPath:   str("file or Hugging Face folder"),
+		loadFormat: enum("container format; auto guesses from the path", "auto", "safetensors", "torch", "gguf"),
+	}, loadPath),
+	MinInputs: 0, MaxInputs: 0,
+	Examples: []string{"id: src\nkind: load\nwith: {path: ./Llama-3.2-1B}"},
+	New: func(p pipeline.Params) (pipeline.Stage, error) {
+		s := &loadStage{Format: "auto"}
+		return s, p.Decode(s)
+	},
+}
+
+type loadStage struct {
+	Path    string `json:"path"`
+	Format  string `json:"format"`
+	closers []io.Closer
+}
+
+func (s *loadStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
+	st, err := os.Stat(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", s.Path, errors.Unwrap(err))
+	}
+	m := &pipeline.Model{Meta: &gguf.Meta{}, Facts: map[string]any{}}
+	target := s.Path
+	if st.IsDir() {
+		m.Dir = s.Path
+		if target, err = pickCheckpoint(s.Path, s.Format); err != nil {
+			return nil, err
+		}
+		if m.Config, err = readConfig(s.Path); err != nil {
+			return nil, err
+		}
+	} else if cfg, err := readConfig(filepath.Dir(s.Path)); err == nil && cfg != nil {
+		m.Dir, m.Config = filepath.Dir(s.Path), cfg
+	}
+	format := s.Format
+	if format == "auto" {
+		format = guessFormat(target)
+	}
+	if err := s.open(m, target, format); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *loadStage) open(m *pipeline.Model, target, format string) error {
+	m.Format = format
+	switch format {
+	case "safetensors":
+		set, err := safetensors.Open(target)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, set)
+		m.Files, m.Tensors, m.Naming = set.Files, set.Tensors, "hf"
+	case "torch":
+		files, err := torchFiles(target)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			tf, c, err := torch.Open(f)
+			if err != nil {
+				return err
+			}
+			s.closers = append(s.closers, c)
+			m.Files = append(m.Files, f)
+			m.Tensors = append(m.Tensors, tf.Tensors...)
+		}
+		m.Naming = "hf"
+	case "gguf":
+		f, c, err := gguf.OpenSet(target)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, c)
+		m.Files = []string{target}
+		for _, p := range f.Parts {
+			if p.Name != target {
+				m.Files = append(m.Files, p.Name)
+			}
+		}
+		m.Tensors, m.Meta, m.Naming = f.Tensors, f.Meta, "gguf"
+		m.Arch, _ = f.Meta.Str("general.architecture")
+	default:
+		return fmt.Errorf("%s: cannot tell the container format; set format: safetensors, torch or gguf", target)
+	}
+	return checkNames(m.Tensors)
+}
+
+// Close releases the maps after the run.
+func (s *loadStage) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func checkNames(ts []*tensor.Desc) error {
+	seen := map[string]bool{}
+	for _, t := range ts {
+		if seen[t.Name] {
+			return fmt.Errorf("tensor %q appears twice in the checkpoint", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	return nil
+}
+
+func guessFormat(p string) string {
+	switch ext := strings.ToLower(filepath.Ext(p)); {
+	case ext == ".safetensors" || strings.HasSuffix(p, ".safetensors.index.json"):
+		return "safetensors"
+	case ext == ".gguf":
+		return "gguf"
+	case ext == ".bin" || ext == ".pt" || ext == ".pth" || strings.HasSuffix(p, ".bin.index.json"):
+		return "torch"
+	}
+	return ""
+}
+
+// pickCheckpoint finds the weights in a Hugging Face folder, preferring
+// safetensors (as transformers does) over pickles.
+func pickCheckpoint(dir, format string) (string, error) {
+	cands := []struct{ name, format string }{
+		{safetensors.IndexName, "safetensors"}, {safetensors.SingleName, "safetensors"},
+		{"pytorch_model.bin.index.json", "torch"}, {"pytorch_model.bin", "torch"},
+	}
+	for _, c := range cands {
+		if format != "auto" && format != c.format {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, c.name)); err == nil {
+			return filepath.Join(dir, c.name), nil
+		}
+	}
+	for _, pat := range []string{"*.safetensors", "*.gguf", "*.bin", "*.pt", "*.pth"} {
+		if ms, _ := filepath.Glob(filepath.Join(dir, pat)); len(ms) == 1 {
+			return ms[0], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no checkpoint found (looked for %s, %s, pytorch_model.bin[.index.json], or a single *.safetensors/*.gguf/*.bin)",
+		dir, safetensors.IndexName, safetensors.SingleName)
+}
+
+// torchFiles expands a pytorch_model.bin.index.json into its shards.
+func torchFiles(target string) ([]string, error) {
+	if !strings.HasSuffix(target, ".index.json") {
+		return []string{target}, nil
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		return nil, err
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("%s: %w", target, err)
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, f := range idx.WeightMap {
+		if !seen[f] {
+			seen[f] = true
+			files = append(files, filepath.Join(filepath.Dir(target), f))
+		}
+	}
+	sortStrings(files)
+	return files, nil
+}
+
+// readConfig parses config.json if the folder has one.
+func readConfig(dir string) (map[string]any, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,162 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/stages/arch"
+	"github.com/mlmf-run/mlmf-run/tensor"
+	_ "github.com/mlmf-run/mlmf-run/tensor/quant" // registers the block codecs
+)
+
+const (
+	quantType      = "type"
+	quantOverrides = "overrides"
+	quantPure      = "pure"
+	quantOutput    = "output_type"
+	quantEmbedding = "embedding_type"
+	quantRequant   = "allow_requantize"
+)
+
+var quantizeSpec = &pipeline.Spec{
+	Kind: "quantize",
+	Summary: "Choose every tensor's type (F32/F16/BF16/Q8_0 as llama.cpp's converter does, or a llama-quantize mix such as Q4_K_M) " +
+		"and convert rows on the fly",
+	Params: obj(props{
+		quantType:      str("F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, or a mix: Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K"),
+		quantOverrides: strMap("per-tensor types by regex over GGUF names, e.g. {'blk\\..*\\.ffn_down\\.weight': Q6_K}; first match wins"),
+		quantPure:      boolean("every quantizable tensor in the mix's base type (llama-quantize --pure)"),
+		quantOutput:    str("type for output.weight"),
+		quantEmbedding: str("type for token_embd.weight"),
+		quantRequant:   boolean("allow dequantizing already-quantized input tensors and quantizing them again (lossy)"),
+	}, quantType),
+	MinInputs: 1, MaxInputs: 1,
+	Examples: []string{"id: q\nkind: quantize\ninputs: [names]\nwith: {type: Q4_K_M}"},
+	New:      newQuantize,
+}
+
+type quantizeStage struct {
+	Type      string            `json:"type"`
+	Overrides map[string]string `json:"overrides"`
+	Pure      bool              `json:"pure"`
+	Output    string            `json:"output_type"`
+	Embedding string            `json:"embedding_type"`
+	Requant   bool              `json:"allow_requantize"`
+	plain     tensor.DType
+	mix       *mixChoice
+	overrides []override
+}
+
+type override struct {
+	re *regexp.Regexp
+	t  tensor.DType
+}
+
+// converterTypes are the types llama.cpp's converter itself writes; for
+// them the converter's rules (norms and 1-D tensors stay F32) decide.
+var converterTypes = map[string]tensor.DType{"F32": tensor.F32, "F16": tensor.F16, "BF16": tensor.BF16, "Q8_0": tensor.Q8_0}
+
+func newQuantize(p pipeline.Params) (pipeline.Stage, error) {
+	s := &quantizeStage{}
+	if err := p.Decode(s); err != nil {
+		return nil, err
+	}
+	if t, ok := converterTypes[strings.ToUpper(s.Type)]; ok && !s.Pure && s.Output == "" && s.Embedding == "" {
+		s.plain = t
+	} else {
+		m, err := newMixChoice(s)
+		if err != nil {
+			return nil, err
+		}
+		s.mix = m
+	}
+	for pat, ty := range s.Overrides {
+		re, err := regexp.Compile("^(?:" + pat + ")$")
+		if err != nil {
+			return nil, fmt.Errorf("overrides %q: %w", pat, err)
+		}
+		t, err := tensor.ParseDType(ty)
+		if err != nil {
+			return nil, fmt.Errorf("overrides %q: %w", pat, err)
+		}
+		s.overrides = append(s.overrides, override{re, t})
+	}
+	sortOverrides(s.overrides)
+	return s, nil
+}
+
+func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
+	m := in[0].Clone()
+	if m.Naming != "gguf" {
+		return nil, fmt.Errorf("quantize works on GGUF tensor names: put detect and remap before it")
+	}
+	types, err := s.choose(m)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, t := range m.Tensors {
+		want := types[i]
+		for _, o := range s.overrides {
+			if o.re.MatchString(t.Name) {
+				want = o.t
+				break
+			}
+		}
+		c, err := s.convert(env, t, want)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.Tensors[i] = c
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return m, nil
+}
+
+// choose gives each tensor its target type by the converter's rules or by
+// the mix's.
+func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
+	if s.mix != nil {
+		return s.mix.plan(m)
+	}
+	a, _ := m.Facts[FactArch].(*arch.Arch)
+	types := make([]tensor.DType, len(m.Tensors))
+	for i, t := range m.Tensors {
+		if a != nil {
+			types[i] = a.OutType(t.Name, t.Shape, s.plain)
+		} else {
+			types[i] = arch.OutType(t.Name, t.Shape, s.plain)
+		}
+	}
+	m.Facts[FactOutType] = s.plain
+	delete(m.Facts, FactFileType)
+	return types, nil
+}
+
+// convert wraps t's source so rows come out in type want. Requantizing an
+// already-quantized tensor loses precision twice, so it must be asked for.
+func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.DType) (*tensor.Desc, error) {
+	if t.DType == want {
+		return t, nil
+	}
+	if t.DType.Quantized() {
+		if !s.Requant {
+			return nil, fmt.Errorf("tensor %q is already %v: set allow_requantize: true to dequantize and quantize it to %v", t.Name, t.DType, want)
+		}
+		env.Warnf("requantizing %s from %v to %v loses precision", t.Name, t.DType, want)
+	}
+	src, err := tensor.Convert(t.Src, t.DType, want, t.RowLen())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q %v: %v -> %v: %w", t.Name, t.Shape, t.DType, want, err)
+	}
+	c := t.Clone()
+	c.DType, c.Src = want, src
+	return c, nil
+}
