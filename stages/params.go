@@ -16,7 +16,9 @@ func obj(p props, required ...string) map[string]any {
 
 func str(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
 
-func boolean(desc string) map[string]any { return map[string]any{"type": "boolean", "description": desc} }
+func boolean(desc string) map[string]any {
+	return map[string]any{"type": "boolean", "description": desc}
+}
 
 func integer(desc string, min int) map[string]any {
 	return map[string]any{"type": "integer", "minimum": min, "description": desc}
