@@ -114,7 +114,8 @@ func (m *machine) popMark() ([]any, error) {
 	}
 	k := m.marks[len(m.marks)-1]
 	m.marks = m.marks[:len(m.marks)-1]
-	items := append([]any(nil), m.stack[k:]...)
+	items := make([]any, len(m.stack)-k)
+	copy(items, m.stack[k:])
 	m.stack = m.stack[:k]
 	return items, m.count(len(items))
 }
