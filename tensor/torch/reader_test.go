@@ -1,7 +1,13 @@
 package torch
 
 import (
+	"archive/zip"
 	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -110,5 +116,86 @@ func TestReaderLayouts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStridedRows reads a permuted 3-D view row block by row block and
+// checks each element against its storage index computed from the strides.
+func TestStridedRows(t *testing.T) {
+	var vals []float32
+	for i := range 12 {
+		vals = append(vals, float32(i))
+	}
+	// permute(0, 2, 1) of a contiguous [2,3,2]: size [2,2,3], stride [6,1,2].
+	pkl := stateDict(tspec{"p", "FloatStorage", "0", 12, 0, []int32{2, 2, 3}, []int32{6, 1, 2}})
+	z := torchZip(t, pkl, map[string][]byte{"0": f32s(vals...)}, "0")
+	f, err := NewReader(bytes.NewReader(z), int64(len(z)), "p.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := f.Tensors[0].Src
+	for _, rows := range [][2]int64{{0, 4}, {1, 2}, {3, 1}} {
+		dst := make([]byte, rows[1]*12)
+		if err := src.ReadRows(rows[0], rows[1], dst); err != nil {
+			t.Fatal(err)
+		}
+		var want []float32
+		for r := rows[0]; r < rows[0]+rows[1]; r++ {
+			a, b := r/2, r%2
+			for c := int64(0); c < 3; c++ {
+				want = append(want, float32(6*a+b+2*c))
+			}
+		}
+		if !bytes.Equal(dst, f32s(want...)) {
+			t.Errorf("rows %v: got % x, want %v", rows, dst, want)
+		}
+	}
+	if err := src.ReadRows(3, 2, make([]byte, 24)); err == nil {
+		t.Error("rows [3,5) of 4: accepted")
+	}
+}
+
+// TestDeflatedPickle: torch.save stores everything, but a re-zipped
+// checkpoint may compress data.pkl, which is read through the zip reader.
+func TestDeflatedPickle(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zipWriter(&buf)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "m/data.pkl", Method: zip.Deflate})
+	w.Write(stateDict(tspec{"w", "IntStorage", "0", 1, 0, []int32{1}, []int32{1}}))
+	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "m/data/0", Method: zip.Store})
+	w.Write([]byte{7, 0, 0, 0})
+	zw.Close()
+	f, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "m.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tensor.ReadAll(f.Tensors[0])
+	if err != nil || !bytes.Equal(got, []byte{7, 0, 0, 0}) || f.Tensors[0].DType != tensor.I32 {
+		t.Fatalf("got %v % x, %v", f.Tensors[0], got, err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.pt")
+	os.WriteFile(good, torchZip(t, stateDict(tspec{"w", "ByteStorage", "0", 2, 0, []int32{2}, []int32{1}}), map[string][]byte{"0": {1, 2}}, "0"), 0o644)
+	legacy := filepath.Join(dir, "legacy.pt")
+	os.WriteFile(legacy, []byte{0x80, 2, 0x8a, 0x0a}, 0o644)
+	f, c, err := Open(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tensor.ReadAll(f.Tensors[0]); err != nil || !bytes.Equal(got, []byte{1, 2}) || f.Name != good {
+		t.Errorf("got %q % x, %v", f.Name, got, err)
+	}
+	if d := f.Tensors[0].Src.Describe(); d != good+":w" {
+		t.Errorf("Describe() = %q", d)
+	}
+	c.Close()
+	if _, _, err := Open(legacy); !errors.Is(err, ErrLegacyFormat) || !strings.HasPrefix(err.Error(), legacy+": ") {
+		t.Errorf("legacy: %v", err)
+	}
+	if _, _, err := Open(filepath.Join(dir, "missing.pt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing: %v", err)
 	}
 }
