@@ -208,8 +208,38 @@ func invoke(g *global, a tuple) (any, error) {
 			return nil, fmt.Errorf("data is a %s, not a tensor", typeName(a[0]))
 		}
 		return t, nil
+	case kindRebuildFromType:
+		return rebuildFromType(a)
 	}
 	return nil, errors.New("is not callable")
+}
+
+// rebuildFromType is torch._tensor._rebuild_from_type_v2(func, type, args,
+// state), which torch.save uses for a tensor carrying Python attributes: the
+// inner rebuilder makes the tensor, and the attributes are not weights.
+func rebuildFromType(a tuple) (any, error) {
+	if len(a) != 4 {
+		return nil, fmt.Errorf("takes 4 arguments, got %d", len(a))
+	}
+	fn, ok := a[0].(*global)
+	if !ok || fn.kind == kindRebuildFromType {
+		return nil, fmt.Errorf("func is a %s, not a tensor rebuilder", typeName(a[0]))
+	}
+	if cls, ok := a[1].(*global); !ok || cls.kind != kindTensorType {
+		return nil, fmt.Errorf("type is %s, not a tensor type", typeName(a[1]))
+	}
+	args, ok := a[2].(tuple)
+	if !ok {
+		return nil, fmt.Errorf("args are a %s, not a tuple", typeName(a[2]))
+	}
+	v, err := invoke(fn, args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	if _, ok := v.(*torchTensor); !ok {
+		return nil, fmt.Errorf("%s made a %s, not a tensor", fn, typeName(v))
+	}
+	return v, nil
 }
 
 // codecsEncode is _codecs.encode(str, "latin1"), which protocol 2 uses to

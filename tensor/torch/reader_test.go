@@ -56,6 +56,12 @@ func TestReaderLayouts(t *testing.T) {
 	p4.op(0x8c, 1, 'b').op('h', 1).op('(', '(').str("storage").stackGlobal("torch", "LongStorage").str("s").str("cpu").int(1).op('t', 'Q')
 	p4.int(0).op(')', ')', 0x89, '}', 't', 'R', 'u', '.')
 	long := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	// A tensor with Python attributes goes through _rebuild_from_type_v2.
+	typed := newPK(2).op('}').str("s").global("torch._tensor", "_rebuild_from_type_v2").op('(')
+	typed.global("torch._utils", "_rebuild_tensor_v2").global("torch", "Tensor").op('(')
+	typed.op('(').str("storage").global("torch", "CharStorage").str("0").str("cpu").int(3).op('t', 'Q')
+	typed.int(1).ints(2).ints(1).op(0x89).op('}', 't')
+	typed.op('}').str("tag").str("x").op('s', 't', 'R', 's', '.')
 
 	tests := []struct {
 		name     string
@@ -82,6 +88,9 @@ func TestReaderLayouts(t *testing.T) {
 		}},
 		{"nested state dict", nested.Bytes(), map[string][]byte{"0": {5, 6, 7, 8}}, []want{
 			{"state_dict.x", tensor.BF16, []int64{2}, []byte{5, 6, 7, 8}},
+		}},
+		{"tensor with Python state", typed.Bytes(), map[string][]byte{"0": {1, 2, 3}}, []want{
+			{"s", tensor.I8, []int64{2}, []byte{2, 3}},
 		}},
 		{"protocol 4 scalars", p4.Bytes(), map[string][]byte{"s": long}, []want{
 			{"a", tensor.I64, []int64{}, long},

@@ -64,6 +64,8 @@ const (
 	kindRebuildTensorV2
 	kindRebuildTensorV3
 	kindRebuildParameter
+	kindRebuildFromType // torch._tensor._rebuild_from_type_v2: a rebuilder plus Python state
+	kindTensorType      // torch.Tensor, Parameter: only a _rebuild_from_type_v2 argument
 	kindOrderedDict
 	kindCodecsEncode // _codecs.encode, protocol 2's spelling of bytes
 	kindStorage      // a torch.*Storage class: only a persistent-load argument
@@ -138,6 +140,10 @@ func init() {
 	allow("torch._utils", "_rebuild_tensor_v3", kindRebuildTensorV3, 0)
 	allow("torch._utils", "_rebuild_parameter", kindRebuildParameter, 0)
 	allow("torch._utils", "_rebuild_parameter_with_state", kindRebuildParameter, 0)
+	allow("torch._tensor", "_rebuild_from_type_v2", kindRebuildFromType, 0)
+	allow("torch", "Tensor", kindTensorType, 0)
+	allow("torch._tensor", "Tensor", kindTensorType, 0)
+	allow("torch.nn.parameter", "Parameter", kindTensorType, 0)
 	allow("collections", "OrderedDict", kindOrderedDict, 0)
 	allow("_codecs", "encode", kindCodecsEncode, 0)
 	// Legacy typed storage classes, as torch.save still writes them for the
