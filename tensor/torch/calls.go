@@ -42,7 +42,7 @@ func (m *machine) stackGlobal() error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("module and name are %s and %s, not strings", typeName(module), typeName(name))
 	}
-	g, err := lookupGlobal(truncate(ms), truncate(ns))
+	g, err := lookupGlobal(ms, ns)
 	if err != nil {
 		return err
 	}

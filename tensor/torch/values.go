@@ -181,7 +181,7 @@ func lookupGlobal(module, name string) (*global, error) {
 	if g, ok := allowed[module+"."+name]; ok {
 		return g, nil
 	}
-	return nil, &ForbiddenError{Global: module + "." + name}
+	return nil, &ForbiddenError{Global: truncate(module) + "." + truncate(name)}
 }
 
 // ForbiddenError reports a pickle global outside the whitelist.
