@@ -70,8 +70,10 @@ func Build(ctx context.Context, r *Recipe, env Env) (*Plan, error) {
 		models[d.ID] = st.Out
 		if sink, isSink := d.stage.(Sink); isSink {
 			st.Sink = true
+			st.total = 0
 			for _, o := range sink.Outputs() {
 				o.Stage = d.ID
+				st.instrumentOutput(o)
 				p.Outputs = append(p.Outputs, o)
 			}
 		}
@@ -103,6 +105,17 @@ func (s *PlannedStage) instrument(m *Model) *Model {
 		c.Tensors[i] = t2
 	}
 	return &c
+}
+
+// instrumentOutput counts the bytes a sink writes (its output model may not
+// be what it writes: a GGUF export writes its input's tensors as placed).
+func (s *PlannedStage) instrumentOutput(o *OutputFile) {
+	for i, pl := range o.Tensors {
+		t := pl.T.Clone()
+		t.Src = &counted{Source: pl.T.Src, n: &s.bytes}
+		o.Tensors[i].T = t
+		s.total += t.NBytes()
+	}
 }
 
 type counted struct {
