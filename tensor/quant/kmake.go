@@ -23,10 +23,10 @@ func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
 		clear(L)
 		return 0
 	}
-	var wx, w [32]float32 // w·x and w; n is at most 32
+	var wxbuf, wbuf [32]float32 // w·x and w; n is at most 32
 	for i, v := range x {
-		w[i] = float32(v * v)
-		wx[i] = float32(w[i] * v)
+		wbuf[i] = float32(v * v)
+		wxbuf[i] = float32(wbuf[i] * v)
 	}
 	iscale := float32(-nmax) / max
 	var sumlx, suml2 float32
@@ -34,25 +34,18 @@ func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
 		l := clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1)
 		L[i] = int8(l + nmax)
 		fl := float32(l)
-		sumlx += float32(wx[i] * fl)
-		suml2 += float32(float32(w[i]*fl) * fl)
+		sumlx += float32(wxbuf[i] * fl)
+		suml2 += float32(float32(wbuf[i]*fl) * fl)
 	}
 	var scale float32
 	if suml2 != 0 {
 		scale = sumlx / suml2
 	}
 	best := float32(scale * sumlx)
-	for is := int32(-9); is <= 9; is++ {
-		if is == 0 {
-			continue
-		}
-		iscale = -(float32(nmax) + float32(0.1*float32(is))) / max
-		sumlx, suml2 = 0, 0
-		for i, v := range x {
-			fl := float32(clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1))
-			sumlx += float32(wx[i] * fl)
-			suml2 += float32(float32(w[i]*fl) * fl)
-		}
+	// The 18 trial scales are independent until their results are compared,
+	// so they are summed two at a time (two pairs of addition chains in one
+	// loop) and then compared in ggml's order.
+	try := func(iscale, sumlx, suml2 float32) {
 		if suml2 > 0 && float32(sumlx*sumlx) > float32(best*suml2) {
 			for i, v := range x {
 				L[i] = int8(nmax + clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1))
@@ -61,7 +54,30 @@ func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
 			best = float32(scale * sumlx)
 		}
 	}
+	w, wx := wbuf[:len(x)], wxbuf[:len(x)]
+	for k := 0; k < len(qxTrials); k += 2 {
+		ia, ib := trialScale(nmax, qxTrials[k], max), trialScale(nmax, qxTrials[k+1], max)
+		var lxA, l2A, lxB, l2B float32
+		for i, v := range x {
+			fa := float32(clamp(nearestInt(float32(ia*v)), -nmax, nmax-1))
+			fb := float32(clamp(nearestInt(float32(ib*v)), -nmax, nmax-1))
+			lxA += float32(wx[i] * fa)
+			l2A += float32(float32(w[i]*fa) * fa)
+			lxB += float32(wx[i] * fb)
+			l2B += float32(float32(w[i]*fb) * fb)
+		}
+		try(ia, lxA, l2A)
+		try(ib, lxB, l2B)
+	}
 	return scale
+}
+
+// qxTrials are the steps make_qx_quants tries around nmax, in its order.
+var qxTrials = [18]int32{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+
+// trialScale is make_qx_quants' iscale for trial is: -(nmax + 0.1·is)/max.
+func trialScale(nmax, is int32, max float32) float32 {
+	return -(float32(nmax) + float32(0.1*float32(is))) / max
 }
 
 // makeQ3Quants is ggml's make_q3_quants with do_rmse: a symmetric fit of
@@ -171,21 +187,26 @@ func makeQKX2Quants(x, weights []float32, L []uint8, theMin *float32, nmax int32
 		*theMin = -lo
 		return scale
 	}
-	var laux [32]uint8
+	// d[i] = x[i]-lo is the same float32 subtraction ggml repeats in every
+	// step; it changes only when a step improves lo. Each step's sums are
+	// computed during the previous step's error pass (they are independent
+	// unless that step improves lo, in which case they are recomputed), so
+	// the two chains of additions overlap; every sum still adds the same
+	// terms in the same order as ggml.
+	var dbuf, flbuf, nextbuf [32]float32
+	d, fl, next := dbuf[:n], flbuf[:n], nextbuf[:n]
+	for i, v := range x {
+		d[i] = v - lo
+	}
+	stepScale := func(is int) float32 { return (rmin + float32(rdelta*float32(is)) + fnmax) / (hi - lo) }
+	sumL, sumL2, sumXL := qkx2Sums(x, weights, d, fl, stepScale(0), nmax)
 	for is := 0; is <= nstep; is++ {
-		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (hi - lo)
-		var sumL, sumL2, sumXL float32
-		for i, v := range x {
-			l := clamp(nearestInt(float32(iscale*(v-lo))), 0, nmax)
-			laux[i] = uint8(l)
-			fl := float32(l)
-			wl := float32(weights[i] * fl)
-			sumL += wl
-			sumL2 += float32(wl * fl)
-			sumXL += float32(wl * v)
-		}
+		last := is == nstep
 		D := float32(sumW*sumL2) - float32(sumL*sumL)
 		if !(D > 0) {
+			if !last {
+				sumL, sumL2, sumXL = qkx2Sums(x, weights, d, fl, stepScale(is+1), nmax)
+			}
 			continue
 		}
 		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
@@ -195,20 +216,83 @@ func makeQKX2Quants(x, weights []float32, L []uint8, theMin *float32, nmax int32
 			thisScale = sumXL / sumL2
 		}
 		var curErr float32
-		for i, v := range x {
-			diff := float32(float32(thisScale*float32(laux[i]))+thisMin) - v
-			if useMad {
-				diff = abs32(diff)
-			} else {
-				diff = float32(diff * diff)
-			}
-			curErr += float32(weights[i] * diff)
+		var nL, nL2, nXL float32
+		if last {
+			curErr = qkx2Err(x, weights, fl, thisScale, thisMin, useMad)
+		} else {
+			curErr, nL, nL2, nXL = qkx2ErrSums(x, weights, d, fl, next, thisScale, thisMin, useMad, stepScale(is+1), nmax)
 		}
 		if curErr < bestErr {
-			copy(L, laux[:n])
+			for i, l := range fl {
+				L[i] = uint8(l)
+			}
 			bestErr, scale, lo = curErr, thisScale, thisMin
+			for i, v := range x {
+				d[i] = v - lo
+			}
+			if !last {
+				nL, nL2, nXL = qkx2Sums(x, weights, d, next, stepScale(is+1), nmax)
+			}
 		}
+		fl, next = next, fl
+		sumL, sumL2, sumXL = nL, nL2, nXL
 	}
 	*theMin = -lo
 	return scale
+}
+
+// qkx2Sums runs one step's level assignment: fl gets the clamped levels of
+// iscale·d, and the weighted sums of l, l² and l·x come back.
+func qkx2Sums(x, w, d, fl []float32, iscale float32, nmax int32) (sumL, sumL2, sumXL float32) {
+	n := len(x)
+	w, d, fl = w[:n], d[:n], fl[:n]
+	for i, v := range x {
+		l := float32(clamp(nearestInt(float32(iscale*d[i])), 0, nmax))
+		fl[i] = l
+		wl := float32(w[i] * l)
+		sumL += wl
+		sumL2 += float32(wl * l)
+		sumXL += float32(wl * v)
+	}
+	return sumL, sumL2, sumXL
+}
+
+// qkx2Err is a step's weighted error of x against scale·fl + min.
+func qkx2Err(x, w, fl []float32, scale, min float32, useMad bool) (err float32) {
+	n := len(x)
+	w, fl = w[:n], fl[:n]
+	for i, v := range x {
+		diff := float32(float32(scale*fl[i])+min) - v
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = float32(diff * diff)
+		}
+		err += float32(w[i] * diff)
+	}
+	return err
+}
+
+// qkx2ErrSums is qkx2Err for one step fused with qkx2Sums for the next
+// (levels into next): two independent chains of additions in one loop.
+func qkx2ErrSums(x, w, d, fl, next []float32, scale, min float32, useMad bool,
+	iscale float32, nmax int32) (err, sumL, sumL2, sumXL float32) {
+	n := len(x)
+	w, d, fl, next = w[:n], d[:n], fl[:n], next[:n]
+	for i, v := range x {
+		diff := float32(float32(scale*fl[i])+min) - v
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = float32(diff * diff)
+		}
+		err += float32(w[i] * diff)
+		l := float32(clamp(nearestInt(float32(iscale*d[i])), 0, nmax))
+		next[i] = l
+		wl := float32(w[i] * l)
+		sumL += wl
+		sumL2 += float32(wl * l)
+		sumXL += float32(wl * v)
+	}
+	return err, sumL, sumL2, sumXL
 }

@@ -1,0 +1,106 @@
+package quant_test
+
+import (
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/quant"
+)
+
+var fuzzTypes = []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q8_0,
+	tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
+	tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0, tensor.IQ4_NL, tensor.IQ4_XS}
+
+// fuzzSeeds returns the first bytes of each quantized reference tensor, when
+// the corpus is there.
+func fuzzSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
+	dir := os.Getenv("MLMF_CORPUS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "testdata", "corpus")
+	}
+	for _, name := range []string{"Q4_0", "Q5_1", "Q2_K-pure", "Q3_K-pure", "Q4_K-pure", "Q5_K-pure", "Q6_K-pure"} {
+		path := filepath.Join(dir, "tiny-llama-spm-ref", "tiny-llama-spm-"+name+".gguf")
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		for _, ten := range readGGUF(f, path) {
+			if ten.typ.Quantized() {
+				seeds = append(seeds, ten.data[:min(len(ten.data), 2*int(ten.typ.Info().BlockBytes))])
+				break
+			}
+		}
+	}
+	return seeds
+}
+
+// FuzzDequantize decodes arbitrary bytes as every block type: whole blocks
+// must decode without error or panic, anything else must be refused.
+func FuzzDequantize(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Add(make([]byte, 292))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, typ := range fuzzTypes {
+			bb, bs := int(typ.Info().BlockBytes), int(typ.Info().BlockSize)
+			n := len(data) / bb
+			if err := quant.Dequantize(typ, data[:n*bb], make([]float32, n*bs)); err != nil {
+				t.Fatalf("%v: %v", typ, err)
+			}
+			if len(data)%bb != 0 {
+				if err := quant.Dequantize(typ, data, make([]float32, n*bs)); err == nil {
+					t.Fatalf("%v: accepted %d bytes", typ, len(data))
+				}
+			}
+		}
+	})
+}
+
+// FuzzQuantize quantizes arbitrary float32 bit patterns (padded to a whole
+// super-block) with every quantizer: never a panic, and inputs of moderate
+// magnitude come back finite and within the block's range.
+func FuzzQuantize(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0})
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		x := make([]float32, (len(data)/4+255)/256*256)
+		moderate := true
+		for i := 0; i+4 <= len(data); i += 4 {
+			x[i/4] = math.Float32frombits(binary.LittleEndian.Uint32(data[i:]))
+			if !(math.Abs(float64(x[i/4])) <= 1000) {
+				moderate = false
+			}
+		}
+		var amax float32
+		for _, v := range x {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		for _, typ := range fuzzTypes {
+			if !quant.Supported(typ) {
+				continue
+			}
+			nb, _ := typ.RowBytes(int64(len(x)))
+			q := make([]byte, nb)
+			if err := quant.Quantize(typ, x, q); err != nil {
+				t.Fatalf("%v: %v", typ, err)
+			}
+			y := make([]float32, len(x))
+			if err := quant.Dequantize(typ, q, y); err != nil {
+				t.Fatalf("%v: %v", typ, err)
+			}
+			if !moderate {
+				continue
+			}
+			for i, v := range y {
+				if !(math.Abs(float64(v)) <= 2*float64(amax)+1e-3) {
+					t.Fatalf("%v: element %d = %g from %g (block max %g)", typ, i, v, x[i], amax)
+				}
+			}
+		}
+	})
+}
