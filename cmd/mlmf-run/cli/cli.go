@@ -135,7 +135,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	o.register(root)
 	root.AddCommand(validateCmd(stdout), graphCmd(stdout), schemaCmd(stdout), stagesCmd(stdout),
-		versionCmd(stdout))
+		versionCmd(stdout), inspectCmd(stdout), convertCmd(stdout, stderr))
 	return root
 }
 
