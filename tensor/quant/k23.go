@@ -128,15 +128,14 @@ func quantQ3_K(xs []float32, b []byte) {
 			L[16*j+i] = int8(clamp(nearestInt(v/dl), -4, 3) + 4)
 		}
 	}
+	// Levels are 0..7: bit 2 goes to hmask (bit j/32 of byte j%32), the low
+	// two bits to qs. Done without branches, which random levels mispredict.
 	hm := y[0:32]
 	clear(hm)
 	var lo [qkK]uint8
 	for j, l := range L {
-		if l > 3 {
-			hm[j%32] |= 1 << (j / 32)
-			l -= 4
-		}
-		lo[j] = uint8(l)
+		hm[j%32] |= uint8(l) >> 2 & 1 << (j / 32)
+		lo[j] = uint8(l) & 3
 	}
 	pack2(y[32:96], &lo)
 }

@@ -109,24 +109,16 @@ func quantQ5_K(xs []float32, b []byte) {
 	x, y := (*[qkK]float32)(xs), (*[176]byte)(b)
 	var L [qkK]uint8
 	fitQ45(x, y[:], &L, 31, -0.5, 0.1, 15)
+	// Levels are 0..31: bit 4 of group g's level goes to bit g of qh, the
+	// rest to a nibble of qs (branch-free; random levels mispredict).
 	qh, ql := y[16:48], y[48:176]
 	clear(qh)
-	m1, m2 := uint8(1), uint8(2)
 	for n := 0; n < qkK; n += 64 {
 		for j := 0; j < 32; j++ {
 			l1, l2 := L[n+j], L[n+j+32]
-			if l1 > 15 {
-				l1 -= 16
-				qh[j] |= m1
-			}
-			if l2 > 15 {
-				l2 -= 16
-				qh[j] |= m2
-			}
-			ql[n/2+j] = l1 | l2<<4
+			qh[j] |= l1>>4<<(n/32) | l2>>4<<(n/32+1)
+			ql[n/2+j] = l1&0xf | (l2&0xf)<<4
 		}
-		m1 <<= 2
-		m2 <<= 2
 	}
 }
 

@@ -153,3 +153,21 @@ func TestAwkwardInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAllocations holds the codecs to their promise of fixed-size scratch:
+// quantizing or dequantizing a row allocates nothing.
+func TestNoAllocations(t *testing.T) {
+	x := ggmlTestData(0.5, 4096)
+	y := make([]float32, len(x))
+	for _, typ := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q8_0,
+		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
+		tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0} {
+		q := make([]byte, mustRowBytes(t, typ, len(x)))
+		if n := testing.AllocsPerRun(3, func() { _ = quant.Quantize(typ, x, q) }); n != 0 {
+			t.Errorf("Quantize(%v) allocates %v times per row", typ, n)
+		}
+		if n := testing.AllocsPerRun(3, func() { _ = quant.Dequantize(typ, q, y) }); n != 0 {
+			t.Errorf("Dequantize(%v) allocates %v times per row", typ, n)
+		}
+	}
+}
