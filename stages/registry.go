@@ -10,7 +10,10 @@ import (
 )
 
 // all lists every stage kind; adding a stage means adding its spec here.
-var all = []*pipeline.Spec{loadSpec, detectSpec, remapSpec, quantizeSpec, exportSpec}
+var all = []*pipeline.Spec{loadSpec, detectSpec, remapSpec, quantizeSpec, exportSpec,
+	mergeLoraSpec,
+	exportLoraSpec,
+}
 
 type registry map[string]*pipeline.Spec
 

@@ -1,0 +1,80 @@
+package lora
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// Merge returns base with deltas applied, its rows encoded as out: each row
+// block is decoded to float32, every delta is added in order (DoRA
+// rescaled), and the sum is rounded once to out. Nothing is read here.
+func Merge(base *tensor.Desc, out tensor.DType, deltas []*Delta) (*tensor.Desc, error) {
+	if !tensor.HasCodec(out) {
+		return nil, fmt.Errorf("tensor %s: cannot encode %v", base.Name, out)
+	}
+	outRB, err := out.RowBytes(base.RowLen())
+	if err != nil {
+		return nil, fmt.Errorf("tensor %s as %v: %w", base.Name, out, err)
+	}
+	c := base.Clone()
+	c.DType = out
+	c.Src = &merged{base: base.Src, in: base.DType, out: out, cols: base.RowLen(),
+		inRB: base.RowBytes(), outRB: outRB, deltas: deltas}
+	return c, nil
+}
+
+type merged struct {
+	base        tensor.Source
+	in, out     tensor.DType
+	cols        int64
+	inRB, outRB int64
+	deltas      []*Delta
+}
+
+func (m *merged) ReadRows(row, n int64, dst []byte) error {
+	if int64(len(dst)) != n*m.outRB {
+		return fmt.Errorf("%s: buffer of %d bytes for %d rows of %d bytes", m.Describe(), len(dst), n, m.outRB)
+	}
+	raw := make([]byte, n*m.inRB)
+	if err := m.base.ReadRows(row, n, raw); err != nil {
+		return err
+	}
+	type fac struct{ l, r, mag []float32 }
+	facs := make([]fac, len(m.deltas))
+	for i, d := range m.deltas {
+		l, r, mag, err := d.factors()
+		if err != nil {
+			return err
+		}
+		facs[i] = fac{l, r, mag}
+	}
+	accP, scrP := tensor.GetF32(int(m.cols)), tensor.GetF32(int(m.cols))
+	defer tensor.F32Pool.Put(accP)
+	defer tensor.F32Pool.Put(scrP)
+	acc, scr := *accP, *scrP
+	for i := int64(0); i < n; i++ {
+		if err := tensor.ToFloat32(m.in, raw[i*m.inRB:(i+1)*m.inRB], acc); err != nil {
+			return fmt.Errorf("%s: row %d: %w", m.Describe(), row+i, err)
+		}
+		for j, d := range m.deltas {
+			d.apply(facs[j].l, facs[j].r, facs[j].mag, row+i, acc, scr)
+		}
+		if err := tensor.FromFloat32(m.out, acc, dst[i*m.outRB:(i+1)*m.outRB]); err != nil {
+			return fmt.Errorf("%s: row %d: %w", m.Describe(), row+i, err)
+		}
+	}
+	for _, d := range m.deltas {
+		d.done(n)
+	}
+	return nil
+}
+
+func (m *merged) Describe() string {
+	var mods []string
+	for _, d := range m.deltas {
+		mods = append(mods, fmt.Sprintf("%s×%g", d.Module.Name, d.Weight))
+	}
+	return fmt.Sprintf("merge_lora[%s](%s)", strings.Join(mods, ","), m.base.Describe())
+}
