@@ -21,26 +21,32 @@ func toInt8(v float32) int8 { return int8(int32(v)) }
 // absMaxSigned returns the largest magnitude in x and the signed value that
 // has it (the first one, on ties), as ggml's symmetric quantizers pick it.
 func absMaxSigned(x []float32) (amax, max float32) {
+	var ab, mb uint32 // selected as bit patterns: conditional moves, not branches
 	for _, v := range x {
-		if a := abs32(v); amax < a {
-			amax, max = a, v
+		vb := math.Float32bits(v)
+		if math.Float32frombits(ab) < math.Float32frombits(vb&^(1<<31)) {
+			ab, mb = vb&^(1<<31), vb
 		}
 	}
-	return amax, max
+	return math.Float32frombits(ab), math.Float32frombits(mb)
 }
 
-// minMax returns the smallest and largest value of x, starting from ±FLT_MAX.
+// minMax returns the smallest and largest value of x, starting from ±FLT_MAX
+// and replacing only on strictly smaller or larger values, as ggml does. The
+// running values are selected as bit patterns, which compiles to conditional
+// moves: a branch per element would mispredict on every new extreme.
 func minMax(x []float32) (lo, hi float32) {
-	lo, hi = math.MaxFloat32, -math.MaxFloat32
+	lob, hib := math.Float32bits(math.MaxFloat32), math.Float32bits(-math.MaxFloat32)
 	for _, v := range x {
-		if v < lo {
-			lo = v
+		vb := math.Float32bits(v)
+		if v < math.Float32frombits(lob) {
+			lob = vb
 		}
-		if v > hi {
-			hi = v
+		if v > math.Float32frombits(hib) {
+			hib = vb
 		}
 	}
-	return lo, hi
+	return math.Float32frombits(lob), math.Float32frombits(hib)
 }
 
 func inverse(d float32) float32 {
