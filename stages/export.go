@@ -29,14 +29,15 @@ const (
 	exportName     = "name"
 	exportPre      = "pre"
 	exportMetadata = "metadata"
+	// Split and HF folder parameters are added in export_hf.go.
 )
 
 var exportSpec = &pipeline.Spec{
 	Kind:    "export",
 	Summary: "Write the model as a GGUF file (with llama.cpp's metadata and tokenizer) or a safetensors file",
 	Params: obj(props{
-		exportFormat:   enum("output container; auto picks by the path's extension", "auto", "gguf", "safetensors"),
-		exportPath:     str("output file"),
+		exportFormat:   enum("output container; auto picks by the path's extension (hf: a Hugging Face folder)", "auto", "gguf", "safetensors", "hf"),
+		exportPath:     str("output file (hf: output folder)"),
 		exportName:     str("general.name (default: derived from the model folder, as llama.cpp's converter does)"),
 		exportPre:      str("tokenizer.ggml.pre for byte-level BPE tokenizers the engine cannot name"),
 		exportMetadata: strMap("extra string metadata: GGUF keys, or safetensors __metadata__ entries"),
@@ -46,6 +47,9 @@ var exportSpec = &pipeline.Spec{
 	New: func(p pipeline.Params) (pipeline.Stage, error) {
 		s := &exportStage{Format: "auto"}
 		if err := p.Decode(s); err != nil {
+			return nil, err
+		}
+		if err := s.hfOptions.check(s.Format, s.Path); err != nil {
 			return nil, err
 		}
 		if s.Format == "auto" {
@@ -68,7 +72,8 @@ type exportStage struct {
 	Name     string            `json:"name"`
 	Pre      string            `json:"pre"`
 	Metadata map[string]string `json:"metadata"`
-	outs     []*pipeline.OutputFile
+	hfOptions
+	outs []*pipeline.OutputFile
 }
 
 func (s *exportStage) Outputs() []*pipeline.OutputFile { return s.outs }
@@ -81,6 +86,8 @@ func (s *exportStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipelin
 		err = s.planGGUF(m)
 	case "safetensors":
 		err = s.planSafetensors(m)
+	case "hf":
+		err = s.planHF(m)
 	}
 	return m, err
 }
@@ -95,6 +102,9 @@ func (s *exportStage) planGGUF(m *pipeline.Model) error {
 	}
 	for k, v := range s.Metadata {
 		meta.Set(k, gguf.String(v))
+	}
+	if s.splitting() {
+		return s.planSplits(meta, m.Tensors)
 	}
 	prefix, offs, size, err := gguf.Layout(meta, m.Tensors, gguf.DefaultAlignment)
 	if err != nil {

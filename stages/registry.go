@@ -13,6 +13,7 @@ import (
 var all = []*pipeline.Spec{loadSpec, detectSpec, remapSpec, quantizeSpec, exportSpec,
 	mergeLoraSpec,
 	exportLoraSpec,
+	shardSpec, unmapSpec,
 }
 
 type registry map[string]*pipeline.Spec

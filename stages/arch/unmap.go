@@ -8,53 +8,35 @@ import (
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
-// hfKeys maps GGUF hyperparameter keys back to the config.json names
-// transformers writes, for Unmap.
-var hfKeys = map[string]string{
-	"block_count": "num_hidden_layers", "context_length": "max_position_embeddings",
-	"embedding_length": "hidden_size", "feed_forward_length": "intermediate_size",
-	"attention.head_count": "num_attention_heads", "attention.head_count_kv": "num_key_value_heads",
-	"attention.layer_norm_rms_epsilon": "rms_norm_eps", "attention.key_length": "head_dim",
-	"vocab_size": "vocab_size", "expert_count": "num_local_experts", "expert_used_count": "num_experts_per_tok",
-}
-
-// Unmap turns a GGUF model of this architecture back into HF names and
-// layout: config values from the metadata, tensors renamed through the
-// table with permute_qk undone (its inverse is again a row map). Tables whose
-// tensors need other transforms or stacking are refused, naming the tensor.
+// Unmap turns a GGUF model of this architecture back into Hugging Face
+// names and layout: config.json values from the metadata (see Config), and
+// each tensor renamed through the table with its transforms undone in
+// reverse order: Q/K permutations and Falcon's QKV regrouping by the
+// inverse row map, Gemma's norm + 1 by subtracting 1 in float32, GPT-2's
+// transposition by transposing back, and stacked experts (or StableLM's
+// per-head norms) split into their members. Generated tensors
+// (rope_freqs) are dropped: the config regenerates them. Transforms that
+// need element access (norms, transposition) need a plain element type:
+// dequantize first. A GGUF tensor no rule names is an error.
 func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, []*tensor.Desc, error) {
-	cfg := map[string]any{"model_type": a.Arch}
-	if len(a.HFArchitectures) > 0 {
-		cfg["architectures"] = []any{a.HFArchitectures[0]}
+	cfg := a.Config(meta, tensors)
+	c := &tctx{h: newHParams(cfg, a.Params)}
+	names := map[string]bool{}
+	for _, d := range tensors {
+		names[d.Name] = true
 	}
-	for _, kv := range meta.All() {
-		k, ok := strings.CutPrefix(kv.Key, a.Arch+".")
-		if !ok {
-			continue
-		}
-		if hf, ok := hfKeys[k]; ok {
-			if f, ok := num(kv.Value.V); ok {
-				cfg[hf] = f
-			}
-		}
-		if k == "rope.freq_base" {
-			f, _ := num(kv.Value.V)
-			cfg["rope_parameters"] = map[string]any{"rope_theta": f, "rope_type": "default"}
-		}
-	}
-	h := newHParams(cfg, a.Params)
-	c := &tctx{h: h}
 	var out []*tensor.Desc
 	var errs []string
 	for _, d := range tensors {
-		nd, err := a.unmapTensor(c, d)
+		if a.generated(d.Name) {
+			continue
+		}
+		nds, err := a.unmapTensor(c, d, names)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		if nd != nil {
-			out = append(out, nd)
-		}
+		out = append(out, nds...)
 	}
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s unmap: %s", a.Arch, strings.Join(errs, "; "))
@@ -62,56 +44,102 @@ func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, [
 	return cfg, out, nil
 }
 
-func (a *Arch) unmapTensor(c *tctx, d *tensor.Desc) (*tensor.Desc, error) {
-	if d.Name == "rope_freqs.weight" {
-		return nil, nil // regenerated from rope_parameters by the converter
-	}
+func (a *Arch) generated(name string) bool {
+	return name == "rope_freqs.weight" && len(a.Generate) > 0
+}
+
+// ggufMatch finds the rules producing a GGUF name; the block number is the
+// {bid} capture ("" for none).
+func (a *Arch) ggufMatch(name string) (rules []*rule, bid string) {
 	for _, r := range a.rules {
-		if r.src.Stack != nil {
-			continue
-		}
 		pat := strings.ReplaceAll(regexpQuote(r.gguf), `\{bid\}`, `(\d+)`)
-		sm := compileCached(pat).FindStringSubmatch(d.Name)
+		sm := compileCached(pat).FindStringSubmatch(name)
 		if sm == nil {
 			continue
 		}
-		hf := r.src.HF[0] + "." + r.gguf[strings.LastIndex(r.gguf, ".")+1:]
 		if len(sm) > 1 {
-			hf = strings.ReplaceAll(hf, "{bid}", sm[1])
+			bid = sm[1]
 		}
-		nd := d.Clone()
-		for i := len(r.transforms) - 1; i >= 0; i-- {
-			t := r.transforms[i]
-			if t[0] != "permute_qk" {
-				return nil, fmt.Errorf("tensor %s: transform %s cannot be undone", d.Name, t[0])
-			}
-			var err error
-			if nd, err = unpermuteQK(c, nd, t[1]); err != nil {
-				return nil, err
-			}
-		}
-		nd.Name = hf
-		return nd, nil
+		rules = append(rules, r)
 	}
-	return nil, fmt.Errorf("tensor %s maps to no HF tensor", d.Name)
+	return rules, bid
 }
 
-// unpermuteQK inverts permuteQK: GGUF row 2i+j of a head goes back to HF
-// row j*half+i.
-func unpermuteQK(c *tctx, d *tensor.Desc, arg string) (*tensor.Desc, error) {
-	heads, err := c.h.intParam(arg)
+// hfName is the HF name of a rule for one block and member: the rule's own
+// pattern (a rule is compiled from one of its table entry's HF patterns).
+func hfName(r *rule, bid string, xid int) string {
+	sfx := r.gguf[strings.LastIndex(r.gguf, ".")+1:]
+	pat := r.src.HF[0]
+	for _, h := range r.src.HF {
+		if rulePattern(h+"."+sfx) == r.re.String() {
+			pat = h
+			break
+		}
+	}
+	name := strings.ReplaceAll(pat+"."+sfx, "{bid}", bid)
+	return strings.ReplaceAll(name, "{xid}", fmt.Sprint(xid))
+}
+
+// rulePattern is the regexp compileRule builds for an HF name pattern.
+func rulePattern(hf string) string {
+	pat := regexpQuote(hf)
+	for _, ph := range []string{"{bid}", "{xid}"} {
+		pat = strings.Replace(pat, regexpQuote(ph), `(\d+)`, 1)
+	}
+	return "^" + pat + "$"
+}
+
+func (a *Arch) unmapTensor(c *tctx, d *tensor.Desc, names map[string]bool) ([]*tensor.Desc, error) {
+	rules, bid := a.ggufMatch(d.Name)
+	if len(rules) == 0 {
+		return nil, fmt.Errorf("tensor %s maps to no HF tensor", d.Name)
+	}
+	r := rules[0]
+	if a.Arch == "falcon" && len(rules) > 1 && names["blk."+bid+".attn_norm_2.weight"] {
+		r = rules[1] // the new decoder layout: ln_mlp is attn_norm, ln_attn attn_norm_2
+	}
+	if r.src.Stack == nil {
+		nd, err := undo(c, r, d)
+		if err != nil {
+			return nil, err
+		}
+		nd.Name = hfName(r, bid, 0)
+		return []*tensor.Desc{nd}, nil
+	}
+	members, err := unstack(d)
 	if err != nil {
-		return nil, fmt.Errorf("unpermute of %s: %w", d.Name, err)
+		return nil, err
 	}
-	if len(d.Shape) != 2 || d.Shape[0]%(2*heads) != 0 {
-		return nil, fmt.Errorf("unpermute of %s: shape %v does not split into %d heads", d.Name, d.Shape, heads)
+	for x, m := range members {
+		if members[x], err = undo(c, r, m); err != nil {
+			return nil, err
+		}
+		members[x].Name = hfName(r, bid, x)
 	}
-	half := d.Shape[0] / heads / 2
-	out := d.Clone()
-	out.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), what: fmt.Sprintf("unpermute_qk[%d]", heads), mapRow: func(o int64) int64 {
-		h, rem := o/(2*half), o%(2*half)
-		j, i := rem/half, rem%half
-		return h*2*half + 2*i + j
-	}}
-	return out, nil
+	return members, nil
+}
+
+// undo applies the inverses of a rule's transforms, last first.
+func undo(c *tctx, r *rule, d *tensor.Desc) (*tensor.Desc, error) {
+	nd := d.Clone()
+	for i := len(r.transforms) - 1; i >= 0; i-- {
+		t := r.transforms[i]
+		var err error
+		switch t[0] {
+		case "permute_qk", "falcon_qkv":
+			nd, err = invertRowMap(c, nd, t)
+		case "norm_plus_one":
+			nd, err = normMinusOne(nd)
+		case "transpose":
+			nd, err = transpose(c, nd, "")
+		case "truncate_vocab":
+			// the dropped padding rows are gone; the vocabulary is what remains
+		default:
+			err = fmt.Errorf("tensor %s: transform %s cannot be undone", d.Name, t[0])
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nd, nil
 }
