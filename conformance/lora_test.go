@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -128,10 +129,11 @@ func loraSameShape(a, b []int64) bool {
 type loraMat struct {
 	rows, cols int
 	v          []float64
+	vec        bool // a 1-D tensor of cols elements
 }
 
 func loraRandMat(r *rand.Rand, rows, cols int) loraMat {
-	m := loraMat{rows, cols, make([]float64, rows*cols)}
+	m := loraMat{rows: rows, cols: cols, v: make([]float64, rows*cols)}
 	for i := range m.v {
 		// float32-representable values, so the files hold exactly these.
 		m.v[i] = float64(float32(r.NormFloat64() * 0.5))
@@ -151,7 +153,7 @@ func (m loraMat) f32bytes() []byte {
 
 func (m loraMat) desc(name string) *tensor.Desc {
 	shape := []int64{int64(m.rows), int64(m.cols)}
-	if m.rows == 0 { // a vector
+	if m.vec {
 		shape = []int64{int64(m.cols)}
 	}
 	return &tensor.Desc{Name: name, DType: tensor.F32, Shape: shape,
@@ -232,4 +234,262 @@ func loraRun(t *testing.T, text string, vars map[string]string) error {
 	}
 	_, err = pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 2, Memory: 16 << 20})
 	return err
+}
+
+// A LoRA test base: F32 tensors with PEFT-visible module names, one per
+// kind of layer an adapter may target.
+const (
+	tQ     = "model.layers.0.self_attn.q_proj" // Linear 8×6
+	tK     = "model.layers.0.self_attn.k_proj" // Linear 4×6
+	tEmbed = "model.embed_tokens"              // Embedding 10×6
+	tConv  = "transformer.h.0.attn.c_attn"     // Conv1D, stored (in 6, out 12)
+	tHead  = "lm_head"                         // 10×6
+)
+
+func loraBase(r *rand.Rand) map[string]loraMat {
+	return map[string]loraMat{
+		tQ + ".weight": loraRandMat(r, 8, 6), tK + ".weight": loraRandMat(r, 4, 6),
+		tEmbed + ".weight": loraRandMat(r, 10, 6), tConv + ".weight": loraRandMat(r, 6, 12),
+		tHead + ".weight": loraRandMat(r, 10, 6),
+	}
+}
+
+// testMod is one adapted module; scale is what PEFT's config means for
+// it, worked out by hand in each case.
+type testMod struct {
+	module string
+	kind   string // linear, fifo (fan_in_fan_out Conv1D), embed
+	rank   int
+	scale  float64
+	dora   bool
+}
+
+type testAdapter struct {
+	config string
+	weight float64
+	mods   []testMod
+	saved  []string // base tensors the adapter replaces (modules_to_save)
+}
+
+// build writes the adapter's tensors and returns them for the reference.
+func (a testAdapter) build(t *testing.T, r *rand.Rand, dir string, base map[string]loraMat) map[string]loraMat {
+	ms := map[string]loraMat{}
+	for _, m := range a.mods {
+		w := base[m.module+".weight"]
+		switch m.kind {
+		case "linear":
+			ms[m.module+".lora_A.weight"] = loraRandMat(r, m.rank, w.cols)
+			ms[m.module+".lora_B.weight"] = loraRandMat(r, w.rows, m.rank)
+		case "fifo":
+			ms[m.module+".lora_A.weight"] = loraRandMat(r, m.rank, w.rows)
+			ms[m.module+".lora_B.weight"] = loraRandMat(r, w.cols, m.rank)
+		case "embed":
+			ms[m.module+".lora_embedding_A"] = loraRandMat(r, m.rank, w.rows)
+			ms[m.module+".lora_embedding_B"] = loraRandMat(r, w.cols, m.rank)
+		}
+		if m.dora {
+			mag := loraRandMat(r, 1, w.rows)
+			for i := range mag.v {
+				mag.v[i] = float64(float32(1 + math.Abs(mag.v[i])))
+			}
+			mag.vec = true
+			ms[m.module+".lora_magnitude_vector"] = mag
+		}
+	}
+	for _, name := range a.saved {
+		ms[name] = loraRandMat(r, base[name].rows, base[name].cols)
+	}
+	loraWriteAdapter(t, dir, a.config, ms)
+	return ms
+}
+
+// expect applies the adapter to want in float64 by the textbook formulas.
+func (a testAdapter) expect(want map[string]loraMat, ms map[string]loraMat) {
+	for _, m := range a.mods {
+		w := want[m.module+".weight"]
+		s := a.weight * m.scale
+		for i := 0; i < w.rows; i++ {
+			for j := 0; j < w.cols; j++ {
+				var d float64
+				switch m.kind {
+				case "linear": // ΔW[o][i] = Σ B[o][k] A[k][i]
+					A, B := ms[m.module+".lora_A.weight"], ms[m.module+".lora_B.weight"]
+					for k := 0; k < m.rank; k++ {
+						d += B.at(i, k) * A.at(k, j)
+					}
+				case "fifo": // stored W[in][out] += Σ B[out][k] A[k][in]
+					A, B := ms[m.module+".lora_A.weight"], ms[m.module+".lora_B.weight"]
+					for k := 0; k < m.rank; k++ {
+						d += B.at(j, k) * A.at(k, i)
+					}
+				case "embed": // W[token][dim] += Σ A[k][token] B[dim][k]
+					A, B := ms[m.module+".lora_embedding_A"], ms[m.module+".lora_embedding_B"]
+					for k := 0; k < m.rank; k++ {
+						d += A.at(k, i) * B.at(j, k)
+					}
+				}
+				w.v[i*w.cols+j] += s * d
+			}
+			if m.dora { // row i rescaled to magnitude[i] / ||W[i] + ΔW[i]||
+				var ss float64
+				for j := 0; j < w.cols; j++ {
+					ss += w.at(i, j) * w.at(i, j)
+				}
+				f := ms[m.module+".lora_magnitude_vector"].v[i] / math.Sqrt(ss)
+				for j := 0; j < w.cols; j++ {
+					w.v[i*w.cols+j] *= f
+				}
+			}
+		}
+	}
+	for _, name := range a.saved {
+		copy(want[name].v, ms[name].v)
+	}
+}
+
+func cfgJSON(extra string) string {
+	return `{"peft_type": "LORA", "base_model_name_or_path": "test-base", "fan_in_fan_out": false, ` + extra + `}`
+}
+
+var mergeCases = []struct {
+	name     string
+	adapters []testAdapter
+}{
+	{"plain", []testAdapter{{config: cfgJSON(`"r": 2, "lora_alpha": 4, "target_modules": ["q_proj", "k_proj"]`), weight: 1,
+		mods: []testMod{{tQ, "linear", 2, 2, false}, {tK, "linear", 2, 2, false}}}}},
+	{"rslora", []testAdapter{{config: cfgJSON(`"r": 4, "lora_alpha": 8, "use_rslora": true, "target_modules": ["q_proj"]`), weight: 1,
+		mods: []testMod{{tQ, "linear", 4, 8 / 2.0, false}}}}},
+	// "proj" must not match ..._proj (patterns match at a dot); the first
+	// matching rank_pattern key wins; k keeps r but takes alpha 2.
+	{"patterns", []testAdapter{{config: cfgJSON(`"r": 2, "lora_alpha": 6, "target_modules": ["q_proj", "k_proj"],
+		"rank_pattern": {"self_attn.q_proj": 3, "q_proj": 1}, "alpha_pattern": {"proj": 100, "k_proj": 2}`), weight: 1,
+		mods: []testMod{{tQ, "linear", 3, 6 / 3.0, false}, {tK, "linear", 2, 2 / 2.0, false}}}}},
+	{"fan_in_fan_out", []testAdapter{{config: `{"r": 2, "lora_alpha": 3, "fan_in_fan_out": true, "target_modules": ["c_attn"]}`, weight: 1,
+		mods: []testMod{{tConv, "fifo", 2, 1.5, false}}}}},
+	{"embedding", []testAdapter{{config: cfgJSON(`"r": 3, "lora_alpha": 3, "target_modules": ["embed_tokens"]`), weight: 1,
+		mods: []testMod{{tEmbed, "embed", 3, 1, false}}}}},
+	{"two_weighted", []testAdapter{
+		{config: cfgJSON(`"r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]`), weight: 0.5, mods: []testMod{{tQ, "linear", 2, 2, false}}},
+		{config: cfgJSON(`"r": 4, "lora_alpha": 2, "target_modules": ["q_proj", "k_proj"]`), weight: -1.5,
+			mods: []testMod{{tQ, "linear", 4, 0.5, false}, {tK, "linear", 4, 0.5, false}}}}},
+	{"dora", []testAdapter{{config: cfgJSON(`"r": 2, "lora_alpha": 4, "use_dora": true, "target_modules": ["q_proj", "k_proj"]`), weight: 1,
+		mods: []testMod{{tQ, "linear", 2, 2, true}, {tK, "linear", 2, 2, true}}}}},
+	{"modules_to_save", []testAdapter{{config: cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj"], "modules_to_save": ["lm_head"]`), weight: 1,
+		mods: []testMod{{tQ, "linear", 2, 1, false}}, saved: []string{tHead + ".weight"}}}},
+}
+
+// TestMergeLoraFormula merges generated adapters and checks every output
+// value against the formula evaluated in float64 by the test itself.
+func TestMergeLoraFormula(t *testing.T) {
+	for ci, c := range mergeCases {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(ci), 7))
+			dir := t.TempDir()
+			base := loraBase(r)
+			basePath := filepath.Join(dir, "base.safetensors")
+			loraWriteST(t, basePath, base)
+			want := map[string]loraMat{}
+			for k, v := range base {
+				want[k] = loraMat{rows: v.rows, cols: v.cols, v: append([]float64(nil), v.v...)}
+			}
+			var refs [][2]string
+			for i, a := range c.adapters {
+				ad := filepath.Join(dir, "adapter"+string(rune('a'+i)))
+				a.expect(want, a.build(t, r, ad, base))
+				refs = append(refs, [2]string{ad, strconv.FormatFloat(a.weight, 'g', -1, 64)})
+			}
+			out := filepath.Join(dir, "out.safetensors")
+			if err := loraRun(t, loraMergeRecipe(refs), map[string]string{"base": basePath, "out": out}); err != nil {
+				t.Fatal(err)
+			}
+			got := loraReadTensors(t, out)
+			for name, w := range want {
+				g := got[name]
+				for i, v := range w.v {
+					if math.Abs(float64(g.f[i])-v) > 1e-5 {
+						t.Errorf("%s[%d] = %g, want %g", name, i, g.f[i], v)
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMergeLoraRefusals checks that bad adapters are refused while
+// planning, before any weight is read or any file written, with a message
+// that says what is wrong.
+func TestMergeLoraRefusals(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	A := func(rank, cols int) loraMat { return loraRandMat(r, rank, cols) }
+	cases := []struct {
+		name, config string
+		weight       string
+		tensors      map[string]loraMat
+		want         []string
+	}{
+		{"unmatched module", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj", "gate_proj"]`), "1",
+			map[string]loraMat{"model.layers.0.mlp.gate_proj.lora_A.weight": A(2, 6), "model.layers.0.mlp.gate_proj.lora_B.weight": A(8, 2)},
+			[]string{"model.layers.0.mlp.gate_proj matches no base tensor"}},
+		{"shape mismatch", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 5), tQ + ".lora_B.weight": A(8, 2)},
+			[]string{"has shape [8 6] but the adapter (rank 2) gives [8 5]"}},
+		{"rank disagrees with config", cfgJSON(`"r": 4, "lora_alpha": 2, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 2)},
+			[]string{"the matrices have rank 2 but adapter_config.json says 4"}},
+		{"A and B ranks differ", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 3)},
+			[]string{"lora_A has rank 2", "lora_B has rank 3"}},
+		{"another architecture", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["c_fc", "c_proj"]`), "1",
+			map[string]loraMat{"transformer.h.0.mlp.c_fc.lora_A.weight": A(2, 6), "transformer.h.0.mlp.c_fc.lora_B.weight": A(24, 2)},
+			[]string{"target_modules (c_fc, c_proj) name no module of the base", "transformer.h.0.mlp.c_fc matches no base tensor"}},
+		{"DoRA needs whole columns", `{"r": 2, "lora_alpha": 2, "use_dora": true, "fan_in_fan_out": true, "target_modules": ["c_attn"]}`, "1",
+			map[string]loraMat{tConv + ".lora_A.weight": A(2, 6), tConv + ".lora_B.weight": A(12, 2), tConv + ".lora_magnitude_vector": {rows: 1, cols: 6, v: make([]float64, 6), vec: true}},
+			[]string{"DoRA on an embedding or a fan_in_fan_out layer"}},
+		{"DoRA with a weight", cfgJSON(`"r": 2, "lora_alpha": 2, "use_dora": true, "target_modules": ["q_proj"]`), "0.5",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 2), tQ + ".lora_magnitude_vector": {rows: 1, cols: 8, v: make([]float64, 8), vec: true}},
+			[]string{"DoRA rescales the whole merged weight"}},
+		{"DoRA config without magnitudes", cfgJSON(`"r": 2, "lora_alpha": 2, "use_dora": true, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 2)},
+			[]string{"use_dora is true but the magnitude vector is missing"}},
+		{"lora bias", cfgJSON(`"r": 2, "lora_alpha": 2, "lora_bias": true, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 2), tQ + ".lora_B.bias": {rows: 1, cols: 8, v: make([]float64, 8), vec: true}},
+			[]string{"LoRA biases (lora_bias) are not supported"}},
+		{"half a module", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj"]`), "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6)},
+			[]string{"has only one of its lora_A/lora_B matrices"}},
+		{"modules_to_save shape", cfgJSON(`"r": 2, "lora_alpha": 2, "target_modules": ["q_proj"], "modules_to_save": ["lm_head"]`), "1",
+			map[string]loraMat{tHead + ".weight": A(12, 6)},
+			[]string{"modules_to_save tensor lm_head.weight has shape [12 6], the base's has [10 6]"}},
+		{"not LoRA", `{"peft_type": "IA3", "r": 2, "lora_alpha": 2}`, "1",
+			map[string]loraMat{tQ + ".lora_A.weight": A(2, 6), tQ + ".lora_B.weight": A(8, 2)},
+			[]string{`"IA3" adapters cannot be merged as LoRA`}},
+	}
+	dir := t.TempDir()
+	basePath := filepath.Join(dir, "base.safetensors")
+	loraWriteST(t, basePath, loraBase(r))
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ad := filepath.Join(dir, "adapter"+strconv.Itoa(i))
+			loraWriteAdapter(t, ad, c.config, c.tensors)
+			out := filepath.Join(dir, "out"+strconv.Itoa(i)+".safetensors")
+			rec, err := pipeline.Parse(filepath.Join(dir, "r.yaml"), []byte(loraMergeRecipe([][2]string{{ad, c.weight}})),
+				map[string]string{"base": basePath, "out": out}, stages.Registry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = pipeline.Build(context.Background(), rec, pipeline.Env{Threads: 1, Memory: 1 << 20})
+			if err == nil {
+				t.Fatal("planned without error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not say %q", err, w)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("planning wrote the output")
+			}
+		})
+	}
 }
