@@ -16,6 +16,7 @@ import (
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages"
 	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 	"github.com/mlmf-run/mlmf-run/tensor/safetensors"
 )
 
@@ -489,6 +490,118 @@ func TestMergeLoraRefusals(t *testing.T) {
 			}
 			if _, err := os.Stat(out); err == nil {
 				t.Error("planning wrote the output")
+			}
+		})
+	}
+}
+
+// TestLoraToGGUFScalesAndPermutes exports a generated rsLoRA adapter with an
+// alpha_pattern on the corpus LLaMA: llama.cpp scales by alpha/rank, so B
+// must carry PEFT's own scale over that, and Q/K's B rows must follow the
+// converter's head permutation (both computed here independently).
+func TestLoraToGGUFScalesAndPermutes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	dir := t.TempDir()
+	q, k := "model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.k_proj"
+	ms := map[string]loraMat{
+		q + ".lora_A.weight": loraRandMat(r, 4, 256), q + ".lora_B.weight": loraRandMat(r, 256, 4),
+		k + ".lora_A.weight": loraRandMat(r, 4, 256), k + ".lora_B.weight": loraRandMat(r, 128, 4),
+	}
+	ad := filepath.Join(dir, "my-adapter")
+	loraWriteAdapter(t, ad, cfgJSON(`"r": 4, "lora_alpha": 8, "use_rslora": true, "alpha_pattern": {"k_proj": 2}, "target_modules": ["q_proj", "k_proj"]`), ms)
+	out := filepath.Join(dir, "a.gguf")
+	runRecipe(t, "lora-to-gguf.yaml", map[string]string{"base": corpus.Path(t, "tiny-llama-spm"), "adapter": ad, "out": out})
+	f, c, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, _ := f.Meta.Get("adapter.lora.alpha"); v.V != float32(8) {
+		t.Errorf("adapter.lora.alpha = %v, want 8", v.V)
+	}
+	// PEFT: q scale 8/sqrt(4) = 4, k scale 2/sqrt(4) = 1; llama.cpp: 8/4 = 2.
+	checks := []struct {
+		name  string
+		want  loraMat
+		heads int // 0: no permutation
+		ratio float64
+	}{
+		{"blk.0.attn_q.weight.lora_a", ms[q+".lora_A.weight"], 0, 1},
+		{"blk.0.attn_q.weight.lora_b", ms[q+".lora_B.weight"], 4, 2},
+		{"blk.1.attn_k.weight.lora_a", ms[k+".lora_A.weight"], 0, 1},
+		{"blk.1.attn_k.weight.lora_b", ms[k+".lora_B.weight"], 2, 0.5},
+	}
+	got := map[string]*tensor.Desc{}
+	for _, d := range f.Tensors {
+		got[d.Name] = d
+	}
+	if len(got) != len(checks) {
+		t.Errorf("%d tensors, want %d", len(got), len(checks))
+	}
+	for _, ch := range checks {
+		d := got[ch.name]
+		if d == nil || d.DType != tensor.F32 || !loraSameShape(d.Shape, []int64{int64(ch.want.rows), int64(ch.want.cols)}) {
+			t.Errorf("%s: %v, want F32 [%d %d]", ch.name, d, ch.want.rows, ch.want.cols)
+			continue
+		}
+		raw, err := tensor.ReadAll(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o := 0; o < ch.want.rows; o++ {
+			src := o
+			if ch.heads > 0 { // LlamaModel.permute: within a head, row 2i+j <- j*half+i
+				half := ch.want.rows / ch.heads / 2
+				h, rem := o/(2*half), o%(2*half)
+				src = h*2*half + (rem%2)*half + rem/2
+			}
+			for j := 0; j < ch.want.cols; j++ {
+				g := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(o*ch.want.cols+j):]))
+				if w := ch.want.at(src, j) * ch.ratio; math.Abs(float64(g)-w) > 1e-6 {
+					t.Fatalf("%s[%d][%d] = %g, want %g", ch.name, o, j, g, w)
+				}
+			}
+		}
+	}
+}
+
+// TestLoraToGGUFRefusals checks what llama.cpp's format cannot carry is
+// refused while planning.
+func TestLoraToGGUFRefusals(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	q := "model.layers.0.self_attn.q_proj"
+	cases := []struct {
+		name, config string
+		tensors      map[string]loraMat
+		want         string
+	}{
+		{"dora", cfgJSON(`"r": 2, "lora_alpha": 2, "use_dora": true`), map[string]loraMat{q + ".lora_A.weight": loraRandMat(r, 2, 256),
+			q + ".lora_B.weight": loraRandMat(r, 256, 2), q + ".lora_magnitude_vector": {rows: 1, cols: 256, v: make([]float64, 256), vec: true}},
+			"DoRA adapters have no llama.cpp GGUF form"},
+		{"modules_to_save", cfgJSON(`"r": 2, "lora_alpha": 2, "modules_to_save": ["lm_head"]`), map[string]loraMat{"lm_head.weight": loraRandMat(r, 512, 256)},
+			"modules_to_save tensors (lm_head.weight) have no place in a LoRA GGUF"},
+		{"shape", cfgJSON(`"r": 2, "lora_alpha": 2`), map[string]loraMat{q + ".lora_A.weight": loraRandMat(r, 2, 128), q + ".lora_B.weight": loraRandMat(r, 256, 2)},
+			"has shape [256 256] but the adapter (rank 2) gives [256 128]"},
+		{"other model", cfgJSON(`"r": 2, "lora_alpha": 2`), map[string]loraMat{"transformer.h.0.attn.c_attn.lora_A.weight": loraRandMat(r, 2, 256),
+			"transformer.h.0.attn.c_attn.lora_B.weight": loraRandMat(r, 768, 2)}, "transformer.h.0.attn.c_attn matches no base tensor"},
+	}
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ad := filepath.Join(t.TempDir(), "adapter")
+			loraWriteAdapter(t, ad, c.config, c.tensors)
+			out := filepath.Join(t.TempDir(), strconv.Itoa(i)+".gguf")
+			rec, err := pipeline.Load(filepath.Join(root, "recipes", "lora-to-gguf.yaml"),
+				map[string]string{"base": corpus.Path(t, "tiny-llama-spm"), "adapter": ad, "out": out}, stages.Registry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = pipeline.Build(context.Background(), rec, pipeline.Env{Threads: 1, Memory: 1 << 20})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one saying %q", err, c.want)
 			}
 		})
 	}
