@@ -209,3 +209,103 @@ func keyOrder(m *gguf.Meta) []string {
 }
 
 func sameValue(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// TestGGUFToHFRoundTrip converts each corpus model to an F32 GGUF (split,
+// for one of them) and back to a Hugging Face folder in the checkpoint's
+// own dtype: every tensor must come back bit-identical under its name, the
+// config must keep the architecture's values, and the shards must respect
+// the limit.
+func TestGGUFToHFRoundTrip(t *testing.T) {
+	for _, c := range []struct{ model, dtype, split string }{
+		{"tiny-llama-spm", "BF16", ""}, {"tiny-llama-spm", "BF16", "1M"}, {"tiny-llama-bpe", "F16", ""},
+	} {
+		t.Run(c.model+"/"+c.split, func(t *testing.T) {
+			dir := t.TempDir()
+			model := corpus.Path(t, c.model)
+			vars := map[string]string{"model": model, "out": filepath.Join(dir, "m.gguf"), "type": "F32", "split_max_size": c.split}
+			if strings.Contains(c.model, "bpe") {
+				vars["pre"] = "llama-bpe"
+			}
+			runRecipe(t, "hf-to-gguf.yaml", vars)
+			first := filepath.Join(dir, "m.gguf")
+			if c.split != "" {
+				ms, _ := filepath.Glob(filepath.Join(dir, "m-00001-of-*.gguf"))
+				if len(ms) != 1 {
+					t.Fatalf("first split: %v", ms)
+				}
+				first = ms[0]
+			}
+			out := filepath.Join(dir, "hf")
+			runRecipe(t, "gguf-to-hf.yaml", map[string]string{"model": first, "out": out, "dtype": c.dtype,
+				"max_shard_size": "1MB", "tokenizer": model})
+			sameTensors(t, model, out)
+			checkShards(t, out, 1_000_000)
+			checkConfig(t, model, out)
+			for _, f := range []string{"generation_config.json", "tokenizer_config.json"} {
+				a, _ := os.ReadFile(filepath.Join(model, f))
+				b, err := os.ReadFile(filepath.Join(out, f))
+				if err != nil || !bytes.Equal(a, b) {
+					t.Errorf("%s not copied verbatim: %v", f, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSplitSetErrors breaks a split set on disk and runs recipes that read
+// it: each must fail before writing anything, naming the offending file.
+func TestSplitSetErrors(t *testing.T) {
+	model := corpus.Path(t, "tiny-llama-spm")
+	src := t.TempDir()
+	runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": filepath.Join(src, "m.gguf"), "type": "F32", "split_max_tensors": "8"})
+	ms, _ := filepath.Glob(filepath.Join(src, "m-*-of-*.gguf"))
+	if len(ms) != 3 {
+		t.Fatalf("want a set of 3 files, got %v", ms)
+	}
+	part := func(dir string, i int) string { return gguf.SplitPath(filepath.Join(dir, "m"), i, 3) }
+	for _, c := range []struct {
+		name   string
+		break_ func(dir string) error
+		names  func(dir string) string
+	}{
+		{"missing", func(d string) error { return os.Remove(part(d, 1)) }, func(d string) string { return part(d, 1) }},
+		{"extra", func(d string) error { return copyFile(part(d, 2), gguf.SplitPath(filepath.Join(d, "m"), 3, 3)) },
+			func(d string) string { return gguf.SplitPath(filepath.Join(d, "m"), 3, 3) }},
+		{"reordered", func(d string) error {
+			tmp := filepath.Join(d, "tmp")
+			if err := os.Rename(part(d, 1), tmp); err != nil {
+				return err
+			}
+			if err := os.Rename(part(d, 2), part(d, 1)); err != nil {
+				return err
+			}
+			return os.Rename(tmp, part(d, 2))
+		}, func(d string) string { return part(d, 1) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, m := range ms {
+				must(t, copyFile(m, filepath.Join(dir, filepath.Base(m))))
+			}
+			must(t, c.break_(dir))
+			for _, recipe := range []string{mergeRecipe, "gguf-to-hf.yaml"} {
+				out := filepath.Join(t.TempDir(), "out.gguf")
+				err := runRecipeErr(t, recipe, map[string]string{"model": part(dir, 0), "out": out})
+				if err == nil || !strings.Contains(err.Error(), c.names(dir)) {
+					t.Errorf("%s: error %v, want one naming %s", recipe[:min(len(recipe), 20)], err, c.names(dir))
+				}
+				if _, serr := os.Stat(out); serr == nil {
+					t.Errorf("output written despite the error")
+				}
+			}
+		})
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
+}

@@ -3,9 +3,12 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/mlmf-run/mlmf-run/internal/pyjson"
 	"github.com/mlmf-run/mlmf-run/pipeline"
@@ -163,9 +166,31 @@ func ConfigJSON(cfg map[string]any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// floatKeys name config entries that transformers keeps as floats even
+// when their value is whole (rope_theta: 10000.0); other whole numbers
+// are integers, as decoded JSON leaves every number a float64.
+var floatKeys = []string{"theta", "eps", "factor", "softcapping", "beta_", "rope_pct", "dropout", "range", "scale"}
+
+func isFloatKey(k string) bool {
+	for _, f := range floatKeys {
+		if strings.Contains(k, f) {
+			return true
+		}
+	}
+	return false
+}
+
 func appendIndented(b []byte, v any, ind string) ([]byte, error) {
+	return appendValue(b, v, ind, false)
+}
+
+func appendValue(b []byte, v any, ind string, float bool) ([]byte, error) {
 	in := ind + "  "
 	switch x := v.(type) {
+	case float64:
+		if !float && x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.AppendInt(b, int64(x), 10), nil
+		}
 	case map[string]any:
 		if len(x) == 0 {
 			return append(b, "{}"...), nil
@@ -183,7 +208,7 @@ func appendIndented(b []byte, v any, ind string) ([]byte, error) {
 			b = append(append(b, '\n'), in...)
 			b = append(pyjson.AppendString(b, k), ": "...)
 			var err error
-			if b, err = appendIndented(b, x[k], in); err != nil {
+			if b, err = appendValue(b, x[k], in, isFloatKey(k)); err != nil {
 				return nil, fmt.Errorf("config key %q: %w", k, err)
 			}
 		}
@@ -199,7 +224,7 @@ func appendIndented(b []byte, v any, ind string) ([]byte, error) {
 			}
 			b = append(append(b, '\n'), in...)
 			var err error
-			if b, err = appendIndented(b, e, in); err != nil {
+			if b, err = appendValue(b, e, in, float); err != nil {
 				return nil, err
 			}
 		}
