@@ -132,9 +132,10 @@ func transpose(m []float32, rows, cols int64) []float32 {
 // (torch's float32 matmul kernels use FMA; with them the corpus merge is
 // bit-identical to PEFT's, without them 1 ulp off in places), times scale,
 // then cast to the adapter's dtype; the recipe weight multiplies last.
-// math.FMA of float32 operands is exact before its one rounding to float64,
-// and the explicit float32 conversions keep the compiler from fusing
-// anything else, so the result does not depend on the CPU.
+// math.FMA of float32 operands rounds once to float64 and then to float32;
+// that double rounding can differ from a float32 FMA only on rare ties.
+// The explicit float32 conversions keep the compiler from fusing anything
+// else, so the result does not depend on the CPU.
 func (d *Delta) row(l, r []float32, row int64, dst []float32) {
 	rank := int64(len(l)) / d.rows
 	clear(dst)
