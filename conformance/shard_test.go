@@ -309,3 +309,34 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, b, 0o644)
 }
+
+// TestSplitLogits loads split conversions into llama.cpp (by size, by
+// tensor count, and the layer-balanced parts): each must compute exactly
+// the logits of the unsplit file, which is itself held to the transformers
+// reference.
+func TestSplitLogits(t *testing.T) {
+	bin, script := harness(t)
+	model := corpus.Path(t, "tiny-llama-spm")
+	ref := corpus.Path(t, "tiny-llama-spm", "reference_logits.json")
+	ids := referenceTokens(t, ref)
+	dir := t.TempDir()
+	single := filepath.Join(dir, "single.gguf")
+	runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": single, "type": "F32"})
+	want := logits(t, bin, single, ids)
+	runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": filepath.Join(dir, "size.gguf"), "type": "F32", "split_max_size": "1M"})
+	runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": filepath.Join(dir, "count.gguf"), "type": "F32", "split_max_tensors": "7"})
+	must(t, runRecipeErr(t, layersRecipe, map[string]string{"model": single, "out": filepath.Join(dir, "pp.gguf")}))
+	for _, prefix := range []string{"size", "count", "pp"} {
+		ms, _ := filepath.Glob(filepath.Join(dir, prefix+"-00001-of-*.gguf"))
+		if len(ms) != 1 {
+			t.Fatalf("%s: first split %v", prefix, ms)
+		}
+		if got := logits(t, bin, ms[0], ids); got != want {
+			t.Errorf("%s: llama.cpp computes other logits from the split set than from the single file", ms[0])
+		}
+		r := checkLogits(t, bin, script, ms[0], ref)
+		if r.rel > 0.002 || r.agree != r.total {
+			t.Errorf("%s: rel diff %.5f (max 0.002), argmax %d/%d", ms[0], r.rel, r.agree, r.total)
+		}
+	}
+}
