@@ -23,7 +23,12 @@ func writeTokenizer(dir string, vocab int) error {
 	letters := "etaoinshrdlucmfwypvbgkjqxz"
 	for i := 0; len(order) < vocab-2; i++ {
 		a, b := string(letters[i/len(letters)%len(letters)]), string(letters[i%len(letters)])
-		if i/len(letters) >= len(letters) {
+		switch k := i/len(letters) - len(letters); {
+		case k >= len(letters):
+			// Letter pairs run out near 1,600 tokens: extend earlier
+			// merges by a letter, enough for any vocabulary size.
+			a = order[256+k-len(letters)]
+		case k >= 0:
 			a = sym[' '] + a
 		}
 		tok := a + b
