@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -108,6 +110,9 @@ func createTemps(outs []*OutputFile) ([]*outFile, error) {
 			return files, err
 		}
 		files = append(files, &outFile{out: o, tmp: f.Name(), f: f})
+		if err := f.Chmod(outputMode()); err != nil {
+			return files, err
+		}
 		if _, err := f.Write(o.Prefix); err != nil {
 			return files, fmt.Errorf("%s: %w", o.Path, err)
 		}
@@ -117,6 +122,15 @@ func createTemps(outs []*OutputFile) ([]*outFile, error) {
 	}
 	return files, nil
 }
+
+// outputMode is 0666 less the umask: what os.Create would give the file.
+// CreateTemp makes 0600 files, right for a temporary, wrong for an output.
+// The umask can only be read by setting it, so that happens once, at start.
+var outputMode = sync.OnceValue(func() os.FileMode {
+	mask := syscall.Umask(0)
+	syscall.Umask(mask)
+	return os.FileMode(0o666 &^ mask)
+})
 
 func removeTemps(files []*outFile) {
 	for _, f := range files {

@@ -183,3 +183,19 @@ func TestRowLargerThanBudgetIsAnError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestOutputsGetCreateModeNotTempMode(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "o.raw")
+	if _, err := Run(context.Background(), mustParse(t, recipe(out, 1, 2, 2, "")), RunOptions{Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{out, out + ".manifest.json"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := outputMode(); st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		}
+	}
+}
