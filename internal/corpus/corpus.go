@@ -13,13 +13,9 @@ import (
 // Dir returns the corpus directory, or skips/fails t when it is missing.
 func Dir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		root, err := ModuleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "..", "shared", "testdata", "corpus")
+	dir, err := locate()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -28,6 +24,32 @@ func Dir(t testing.TB) string {
 		t.Skipf("conformance corpus missing at %s (set MLMF_CORPUS)", dir)
 	}
 	return dir
+}
+
+// Find returns the corpus directory and whether it is there, neither
+// skipping nor failing: for fuzz seed helpers, which add corpus seeds when
+// they can and run on their synthetic seeds otherwise.
+func Find() (string, bool) {
+	dir, err := locate()
+	if err != nil {
+		return "", false
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		return dir, false
+	}
+	return dir, true
+}
+
+// locate returns where the corpus should be, whether or not it is there.
+func locate() (string, error) {
+	if dir := os.Getenv("MLMF_CORPUS"); dir != "" {
+		return dir, nil
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "..", "shared", "testdata", "corpus"), nil
 }
 
 // Path joins elements under the corpus directory.

@@ -11,38 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 	_ "github.com/mlmf-run/mlmf-run/tensor/quant" // Q8_0 codec for the q8_0 reference
 	"github.com/mlmf-run/mlmf-run/tensor/safetensors"
 )
-
-// corpusDir finds the conformance corpus: $MLMF_CORPUS, else
-// ../shared/testdata/corpus relative to the module root.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MLMF_CORPUS"); d != "" {
-		return d
-	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "testdata", "corpus")
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing: %v", err)
-		}
-		t.Skipf("corpus missing: %v", err)
-	}
-	return d
-}
 
 type refKV struct {
 	Type  []string `json:"type"`
@@ -116,7 +89,7 @@ func digest(t *testing.T, d *tensor.Desc) string {
 // reference GGUFs were made and compares names, order, shapes, types, data
 // digests and every non-tokenizer key with llama.cpp's converter output.
 func TestCorpusLlama(t *testing.T) {
-	root := corpusDir(t)
+	root := corpus.Dir(t)
 	cases := []struct {
 		model, ref string
 		out        tensor.DType

@@ -8,23 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/internal/pyjson"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
-
-// corpusDir finds the conformance corpus: $MLMF_CORPUS, else
-// ../shared/testdata/corpus relative to the module root.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir := corpusDirOrEmpty()
-	if st, err := os.Stat(dir); dir == "" || err != nil || !st.IsDir() {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus not found at %q", dir)
-		}
-		t.Skipf("corpus not found at %q", dir)
-	}
-	return dir
-}
 
 // refKV is one key of a corpus .gguf.json description.
 type refKV struct {
@@ -84,7 +71,7 @@ func refList(v gguf.Value) []any {
 }
 
 func TestCorpusTokenizers(t *testing.T) {
-	corpus := corpusDir(t)
+	dir := corpus.Dir(t)
 	tests := []struct {
 		model, ref string
 		opts       Options
@@ -96,11 +83,11 @@ func TestCorpusTokenizers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
-			meta, err := Load(filepath.Join(corpus, tt.model), tt.opts)
+			meta, err := Load(filepath.Join(dir, tt.model), tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantKeys, ref := readRef(t, filepath.Join(corpus, tt.ref))
+			wantKeys, ref := readRef(t, filepath.Join(dir, tt.ref))
 			var gotKeys []string
 			for _, kv := range meta.All() {
 				gotKeys = append(gotKeys, kv.Key)
@@ -172,8 +159,8 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 }
 
 func TestCorpusSmolVLM(t *testing.T) {
-	corpus := corpusDir(t)
-	meta, err := Load(filepath.Join(corpus, "tiny-smolvlm"), Options{})
+	dir := corpus.Dir(t)
+	meta, err := Load(filepath.Join(dir, "tiny-smolvlm"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,18 +172,4 @@ func TestCorpusSmolVLM(t *testing.T) {
 	if m, _ := meta.Str(KeyModel); m != "llama" {
 		t.Errorf("model %q, want llama", m)
 	}
-}
-
-// corpusDirOrEmpty locates the corpus for fuzz seeds, "" when absent.
-func corpusDirOrEmpty() string {
-	if dir := os.Getenv("MLMF_CORPUS"); dir != "" {
-		return dir
-	}
-	wd, _ := os.Getwd()
-	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "..", "shared", "testdata", "corpus")
-		}
-	}
-	return ""
 }

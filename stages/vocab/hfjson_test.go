@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 )
 
 func TestParseTokenizerJSONMerges(t *testing.T) {
@@ -87,7 +89,7 @@ func TestNamePre(t *testing.T) {
 
 func FuzzParseTokenizerJSON(f *testing.F) {
 	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]}, "added_tokens": [{"id": 2, "content": "<s>", "special": true}]}`))
-	if dir := corpusDirOrEmpty(); dir != "" {
+	if dir, ok := corpus.Find(); ok {
 		if b, err := os.ReadFile(filepath.Join(dir, "tiny-llama-bpe", "tokenizer.json")); err == nil {
 			f.Add(b)
 		}

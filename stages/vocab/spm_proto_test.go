@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 )
 
 // A minimal protobuf encoder for building test models.
@@ -92,7 +94,7 @@ func TestParseSentencePieceHostile(t *testing.T) {
 
 func FuzzParseSentencePiece(f *testing.F) {
 	f.Add(pbBytes(nil, 1, pbPiece("a", 1, 3)))
-	if dir := corpusDirOrEmpty(); dir != "" {
+	if dir, ok := corpus.Find(); ok {
 		for _, m := range []string{"tiny-llama-spm", "tiny-smolvlm"} {
 			if b, err := os.ReadFile(filepath.Join(dir, m, "tokenizer.model")); err == nil {
 				f.Add(b)

@@ -8,6 +8,7 @@ import (
 
 // corpusFiles lists the reference GGUFs of the conformance corpus, skipping
 // the test when the corpus is absent (failing it under CI=true).
+// Not internal/corpus's: it imports tensor/gguf, so using it here is a cycle.
 func corpusFiles(t testing.TB) []string {
 	t.Helper()
 	dir := os.Getenv("MLMF_CORPUS")

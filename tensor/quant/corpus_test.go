@@ -10,36 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 	"github.com/mlmf-run/mlmf-run/tensor/quant"
 )
-
-// corpusDir finds the conformance corpus: $MLMF_CORPUS, else
-// ../shared/testdata/corpus next to the module root.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "testdata", "corpus")
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	if _, err := os.Stat(dir); dir == "" || err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
-		}
-		t.Skipf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
-	}
-	return dir
-}
 
 // readGGUF opens a GGUF with the project's reader and returns each tensor's
 // dtype and data bytes by name.
@@ -102,7 +77,7 @@ func readRefJSON(t testing.TB, path string) map[string]refTensor {
 // reference's .gguf.json, and on a mismatch the first differing block of the
 // reference GGUF itself.
 func TestCorpusByteIdentical(t *testing.T) {
-	dir := filepath.Join(corpusDir(t), "tiny-llama-spm-ref")
+	dir := filepath.Join(corpus.Dir(t), "tiny-llama-spm-ref")
 	src := readGGUF(t, filepath.Join(dir, "tiny-llama-spm-bf16.gguf"))
 	refs, _ := filepath.Glob(filepath.Join(dir, "tiny-llama-spm-*.gguf.json"))
 	checked := map[tensor.DType]int{}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/x448/float16"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/quant"
 )
@@ -84,7 +85,7 @@ func k4(s []byte, g int) (sc, m uint8) {
 // it also bounds the relative error against the BF16 source, which catches a
 // layout that both decoders would get wrong the same way.
 func TestDequantizeCorpus(t *testing.T) {
-	dir := filepath.Join(corpusDir(t), "tiny-llama-spm-ref")
+	dir := filepath.Join(corpus.Dir(t), "tiny-llama-spm-ref")
 	src := readGGUF(t, filepath.Join(dir, "tiny-llama-spm-bf16.gguf"))
 	maxRel := map[tensor.DType]float64{
 		tensor.Q8_0: 0.01, tensor.Q6_K: 0.02, tensor.Q5_0: 0.05, tensor.Q5_1: 0.05, tensor.Q5_K: 0.05,

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/quant"
 )
@@ -19,9 +20,9 @@ var fuzzTypes = []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_
 // the corpus is there.
 func fuzzSeeds(f *testing.F) [][]byte {
 	var seeds [][]byte
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "testdata", "corpus")
+	dir, ok := corpus.Find()
+	if !ok {
+		return nil
 	}
 	for _, name := range []string{"Q4_0", "Q5_1", "Q2_K-pure", "Q3_K-pure", "Q4_K-pure", "Q5_K-pure", "Q6_K-pure"} {
 		path := filepath.Join(dir, "tiny-llama-spm-ref", "tiny-llama-spm-"+name+".gguf")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 	. "github.com/mlmf-run/mlmf-run/tensor/quant"
 )
@@ -70,7 +71,7 @@ func (r *mixRef) descs(t *testing.T) []*tensor.Desc {
 // TestMixCorpus plans the bf16 reference with every mix llama-quantize was run
 // with and compares each tensor's type, the file type and the tensor order.
 func TestMixCorpus(t *testing.T) {
-	dir := filepath.Join(mixCorpusDir(t), "tiny-llama-spm-ref")
+	dir := filepath.Join(corpus.Dir(t), "tiny-llama-spm-ref")
 	src := loadMixRef(t, filepath.Join(dir, "tiny-llama-spm-bf16.gguf.json"))
 	info := ModelInfo{
 		Arch:    src.KV["general.architecture"].Value.(string),
@@ -592,27 +593,4 @@ func FuzzMixNames(f *testing.F) {
 		}
 		_ = LoaderOrder([]string{s, "blk.1." + s})
 	})
-}
-
-// mixCorpusDir finds the conformance corpus: $MLMF_CORPUS, else
-// ../shared/testdata/corpus next to the module root.
-func mixCorpusDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "testdata", "corpus")
-				break
-			}
-		}
-	}
-	if _, err := os.Stat(dir); dir == "" || err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
-		}
-		t.Skipf("conformance corpus not found (%q); set MLMF_CORPUS", dir)
-	}
-	return dir
 }

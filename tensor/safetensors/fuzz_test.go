@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
@@ -15,7 +16,7 @@ import (
 // when small) and small synthetic files. Whatever it accepts must be
 // self-consistent, readable, and survive a write and re-read unchanged.
 func FuzzReader(f *testing.F) {
-	dir := corpus(f)
+	dir := corpus.Dir(f)
 	for _, rel := range corpusFiles {
 		raw, err := os.ReadFile(filepath.Join(dir, rel))
 		if err != nil {

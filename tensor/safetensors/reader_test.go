@@ -12,6 +12,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
@@ -29,7 +30,7 @@ var corpusFiles = []string{
 
 func openCorpusFile(t *testing.T, rel string) (*File, []byte) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(corpus(t), rel))
+	raw, err := os.ReadFile(filepath.Join(corpus.Dir(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestCorpusHeaders(t *testing.T) {
 // TestCorpusData checks tensor bytes against the digests llama.cpp's gguf-py
 // took of the same tensors converted without change of type or layout.
 func TestCorpusData(t *testing.T) {
-	dir := corpus(t)
+	dir := corpus.Dir(t)
 	cases := []struct {
 		st, gguf string
 		names    map[string]string // safetensors name -> GGUF name

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 func TestOpenCorpus(t *testing.T) {
-	dir := corpus(t)
+	dir := corpus.Dir(t)
 	spm := filepath.Join(dir, "tiny-llama-spm")
 	var index struct {
 		WeightMap map[string]string `json:"weight_map"`

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
@@ -115,7 +116,7 @@ func llamaStateDictOrder(layers int) []string {
 // 1050112) would do, and "1MB" is the round one), the index bytes, and every
 // shard file must come out identical.
 func TestCorpusSharding(t *testing.T) {
-	dir := filepath.Join(corpus(t), "tiny-llama-spm")
+	dir := filepath.Join(corpus.Dir(t), "tiny-llama-spm")
 	set, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -9,39 +9,9 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
-
-// corpusDir finds the conformance corpus: $MLMF_CORPUS, else
-// ../shared/testdata/corpus relative to the module root.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("MLMF_CORPUS")
-	if dir == "" {
-		root, err := filepath.Abs(".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(root)
-			if parent == root {
-				t.Fatal("no go.mod above the test directory")
-			}
-			root = parent
-		}
-		dir = filepath.Join(root, "..", "shared", "testdata", "corpus")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing: %v", err)
-		}
-		t.Skipf("corpus missing: %v", err)
-	}
-	return dir
-}
 
 // stTensor is one tensor of a safetensors file, read by a minimal header
 // parser kept here so that this test does not depend on the safetensors
@@ -86,7 +56,7 @@ func readSafetensors(t *testing.T, path string) map[string]stTensor {
 // the tensors of the sharded safetensors checkpoint written from the same
 // weights: names, dtypes, shapes and bytes.
 func TestCorpusMatchesSafetensors(t *testing.T) {
-	dir := corpusDir(t)
+	dir := corpus.Dir(t)
 	shards, err := filepath.Glob(filepath.Join(dir, "tiny-llama-spm", "*.safetensors"))
 	if err != nil || len(shards) == 0 {
 		t.Fatalf("no safetensors shards: %v", err)

@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // corpusPickle returns the data.pkl of the corpus checkpoint, or nil.
 func corpusPickle(t testing.TB) []byte {
-	zr, err := zip.OpenReader(filepath.Join(corpusDir(t), "tiny-llama-spm-bin", "pytorch_model.bin"))
+	zr, err := zip.OpenReader(filepath.Join(corpus.Dir(t), "tiny-llama-spm-bin", "pytorch_model.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 )
 
 // dangerous are callables a malicious checkpoint would reach for.
@@ -284,7 +286,7 @@ func TestTruncated(t *testing.T) {
 			t.Errorf("truncated to %d of %d bytes: accepted", n, len(z))
 		}
 	}
-	path := filepath.Join(corpusDir(t), "tiny-llama-spm-bin", "pytorch_model.bin")
+	path := filepath.Join(corpus.Dir(t), "tiny-llama-spm-bin", "pytorch_model.bin")
 	full, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
