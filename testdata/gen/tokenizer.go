@@ -19,28 +19,27 @@ func writeTokenizer(dir string, vocab int) error {
 		v[sym[b]] = b
 		order = append(order, sym[b])
 	}
+	// Merges grow words letter by letter, breadth first: every new token is
+	// an existing token plus one letter, so each is unique and each merge
+	// names two tokens already in the vocabulary.
 	var merges []string
-	letters := "etaoinshrdlucmfwypvbgkjqxz"
-	for i := 0; len(order) < vocab-2; i++ {
-		a, b := string(letters[i/len(letters)%len(letters)]), string(letters[i%len(letters)])
-		switch k := i/len(letters) - len(letters); {
-		case k >= len(letters):
-			// Letter pairs run out near 1,600 tokens: extend earlier
-			// merges by a letter, enough for any vocabulary size.
-			a = order[256+k-len(letters)]
-		case k >= 0:
-			a = sym[' '] + a
+	queue := []string{}
+	for _, c := range "etaoinshrdlucmfwypvbgkjqxz" {
+		queue = append(queue, string(c))
+	}
+	for len(order) < vocab-2 {
+		head := queue[0]
+		queue = queue[1:]
+		for _, c := range "etaoinshrdlucmfwypvbgkjqxz" {
+			if len(order) >= vocab-2 {
+				break
+			}
+			tok := head + string(c)
+			v[tok] = len(order)
+			order = append(order, tok)
+			merges = append(merges, head+" "+string(c))
+			queue = append(queue, tok)
 		}
-		tok := a + b
-		if _, dup := v[tok]; dup {
-			continue
-		}
-		if _, ok := v[a]; !ok {
-			continue
-		}
-		v[tok] = len(order)
-		order = append(order, tok)
-		merges = append(merges, a+" "+b)
 	}
 	bos, eos := "<|begin_of_text|>", "<|end_of_text|>"
 	v[bos], v[eos] = vocab-2, vocab-1
