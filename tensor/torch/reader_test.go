@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,7 +114,7 @@ func TestReaderLayouts(t *testing.T) {
 			}
 			for i, w := range tc.want {
 				d := f.Tensors[i]
-				if d.Name != w.name || d.DType != w.dtype || !equalShape(d.Shape, w.shape) {
+				if d.Name != w.name || d.DType != w.dtype || !slices.Equal(d.Shape, w.shape) {
 					t.Errorf("tensor %d: got %v, want %s %v %v", i, d, w.name, w.dtype, w.shape)
 					continue
 				}
