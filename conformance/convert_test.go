@@ -4,7 +4,9 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +113,32 @@ func TestQuantizeMatchesLlamaQuantize(t *testing.T) {
 				t.Error(d)
 			}
 		})
+	}
+}
+
+// TestOutputIndependentOfWorkers quantizes with one worker and a large
+// budget, and with several workers and a budget so small that every tensor
+// is cut into many chunks finishing out of order: the files must be equal.
+func TestOutputIndependentOfWorkers(t *testing.T) {
+	root, _ := corpus.ModuleRoot()
+	var files [][]byte
+	for _, opt := range []pipeline.RunOptions{{Threads: 1, Memory: 1 << 30}, {Threads: 5, Memory: 256 << 10}} {
+		out := filepath.Join(t.TempDir(), "out.gguf")
+		vars := map[string]string{"model": corpus.Path(t, "tiny-llama-spm"), "out": out, "type": "Q4_K_M"}
+		r, err := pipeline.Load(filepath.Join(root, "recipes", "hf-to-gguf.yaml"), vars, stages.Registry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pipeline.Run(context.Background(), r, opt); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Error("output depends on the worker count or chunking")
 	}
 }

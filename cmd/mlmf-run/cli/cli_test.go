@@ -148,3 +148,34 @@ stages:
 		t.Errorf("left behind: %v", ents)
 	}
 }
+
+// TestTraceFileHasTheSpanTree runs the bundled default recipe with
+// --trace-file and checks the JSON lines hold the run, stage and tensor spans.
+func TestTraceFileHasTheSpanTree(t *testing.T) {
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace.jsonl")
+	code, _, errs := runCLI(filepath.Join(root, "recipes", "llama-to-gguf-q4.yaml"), "-q",
+		"--set", "model="+filepath.Join(root, "testdata", "tiny-llama"), "--set", "out="+filepath.Join(dir, "m.gguf"), "--trace-file", trace)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var span struct{ Name string }
+		if err := json.Unmarshal([]byte(line), &span); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		names[strings.Fields(span.Name)[0]]++
+	}
+	if names["run"] != 1 || names["stage"] != 5 || names["tensor"] != 21 {
+		t.Errorf("spans by kind %v, want 1 run, 5 stages, 21 tensors", names)
+	}
+}
