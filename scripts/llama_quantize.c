@@ -1,0 +1,45 @@
+// llama_quantize: quantize a GGUF with llama.cpp's own llama_model_quantize,
+// the code path of llama-quantize without an importance matrix. Used by
+// scripts/bench-quant.sh as the reference to time and compare against.
+//   llama_quantize IN.gguf OUT.gguf TYPE NTHREADS
+// TYPE is a llama-quantize name (Q4_K_M, Q8_0, ...). Built by the script
+// against the npm-prebuilt libllama (../shared/tools/setup-llama.sh).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "llama.h"
+#include "ggml-backend.h"
+
+static const struct { const char *name; enum llama_ftype ftype; } types[] = {
+    {"F16", LLAMA_FTYPE_MOSTLY_F16},       {"BF16", LLAMA_FTYPE_MOSTLY_BF16},
+    {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},     {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},
+    {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},     {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},
+    {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},     {"Q2_K", LLAMA_FTYPE_MOSTLY_Q2_K},
+    {"Q2_K_S", LLAMA_FTYPE_MOSTLY_Q2_K_S}, {"Q3_K_S", LLAMA_FTYPE_MOSTLY_Q3_K_S},
+    {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M}, {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L},
+    {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
+    {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S}, {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M},
+    {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+};
+
+static void quiet(enum ggml_log_level level, const char *text, void *ud) { (void)level; (void)text; (void)ud; }
+
+int main(int argc, char **argv) {
+    if (argc != 5) { fprintf(stderr, "usage: %s IN.gguf OUT.gguf TYPE NTHREADS\n", argv[0]); return 2; }
+    int ft = -1;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(argv[3], types[i].name) == 0) ft = types[i].ftype;
+    if (ft < 0) { fprintf(stderr, "unknown type %s\n", argv[3]); return 2; }
+    if (!getenv("LLAMA_QUANTIZE_VERBOSE")) llama_log_set(quiet, NULL);
+    llama_backend_init();
+    // The npm prebuilt build loads its CPU backends at run time.
+    const char *dir = getenv("GGML_BACKEND_DIR");
+    if (dir) ggml_backend_load_all_from_path(dir); else ggml_backend_load_all();
+    llama_model_quantize_params p = llama_model_quantize_default_params();
+    p.ftype = (enum llama_ftype)ft;
+    p.nthread = atoi(argv[4]);
+    uint32_t rc = llama_model_quantize(argv[1], argv[2], &p);
+    llama_backend_free();
+    if (rc != 0) { fprintf(stderr, "llama_model_quantize failed: %u\n", rc); return 1; }
+    return 0;
+}
