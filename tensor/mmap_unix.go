@@ -16,8 +16,9 @@ import (
 // and a streaming pass over a 100 GB checkpoint must not end with 100 GB
 // resident. The page cache keeps the data, so a re-read costs no I/O.
 type Mapped struct {
-	data []byte
-	name string
+	data   []byte
+	name   string
+	closed bool
 }
 
 // MapFile maps the file at path. The descriptor is closed at once: the map
@@ -49,10 +50,7 @@ func MapFile(path string) (*Mapped, int64, error) {
 // ReadAt copies from the map. A file truncated by someone else while mapped
 // faults on access; the fault becomes an error naming the offset.
 func (m *Mapped) ReadAt(p []byte, off int64) (n int, err error) {
-	if m.data == nil && len(p) > 0 {
-		if off == 0 {
-			return 0, io.EOF
-		}
+	if m.closed {
 		return 0, fmt.Errorf("%s: %w", m.name, os.ErrClosed)
 	}
 	if off < 0 {
@@ -79,23 +77,29 @@ func (m *Mapped) ReadAt(p []byte, off int64) (n int, err error) {
 	return n, nil
 }
 
-// release drops the whole pages inside [off, off+n) from the resident set.
-// Small reads (headers) are left alone: the syscall would cost more than
-// the page.
+// release drops the pages that [off, off+n) touched from the resident set,
+// the partly read ones at either end included: a streaming reader's chunks
+// rarely start on a page boundary, and keeping one page per chunk would
+// keep a few percent of the file with 64K pages. Dropping a page another
+// read still needs costs that read a minor fault; a shared file map
+// refills from the page cache. Small reads (headers) are left alone: the
+// syscall would cost more than the pages.
 func (m *Mapped) release(off, n int64) {
-	const page = 4096
+	page := int64(os.Getpagesize())
 	if n < 16*page {
 		return
 	}
-	lo := (off + page - 1) &^ (page - 1)
-	hi := (off + n) &^ (page - 1)
-	if hi > lo {
-		_ = syscall.Madvise(m.data[lo:hi], syscall.MADV_DONTNEED)
-	}
+	lo := off &^ (page - 1)
+	hi := min((off+n+page-1)&^(page-1), int64(len(m.data)))
+	_ = syscall.Madvise(m.data[lo:hi], syscall.MADV_DONTNEED)
 }
 
 // Close unmaps; no read may be in flight or follow.
 func (m *Mapped) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
 	if m.data == nil {
 		return nil
 	}

@@ -21,11 +21,6 @@ const SingleName = "model.safetensors"
 // maxIndexSize bounds the index file read into memory.
 const maxIndexSize = 100_000_000
 
-type readCloserAt interface {
-	io.ReaderAt
-	io.Closer
-}
-
 // Set is a checkpoint of one or more memory-mapped safetensors files.
 type Set struct {
 	// Files are the paths read, shards in name order.
@@ -35,7 +30,7 @@ type Set struct {
 	Metadata map[string]string
 	// Tensors are in shard order, then each file's data order.
 	Tensors []*tensor.Desc
-	maps    []readCloserAt
+	maps    []*tensor.Mapped
 }
 
 // Close unmaps every file. No tensor of the Set may be read afterwards.
@@ -104,21 +99,12 @@ func resolveDir(dir string) (string, error) {
 
 // add maps one file and appends its tensors.
 func (s *Set) add(path string) (*File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	m, err := mapFile(f, st.Size())
+	m, size, err := tensor.MapFile(path)
 	if err != nil {
 		return nil, err
 	}
 	s.maps = append(s.maps, m)
-	sf, err := NewReader(m, st.Size(), path)
+	sf, err := NewReader(m, size, path)
 	if err != nil {
 		return nil, err
 	}
