@@ -53,6 +53,7 @@ type job struct {
 	row, n int64
 	weight int64
 	buf    []byte
+	pbuf   *[]byte // buf's pool entry
 }
 
 type tensorTrack struct {
@@ -241,7 +242,8 @@ func work(ctx context.Context, jobs <-chan *job, done chan<- *job) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		j.buf = make([]byte, j.n*j.t.RowBytes())
+		j.pbuf = getChunk(int(j.n * j.t.RowBytes()))
+		j.buf = *j.pbuf
 		if err := j.t.Src.ReadRows(j.row, j.n, j.buf); err != nil {
 			err = fmt.Errorf("tensor %q rows %d..%d: %w", j.t.Name, j.row, j.row+j.n, err)
 			j.track.span.RecordError(err)
@@ -260,7 +262,8 @@ func work(ctx context.Context, jobs <-chan *job, done chan<- *job) error {
 func write(ctx context.Context, done <-chan *job, budget *semaphore.Weighted) error {
 	for j := range done {
 		_, err := j.file.f.WriteAt(j.buf, j.off)
-		j.buf = nil
+		chunkPool.Put(j.pbuf)
+		j.buf, j.pbuf = nil, nil
 		budget.Release(j.weight)
 		if err != nil {
 			j.track.span.End()
@@ -274,6 +277,21 @@ func write(ctx context.Context, done <-chan *job, budget *semaphore.Weighted) er
 		}
 	}
 	return nil
+}
+
+// chunkPool recycles chunk buffers from the writer to the workers: a run
+// moves gigabytes through a few megabytes of chunks, and allocating each
+// afresh would make the garbage collector run every few chunks. Sources fill
+// every byte of a chunk, so a reused one needs no clearing.
+var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func getChunk(n int) *[]byte {
+	p := chunkPool.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, n)
+	}
+	*p = (*p)[:n]
+	return p
 }
 
 // spanCtx returns a context whose span is the sink stage span that owns f.

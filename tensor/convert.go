@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -49,20 +50,57 @@ func GetF32(n int) *[]float32 {
 	return p
 }
 
+// bytePool recycles the encoded input rows of a chunk: a run converts
+// gigabytes a few megabytes at a time, and fresh buffers there would be most
+// of its garbage.
+var bytePool = sync.Pool{New: func() any { s := make([]byte, 0); return &s }}
+
+func getBytes(n int) *[]byte {
+	p := bytePool.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
 func (c *converted) ReadRows(row, n int64, dst []byte) error {
-	in := make([]byte, n*c.inRB)
+	inp := getBytes(int(n * c.inRB))
+	defer bytePool.Put(inp)
+	in := *inp
 	if err := c.src.ReadRows(row, n, in); err != nil {
 		return err
 	}
 	f := GetF32(int(c.rowLen))
 	defer F32Pool.Put(f)
 	for r := int64(0); r < n; r++ {
-		if err := ToFloat32(c.from, in[r*c.inRB:(r+1)*c.inRB], *f); err != nil {
+		if err := c.decode(in[r*c.inRB:(r+1)*c.inRB], *f); err != nil {
 			return fmt.Errorf("%s: row %d: %w", c.src.Describe(), row+r, err)
 		}
 		if err := FromFloat32(c.to, *f, dst[r*c.outRB:(r+1)*c.outRB]); err != nil {
 			return fmt.Errorf("%s: row %d: %w", c.src.Describe(), row+r, err)
 		}
+	}
+	return nil
+}
+
+// decode is ToFloat32 with a fast path for BF16, the dtype of most
+// checkpoints: its rows are decoded once per quantized byte written, and the
+// general decoder's per-element bounds checks cost a fifth of a Q8_0 run.
+func (c *converted) decode(src []byte, dst []float32) error {
+	if c.from != BF16 || len(src) != 2*len(dst) {
+		return ToFloat32(c.from, src, dst)
+	}
+	for len(dst) >= 4 {
+		s, d := src[:8:8], dst[:4:4]
+		d[0] = math.Float32frombits(uint32(s[0])<<16 | uint32(s[1])<<24)
+		d[1] = math.Float32frombits(uint32(s[2])<<16 | uint32(s[3])<<24)
+		d[2] = math.Float32frombits(uint32(s[4])<<16 | uint32(s[5])<<24)
+		d[3] = math.Float32frombits(uint32(s[6])<<16 | uint32(s[7])<<24)
+		src, dst = src[8:], dst[4:]
+	}
+	for i := range dst {
+		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
 	}
 	return nil
 }
