@@ -9,17 +9,17 @@ import (
 // declareStages reads the stage list. Schema violations were reported
 // already; here only what the schema cannot say is checked: duplicate ids,
 // unknown kinds, and the parameters each spec's constructor rejects.
-func declareStages(file string, seq *yaml.Node, reg Registry, bad map[string]bool, add addFunc) []*StageDecl {
+func declareStages(file string, seq *yaml.Node, reg Registry, bad map[string]bool, skip map[int]bool, add addFunc) []*StageDecl {
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return nil
 	}
 	var out []*StageDecl
 	seen := map[string]*StageDecl{}
-	for _, n := range seq.Content {
+	for i, n := range seq.Content {
 		if n.Kind != yaml.MappingNode {
 			continue
 		}
-		d := &StageDecl{Line: n.Line, Col: n.Column, node: n, With: Params{}}
+		d := &StageDecl{Line: n.Line, Col: n.Column, node: n, With: Params{}, Skipped: skip[i]}
 		idn := mapValue(n, "id")
 		if idn != nil {
 			d.ID = idn.Value
@@ -38,7 +38,7 @@ func declareStages(file string, seq *yaml.Node, reg Registry, bad map[string]boo
 				d.With = m
 			}
 		}
-		if spec, ok := reg.Lookup(d.Kind); ok && !bad[d.ID] {
+		if spec, ok := reg.Lookup(d.Kind); ok && !bad[d.ID] && !d.Skipped {
 			st, err := spec.New(d.With)
 			if err != nil {
 				at := mapValue(n, "with")

@@ -42,6 +42,10 @@ type StageDecl struct {
 	// Line and Col locate the stage in the recipe file.
 	Line, Col int
 
+	// Skipped is true when the stage's when: condition (or an input's) is
+	// false: it is checked but neither built nor run.
+	Skipped bool
+
 	node  *yaml.Node
 	stage Stage
 }
@@ -81,6 +85,7 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 	}
 	r.Vars = resolveVars(root, sets, add)
 	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
+	skip := skippedStages(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
 
 	docSchema := RecipeSchema(reg)
 	compiled, err := schema.Compile(docSchema)
@@ -104,6 +109,11 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 		if badVersion != nil && v.Pointer == "/version" {
 			continue // replaced by the message above
 		}
+		var n int
+		var rest string
+		if _, err := fmt.Sscanf(v.Pointer, "/stages/%d/%s", &n, &rest); err == nil && skip[n] && strings.HasPrefix(rest, "with") {
+			continue // the parameters of a stage that will not run
+		}
 		ps = append(ps, Problem{File: file, Line: v.Line, Col: v.Col, Stage: ids(v.Pointer), Msg: v.Msg})
 	}
 	if n := mapValue(root, "description"); n != nil {
@@ -115,7 +125,7 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 			badStage[p.Stage] = true
 		}
 	}
-	r.Stages = declareStages(file, mapValue(root, "stages"), reg, badStage, add)
+	r.Stages = declareStages(file, mapValue(root, "stages"), reg, badStage, skip, add)
 	checkGraph(r.Stages, reg, add)
 	if len(ps) > 0 {
 		return nil, ps.sorted()
@@ -129,7 +139,7 @@ func RecipeSchema(reg Registry) map[string]any {
 	for _, s := range reg.Specs() {
 		kinds = append(kinds, schema.StageKind{Kind: s.Kind, Summary: s.Summary, Params: s.Params})
 	}
-	return schema.Build(kinds, Versions)
+	return schema.Build(kinds, Versions, whenSchema)
 }
 
 func knownVersion(v int) bool {

@@ -44,7 +44,7 @@ var badRecipes = []struct {
 	{"unknown top key", "version: 1\nstagez: []\nstages:\n  - {id: g, kind: gen, with: {tensors: 1, rows: 1, cols: 1}}\n", nil,
 		[]string{`r.yaml:2:1: unknown key "stagez", expected one of: description, stages, vars, version`}},
 	{"unknown stage key", "version: 1\nstages:\n  - id: g\n    kind: gen\n    wiht: {}\n", nil,
-		[]string{`r.yaml:5:5: stage "g": unknown key "wiht", expected one of: description, id, inputs, kind, with`}},
+		[]string{`r.yaml:5:5: stage "g": unknown key "wiht", expected one of: description, id, inputs, kind, when, with`}},
 	{"unknown kind", "version: 1\nstages:\n  - {id: g, kind: gne}\n", nil,
 		[]string{`r.yaml:3:19: stage "g": "gne" is not allowed, expected one of "gen", "raw", "scale"`}},
 	{"missing kind", "version: 1\nstages:\n  - {id: g}\n", nil, []string{`r.yaml:3:5: stage "g": missing required key "kind"`}},
@@ -126,5 +126,40 @@ func TestGoodRecipeParses(t *testing.T) {
 	}
 	if n, ok := r.Stages[0].With["tensors"].(int); !ok || n != 2 {
 		t.Errorf("whole-var scalar should take the var's type, got %#v", r.Stages[0].With["tensors"])
+	}
+}
+
+const branching = `version: 1
+vars:
+  out: o.raw
+stages:
+  - {id: g, kind: gen, with: {tensors: 1, rows: 2, cols: 2}}
+  - {id: big, kind: scale, inputs: [g], when: {var: out, matches: "*.big"}, with: {by: 0}}
+  - {id: w-big, kind: raw, inputs: [big], with: {path: "${out}"}}
+  - {id: small, kind: scale, inputs: [g], when: {var: out, not_matches: "*.big"}, with: {by: 2}}
+  - {id: w-small, kind: raw, inputs: [small], with: {path: "${out}"}}
+`
+
+func TestWhenSkipsStagesAndTheirDependants(t *testing.T) {
+	r, err := Parse("r.yaml", []byte(branching), map[string]string{"out": "dir/x.raw"}, testRegistry())
+	if err != nil {
+		t.Fatal(err) // by: 0 is refused by scale's constructor, but that stage is skipped
+	}
+	var skipped []string
+	for _, d := range r.Stages {
+		if d.Skipped {
+			skipped = append(skipped, d.ID)
+		}
+	}
+	if strings.Join(skipped, ",") != "big,w-big" {
+		t.Errorf("skipped %v, want big and w-big", skipped)
+	}
+	if _, err := Parse("r.yaml", []byte(branching), map[string]string{"out": "dir/x.big"}, testRegistry()); err == nil ||
+		!strings.Contains(err.Error(), `stage "big": by: must not be 0`) {
+		t.Errorf("the taken branch must be checked: %v", err)
+	}
+	bad := strings.Replace(branching, "when: {var: out, matches:", "when: {var: outt, matches:", 1)
+	if _, err := Parse("r.yaml", []byte(bad), nil, testRegistry()); err == nil || !strings.Contains(err.Error(), `r.yaml:6:47: stage "big": when: var "outt" is not set`) {
+		t.Errorf("unknown when var: %v", err)
 	}
 }

@@ -55,6 +55,9 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	defer closeStages(r)
 	spans := map[string]trace.Span{}
 	for _, d := range topo(r.Stages) {
+		if d.Skipped {
+			continue
+		}
 		_, s := tr.Start(ctx, "stage "+d.ID, trace.WithAttributes(
 			attribute.String("stage.id", d.ID), attribute.String("stage.kind", d.Kind)))
 		spans[d.ID] = s
@@ -62,7 +65,10 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	var plan *Plan
 	defer func() {
 		for _, d := range topo(r.Stages) {
-			s := spans[d.ID]
+			s, ok := spans[d.ID]
+			if !ok {
+				continue
+			}
 			if plan != nil {
 				for _, ps := range plan.Stages {
 					if ps.Decl == d {

@@ -27,7 +27,7 @@ type StageKind struct {
 // kind an if/then that applies its parameter schema to `with` when `kind`
 // names it. The if/then form (rather than oneOf) is what makes violations
 // point at the offending parameter instead of at the whole stage.
-func Build(kinds []StageKind, versions []int) map[string]any {
+func Build(kinds []StageKind, versions []int, when map[string]any) map[string]any {
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Kind < kinds[j].Kind })
 	names := make([]any, len(kinds))
 	var conds []any
@@ -56,6 +56,7 @@ func Build(kinds []StageKind, versions []int) map[string]any {
 			"inputs":      map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "Ids of the stages whose models this stage consumes."},
 			"with":        map[string]any{"type": "object", "description": "Parameters of the stage kind."},
 			"description": map[string]any{"type": "string"},
+			"when":        when,
 		},
 		"allOf": conds,
 	}

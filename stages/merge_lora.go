@@ -32,7 +32,7 @@ var mergeLoraSpec = &pipeline.Spec{
 				"path":   str("PEFT adapter folder (adapter_config.json + adapter_model.safetensors or .bin)"),
 				"weight": map[string]any{"type": "number", "description": "multiplies the adapter's delta (default 1)"},
 			}, "path")},
-		mergeDType: enum("dtype of every floating-point output tensor; base keeps each tensor's own", "base", "F32", "F16", "BF16"),
+		mergeDType: enum("dtype of every floating-point output tensor; base (or auto) keeps each tensor's own", "base", "auto", "F32", "F16", "BF16"),
 	}, mergeAdapters),
 	MinInputs: 1, MaxInputs: 1,
 	Examples: []string{"id: merged\nkind: merge-lora\ninputs: [base]\nwith:\n  adapters: [{path: ./my-lora}, {path: ./style-lora, weight: 0.5}]\n  dtype: BF16"},
@@ -189,7 +189,7 @@ func archHint(m *pipeline.Model) string {
 // output is t merged, replaced or re-encoded as the recipe asks.
 func (s *mergeLoraStage) output(t *tensor.Desc, ds []*lora.Delta, repl *tensor.Desc) (*tensor.Desc, error) {
 	want := t.DType
-	if s.DType != "base" && t.DType.Float() {
+	if s.DType != "base" && s.DType != "auto" && t.DType.Float() {
 		want, _ = tensor.ParseDType(s.DType)
 	}
 	if len(ds) > 0 {

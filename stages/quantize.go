@@ -27,7 +27,7 @@ var quantizeSpec = &pipeline.Spec{
 	Summary: "Choose every tensor's type (F32/F16/BF16/Q8_0 as llama.cpp's converter does, or a llama-quantize mix such as Q4_K_M) " +
 		"and convert rows on the fly",
 	Params: obj(props{
-		quantType:      str("F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, or a mix: Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K"),
+		quantType:      str("auto (F16 or BF16, as convert_hf_to_gguf --outtype auto), F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, or a mix: Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K"),
 		quantOverrides: strMap("per-tensor types by regex over GGUF names, e.g. {'blk\\..*\\.ffn_down\\.weight': Q6_K}; first match wins"),
 		quantPure:      boolean("every quantizable tensor in the mix's base type (llama-quantize --pure)"),
 		quantOutput:    str("type for output.weight"),
@@ -47,6 +47,7 @@ type quantizeStage struct {
 	Embedding string            `json:"embedding_type"`
 	Requant   bool              `json:"allow_requantize"`
 	plain     tensor.DType
+	auto      bool
 	mix       *mixChoice
 	overrides []override
 }
@@ -67,6 +68,8 @@ func newQuantize(p pipeline.Params) (pipeline.Stage, error) {
 	}
 	if t, ok := converterTypes[strings.ToUpper(s.Type)]; ok && !s.Pure && s.Output == "" && s.Embedding == "" {
 		s.plain = t
+	} else if strings.EqualFold(s.Type, "auto") {
+		s.auto = true
 	} else {
 		m, err := newMixChoice(s)
 		if err != nil {
@@ -125,6 +128,14 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
 	if s.mix != nil {
 		return s.mix.plan(m)
+	}
+	if s.auto {
+		// convert_hf_to_gguf's --outtype auto: F16 when the first tensor is
+		// F16, BF16 otherwise (config.json's torch_dtype is not trusted).
+		s.plain = tensor.BF16
+		if len(m.Tensors) > 0 && m.Tensors[0].DType == tensor.F16 {
+			s.plain = tensor.F16
+		}
 	}
 	a, _ := m.Facts[FactArch].(*arch.Arch)
 	types := make([]tensor.DType, len(m.Tensors))

@@ -71,7 +71,11 @@ func Dot(r *pipeline.Recipe) string {
 	var b strings.Builder
 	b.WriteString("digraph recipe {\n  rankdir=LR;\n  node [shape=box];\n")
 	for _, s := range r.Stages {
-		fmt.Fprintf(&b, "  %q [label=%q];\n", s.ID, s.ID+"\\n("+s.Kind+")")
+		style := ""
+		if s.Skipped {
+			style = ", style=dashed, fontcolor=gray"
+		}
+		fmt.Fprintf(&b, "  %q [label=%q%s];\n", s.ID, s.ID+"\\n("+s.Kind+")", style)
 	}
 	for _, s := range r.Stages {
 		for _, in := range s.Inputs {
@@ -87,7 +91,11 @@ func Mermaid(r *pipeline.Recipe) string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
 	for _, s := range r.Stages {
-		fmt.Fprintf(&b, "  %s[\"%s<br/>(%s)\"]\n", s.ID, s.ID, s.Kind)
+		skipped := ""
+		if s.Skipped {
+			skipped = "<br/>skipped"
+		}
+		fmt.Fprintf(&b, "  %s[\"%s<br/>(%s)%s\"]\n", s.ID, s.ID, s.Kind, skipped)
 	}
 	for _, s := range r.Stages {
 		for _, in := range s.Inputs {
