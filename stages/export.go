@@ -34,7 +34,7 @@ const (
 
 var exportSpec = &pipeline.Spec{
 	Kind:    "export",
-	Summary: "Write the model as a GGUF file (with llama.cpp's metadata and tokenizer) or a safetensors file",
+	Summary: "Write the model as a GGUF file (with llama.cpp's metadata and tokenizer, optionally split), a safetensors file, or a Hugging Face folder",
 	Params: obj(props{
 		exportFormat:   enum("output container; auto picks by the path's extension (hf: a Hugging Face folder)", "auto", "gguf", "safetensors", "hf"),
 		exportPath:     str("output file (hf: output folder)"),
