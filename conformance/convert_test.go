@@ -142,3 +142,55 @@ func TestOutputIndependentOfWorkers(t *testing.T) {
 		t.Error("output depends on the worker count or chunking")
 	}
 }
+
+// TestSafetensorsAndPickleGiveIdenticalFiles converts the sharded
+// safetensors and the pickled copy of the same weights with one model name
+// (the converter derives general.name from the folder, which differs) and
+// the canonical tensor order (each source lists tensors in its own order,
+// which the default keeps, as the converter does): the files must be equal
+// byte for byte.
+func TestSafetensorsAndPickleGiveIdenticalFiles(t *testing.T) {
+	for _, typ := range []string{"F32", "F16", "BF16", "Q8_0"} {
+		var files [][]byte
+		for _, m := range []string{"tiny-llama-spm", "tiny-llama-spm-bin"} {
+			out := filepath.Join(t.TempDir(), "out.gguf")
+			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": corpus.Path(t, m), "out": out, "type": typ, "name": "Tiny Llama Spm", "order": "canonical"})
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, b)
+		}
+		if !bytes.Equal(files[0], files[1]) {
+			t.Errorf("%s: the safetensors and pickle sources give different files", typ)
+		}
+	}
+}
+
+// TestWholeFileMatchesConverter: with the converter's own general.name, a
+// conversion is the very file convert_hf_to_gguf.py wrote, header, key
+// order, tensor order, padding and all.
+func TestWholeFileMatchesConverter(t *testing.T) {
+	for _, c := range []struct{ model, typ, ref, name, pre string }{
+		{"tiny-llama-spm", "F32", "tiny-llama-spm-ref/tiny-llama-spm-f32.gguf", "Tiny Llama Spm", ""},
+		{"tiny-llama-spm", "F16", "tiny-llama-spm-ref/tiny-llama-spm-f16.gguf", "Tiny Llama Spm", ""},
+		{"tiny-llama-spm", "BF16", "tiny-llama-spm-ref/tiny-llama-spm-bf16.gguf", "Tiny Llama Spm", ""},
+		{"tiny-llama-spm", "Q8_0", "tiny-llama-spm-ref/tiny-llama-spm-q8_0.gguf", "Tiny Llama Spm", ""},
+		{"tiny-llama-bpe", "F16", "tiny-llama-bpe-ref/tiny-llama-bpe-f16.gguf", "Tiny Llama Bpe", "llama-bpe"},
+		{"tiny-llama-bpe", "Q8_0", "tiny-llama-bpe-ref/tiny-llama-bpe-q8_0.gguf", "Tiny Llama Bpe", "llama-bpe"},
+	} {
+		out := filepath.Join(t.TempDir(), "out.gguf")
+		runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": corpus.Path(t, c.model), "out": out, "type": c.typ, "name": c.name, "pre": c.pre})
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(corpus.Path(t, c.ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s %s: not the file convert_hf_to_gguf.py wrote", c.model, c.typ)
+		}
+	}
+}

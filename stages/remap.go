@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
@@ -15,6 +16,7 @@ const (
 	remapArchMap    = "arch_map"
 	remapDropSource = "drop_source"
 	remapRules      = "rules"
+	remapOrder      = "order"
 )
 
 var remapRule = map[string]any{
@@ -34,6 +36,8 @@ var remapSpec = &pipeline.Spec{
 		remapArchMap:    boolean("apply the detected architecture's HF->GGUF table and transforms (default true)"),
 		remapDropSource: map[string]any{"type": "array", "items": str("regex"), "description": "drop source tensors matching these before the table applies"},
 		remapRules:      map[string]any{"type": "array", "items": remapRule, "description": "rules applied in order to each name after the table; the first match decides"},
+		remapOrder: enum("tensor order: source keeps the checkpoint's (as convert_hf_to_gguf.py does); canonical sorts block by block, then by name, "+
+			"so the output does not depend on how the source was saved", "source", "canonical"),
 	}),
 	MinInputs: 1, MaxInputs: 1,
 	Examples: []string{"id: names\nkind: remap\ninputs: [arch]\nwith:\n  rules:\n    - {match: '^blk\\.(\\d+)\\.ffn_gate\\.weight$', rename: 'blk.$1.ffn_gate_proj.weight'}"},
@@ -52,6 +56,7 @@ type remapStage struct {
 	ArchMap    *bool       `json:"arch_map"`
 	DropSource []string    `json:"drop_source"`
 	Rules      []*userRule `json:"rules"`
+	Order      string      `json:"order"`
 	drops      []*regexp.Regexp
 }
 
@@ -110,7 +115,32 @@ func (s *remapStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline
 		}
 		m.Tensors, m.Naming = ts, "gguf"
 	}
-	return m, s.applyRules(m)
+	if err := s.applyRules(m); err != nil {
+		return nil, err
+	}
+	if s.Order == "canonical" {
+		sortCanonical(m.Tensors)
+	}
+	return m, nil
+}
+
+// sortCanonical orders tensors outside blocks first, then block by block,
+// by name within each group.
+func sortCanonical(ts []*tensor.Desc) {
+	block := func(name string) int {
+		var b int
+		if _, err := fmt.Sscanf(name, "blk.%d.", &b); err == nil {
+			return b
+		}
+		return -1
+	}
+	sort.SliceStable(ts, func(i, j int) bool {
+		bi, bj := block(ts[i].Name), block(ts[j].Name)
+		if bi != bj {
+			return bi < bj
+		}
+		return ts[i].Name < ts[j].Name
+	})
 }
 
 // applyRules renames, drops or keeps each tensor by the first matching rule;
