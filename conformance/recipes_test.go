@@ -33,7 +33,7 @@ var shipped = map[string]func(root, dir, corpusDir string) map[string]string{
 		return map[string]string{"model": filepath.Join(root, "testdata", "tiny-llama"), "out": filepath.Join(dir, "hf"), "max_shard_size": "500KB"}
 	},
 	"merge-lora.yaml": func(root, dir, c string) map[string]string {
-		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "merged.safetensors")}
+		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "merged"), "max_shard_size": "1MB"}
 	},
 	"lora-to-gguf.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "lora.gguf")}

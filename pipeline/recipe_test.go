@@ -163,3 +163,17 @@ func TestWhenSkipsStagesAndTheirDependants(t *testing.T) {
 		t.Errorf("unknown when var: %v", err)
 	}
 }
+
+func TestGlobMatch(t *testing.T) {
+	for _, c := range []struct {
+		glob, s string
+		want    bool
+	}{
+		{"*.gguf", "out/m.gguf", true}, {"*.gguf", "m.gguf.json", false}, {"*.gguf|*.bin", "a/b.bin", true},
+		{"*.gguf|*.bin", "a/b.safetensors", false}, {"m?.gguf", "m1.gguf", true}, {"a+b", "a+b", true}, {"a+b", "aab", false},
+	} {
+		if got := globMatch(c.glob, c.s); got != c.want {
+			t.Errorf("globMatch(%q, %q) = %v", c.glob, c.s, got)
+		}
+	}
+}

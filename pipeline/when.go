@@ -11,7 +11,7 @@ import (
 // whenSchema is the schema of a stage's `when:` condition.
 var whenSchema = map[string]any{
 	"type": "object", "additionalProperties": false, "required": []any{"var"},
-	"description": "Run the stage only if the var's value matches (or, with not_matches, does not match) a glob where * matches anything. " +
+	"description": "Run the stage only if the var's value matches (or, with not_matches, does not match) a glob where * matches anything and | separates alternatives. " +
 		"Stages whose inputs are skipped are skipped too, so one recipe can branch on, say, the output's extension.",
 	"properties": map[string]any{
 		"var":         map[string]any{"type": "string"},
@@ -79,20 +79,23 @@ func skippedStages(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 }
 
 // globMatch matches a whole string against a glob whose * and ? cross
-// path separators, so "*.gguf" matches "out/model.gguf".
+// path separators, so "*.gguf" matches "out/model.gguf"; "|" separates
+// alternatives, as in a shell case pattern ("*.gguf|*.safetensors").
 func globMatch(glob, s string) bool {
 	var b strings.Builder
-	b.WriteString("^")
+	b.WriteString("^(?:")
 	for _, r := range glob {
 		switch r {
 		case '*':
 			b.WriteString(".*")
 		case '?':
 			b.WriteString(".")
+		case '|':
+			b.WriteString("|")
 		default:
 			b.WriteString(regexp.QuoteMeta(string(r)))
 		}
 	}
-	b.WriteString("$")
+	b.WriteString(")$")
 	return regexp.MustCompile(b.String()).MatchString(s)
 }
