@@ -23,13 +23,18 @@ func runRecipe(t *testing.T, name string, vars map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := pipeline.Load(filepath.Join(root, "recipes", name), vars, stages.Registry())
+	if err := runRecipeFile(filepath.Join(root, "recipes", name), vars); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runRecipeFile(path string, vars map[string]string) error {
+	r, err := pipeline.Load(path, vars, stages.Registry())
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if _, err := pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 2, Memory: 64 << 20}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 2, Memory: 64 << 20})
+	return err
 }
 
 // conversions are the corpus models and the reference GGUFs llama.cpp's

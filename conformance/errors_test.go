@@ -21,7 +21,12 @@ import (
 func brokenModel(t *testing.T, editConfig func(map[string]any), extra []*tensor.Desc, tokenizer bool) string {
 	t.Helper()
 	src := corpus.Path(t, "tiny-llama-spm")
-	dir := t.TempDir()
+	// The converter's metadata heuristics read the folder name (a temp
+	// dir's "001" would become general.version): keep the original's.
+	dir := filepath.Join(t.TempDir(), "tiny-llama-spm")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if tokenizer {
 		for _, f := range []string{"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
 			if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
