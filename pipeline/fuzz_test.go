@@ -1,0 +1,40 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes to the recipe parser: it must return a
+// recipe or problems, never panic, and every problem must carry a position.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(goodRecipe))
+	f.Add([]byte(branching))
+	for _, c := range badRecipes {
+		f.Add([]byte(c.src))
+	}
+	shipped, _ := filepath.Glob(filepath.Join("..", "recipes", "*.yaml"))
+	for _, p := range shipped {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	reg := testRegistry()
+	f.Fuzz(func(t *testing.T, src []byte) {
+		r, err := Parse("f.yaml", src, map[string]string{}, reg)
+		if err == nil {
+			if r == nil {
+				t.Fatal("nil recipe without error")
+			}
+			return
+		}
+		if ps, ok := AsProblems(err); ok {
+			for _, p := range ps {
+				if p.Line < 1 || p.Col < 1 || p.Msg == "" {
+					t.Fatalf("problem without position or message: %+v", p)
+				}
+			}
+		}
+	})
+}
