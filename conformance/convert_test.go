@@ -28,6 +28,23 @@ func runRecipe(t *testing.T, name string, vars map[string]string) {
 	}
 }
 
+// matchesReference reports every difference between the GGUF at out and a
+// corpus *.gguf.json reference, but for the keys in ignore.
+func matchesReference(t *testing.T, out, ref string, ignore ...string) {
+	t.Helper()
+	r, err := corpus.LoadReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := corpus.DiffGGUF(out, r, ignore...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error(d)
+	}
+}
+
 func runRecipeFile(path string, vars map[string]string) error {
 	r, err := pipeline.Load(path, vars, stages.Registry())
 	if err != nil {
@@ -66,17 +83,7 @@ func TestConvertMatchesLlamaCpp(t *testing.T) {
 				vars["pre"] = "llama-bpe"
 			}
 			runRecipe(t, "hf-to-gguf.yaml", vars)
-			ref, err := corpus.LoadReference(corpus.Path(t, c.ref))
-			if err != nil {
-				t.Fatal(err)
-			}
-			diffs, err := corpus.DiffGGUF(out, ref, "general.name")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range diffs {
-				t.Error(d)
-			}
+			matchesReference(t, out, corpus.Path(t, c.ref), "general.name")
 		})
 	}
 }
@@ -106,17 +113,7 @@ func TestQuantizeMatchesLlamaQuantize(t *testing.T) {
 				recipe = "hf-to-gguf-pure.yaml"
 			}
 			runRecipe(t, recipe, vars)
-			ref, err := corpus.LoadReference(corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-"+name+".gguf.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			diffs, err := corpus.DiffGGUF(out, ref, "general.name")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range diffs {
-				t.Error(d)
-			}
+			matchesReference(t, out, corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-"+name+".gguf.json"), "general.name")
 		})
 	}
 }

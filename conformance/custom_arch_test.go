@@ -50,15 +50,5 @@ stages:
 	if err := runRecipeFile(recipe, map[string]string{"model": model, "out": out, "table": tablePath}); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := corpus.LoadReference(corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-f16.gguf.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	diffs, err := corpus.DiffGGUF(out, ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range diffs {
-		t.Error(d)
-	}
+	matchesReference(t, out, corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-f16.gguf.json"))
 }
