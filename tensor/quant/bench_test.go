@@ -60,3 +60,31 @@ func BenchmarkDequantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvertBF16 is a quantize stage's inner loop as a run sees it:
+// tensor.Convert decoding BF16 rows of 4096 and quantizing them, chunks of
+// 256 rows as the executor reads them. MB/s of BF16 input, one goroutine.
+func BenchmarkConvertBF16(b *testing.B) {
+	const rowLen, rows = 4096, 256
+	src := make([]byte, 2*rowLen*rows)
+	for i, v := range benchMatrix[:rowLen*rows] {
+		src[2*i], src[2*i+1] = byte(tensor.BF16Bits(v)), byte(tensor.BF16Bits(v)>>8)
+	}
+	for _, typ := range []tensor.DType{tensor.F32, tensor.Q8_0, tensor.Q4_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			c, err := tensor.Convert(&tensor.Bytes{Data: src, RowBytes: 2 * rowLen, What: "bench"}, tensor.BF16, typ, rowLen)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rb, _ := typ.RowBytes(rowLen)
+			dst := make([]byte, rows*rb)
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.ReadRows(0, rows, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
