@@ -16,7 +16,7 @@
 # (../shared/tools/setup-llama.sh), driven by scripts/llama_quantize.c.
 #
 #   scripts/bench-quant.sh                   # TYPES="Q4_K_M Q8_0" REPEAT=3 THREADS=2
-#   LOAD_MAX=1.5 scripts/bench-quant.sh      # wait (up to 10 min) for a quiet machine before each run
+#   LOAD_MAX=1.5 scripts/bench-quant.sh      # before each run, wait (up to 10 min) for load < 1.5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -56,12 +56,12 @@ echo "input: $model/model.safetensors, $input bytes (BF16, safetensors header in
 df -h "$tmp" | tail -1
 
 # quiet waits until the 1-minute load average is under LOAD_MAX (if set),
-# at most 10 minutes.
+# at most 10 minutes: the previous run's own load decays in a minute or so.
 quiet() {
 	[ -n "$LOAD_MAX" ] || return 0
-	for _ in $(seq 10); do
+	for _ in $(seq 40); do
 		awk -v m="$LOAD_MAX" '{exit !($1 < m)}' /proc/loadavg && return 0
-		sleep 60
+		sleep 15
 	done
 }
 
@@ -81,10 +81,19 @@ measure() {
 		echo "$name run $i: $wall s, peak RSS $((rss / 1024)) MiB, load $load"
 		echo "$wall $rss" >>"$tmp/$name.runs"
 	done
-	sort -n "$tmp/$name.runs" | awk -v n="$name" -v b="$input" '
-		{w[NR] = $1; r[NR] = $2}
+	sort -n "$tmp/$name.runs" | awk -v n="$name" -v b="$input" -v sum="$tmp/$name.sum" '
+		{w[NR] = $1; if ($2 > r) r = $2}
 		END {m = w[int((NR + 1) / 2)]
-			printf "%s: best %.2f s (%.3f GB/s), median %.2f s (%.3f GB/s), peak RSS %d MiB\n", n, w[1], b / w[1] / 1e9, m, b / m / 1e9, r[1] / 1024}'
+			printf "%s %s\n", w[1], m >sum
+			printf "%s: best %.2f s (%.3f GB/s), median %.2f s (%.3f GB/s), peak RSS %d MiB (largest of the runs)\n", n, w[1], b / w[1] / 1e9, m, b / m / 1e9, r / 1024}'
+}
+
+# twostep TYPE: step 1 (HF -> BF16 GGUF) plus step 2 (llama-quantize), best
+# plus best and median plus median.
+twostep() {
+	cat "$tmp/mlmf-HF-to-BF16.sum" "$tmp/llama-quantize-BF16-to-$1.sum" | awk -v n="two-step-HF-to-$1" -v b="$input" '
+		{best += $1; med += $2}
+		END {printf "%s: best %.2f s (%.3f GB/s), median %.2f s (%.3f GB/s)\n", n, best, b / best / 1e9, med, b / med / 1e9}'
 }
 
 # tensors FILE: name, type, shape and data sha256 of every tensor, by name.
@@ -100,6 +109,7 @@ for ty in $TYPES; do
 	measure "mlmf-HF-to-$ty" "$mlmf" convert "$model" -o "$tmp/mlmf-hf-$ty.gguf" --type "$ty" -j "$THREADS" -q
 	measure "llama-quantize-BF16-to-$ty" "$tmp/llama_quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
 	measure "mlmf-BF16-to-$ty" "$mlmf" "$tmp/gguf-quant.yaml" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-$ty.gguf" --set type="$ty" -j "$THREADS" -q
+	twostep "$ty"
 	tensors "$tmp/llama-$ty.gguf" >"$tmp/llama-$ty.txt"
 	for m in hf gguf; do
 		if tensors "$tmp/mlmf-$m-$ty.gguf" | cmp -s - "$tmp/llama-$ty.txt"; then
