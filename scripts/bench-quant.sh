@@ -16,6 +16,7 @@
 # (../shared/tools/setup-llama.sh), driven by scripts/llama_quantize.c.
 #
 #   scripts/bench-quant.sh                   # TYPES="Q4_K_M Q8_0" REPEAT=3 THREADS=2
+#   KERNELS=0 scripts/bench-quant.sh         # skip the one-thread quantizer comparison
 #   LOAD_MAX=1.5 scripts/bench-quant.sh      # before each run, wait (up to 10 min) for load < 1.5
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ trap 'rm -rf "$tmp"' EXIT
 eval "$(bash "$root/../shared/tools/setup-llama.sh")"
 ref=${MLMF_REF_CACHE:-$HOME/.cache/mlmf-ref}
 cc -O2 -I "$ref/src/include" -I "$ref/src/ggml/include" scripts/llama_quantize.c -L "$GGML_BACKEND_DIR" \
-	-l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so -Wl,-rpath,"$GGML_BACKEND_DIR" -o "$tmp/llama_quantize"
+	-l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so -Wl,-rpath,"$GGML_BACKEND_DIR" -lm -o "$tmp/llama_quantize"
 go build -o "$tmp/mlmf-run" ./cmd/mlmf-run
 mlmf=$tmp/mlmf-run
 pin=()
@@ -121,3 +122,11 @@ for ty in $TYPES; do
 	rm -f "$tmp"/*-"$ty".gguf
 	df -h "$tmp" | tail -1
 done
+
+# The quantizers alone, one thread, same-sized random input on both sides.
+if [ "${KERNELS:-1}" = 1 ]; then
+	quiet
+	echo "kernels, one thread, load $(cut -d' ' -f1 /proc/loadavg):"
+	"${pin[@]}" "$tmp/llama_quantize" --kernels
+	"${pin[@]}" go test -run '^$' -bench 'BenchmarkQuantize/(Q8_0|Q4_K|Q6_K)$' -benchtime 3x ./tensor/quant/ | grep '^Benchmark'
+fi

@@ -2,11 +2,15 @@
 // the code path of llama-quantize without an importance matrix. Used by
 // scripts/bench-quant.sh as the reference to time and compare against.
 //   llama_quantize IN.gguf OUT.gguf TYPE NTHREADS
+//   llama_quantize --kernels     one-thread MB/s of ggml's Q8_0, Q4_K, Q6_K
+//                                quantizers on 4096x4096 N(0, 0.02) floats
 // TYPE is a llama-quantize name (Q4_K_M, Q8_0, ...). Built by the script
 // against the npm-prebuilt libllama (../shared/tools/setup-llama.sh).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <time.h>
 #include "llama.h"
 #include "ggml-backend.h"
 
@@ -22,9 +26,38 @@ static const struct { const char *name; enum llama_ftype ftype; } types[] = {
     {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
 };
 
+// kernels times ggml_quantize_chunk (no importance matrix: the reference
+// quantizers llama-quantize runs) like BenchmarkQuantize in tensor/quant.
+static int kernels(void) {
+    const int n = 4096 * 4096;
+    float *x = malloc(sizeof(float) * n);
+    void *q = malloc(sizeof(float) * n);
+    if (!x || !q) return 1;
+    srand(1);
+    for (int i = 0; i < n; i++) {
+        double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0);
+        x[i] = (float)(0.02 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+    }
+    const enum ggml_type ts[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    for (int k = 0; k < 3; k++) {
+        double best = 1e30;
+        for (int r = 0; r < 3; r++) {
+            struct timespec a, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            ggml_quantize_chunk(ts[k], x, q, 0, 4096, 4096, NULL);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            double s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+            if (s < best) best = s;
+        }
+        printf("ggml %s: %.1f MB/s of float32 input, best of 3\n", ggml_type_name(ts[k]), 4.0 * n / best / 1e6);
+    }
+    return 0;
+}
+
 static void quiet(enum ggml_log_level level, const char *text, void *ud) { (void)level; (void)text; (void)ud; }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--kernels") == 0) return kernels();
     if (argc != 5) { fprintf(stderr, "usage: %s IN.gguf OUT.gguf TYPE NTHREADS\n", argv[0]); return 2; }
     int ft = -1;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
