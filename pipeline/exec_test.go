@@ -199,3 +199,15 @@ func TestOutputsGetCreateModeNotTempMode(t *testing.T) {
 		}
 	}
 }
+
+func TestNoManifest(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.raw")
+	res, err := Run(context.Background(), mustParse(t, recipe(out, 1, 2, 2, "")), RunOptions{Threads: 1, NoManifest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := leftovers(t, dir); len(names) != 1 || res.Manifest != "" {
+		t.Errorf("dir holds %v, manifest %q; want the output alone", names, res.Manifest)
+	}
+}

@@ -17,9 +17,12 @@ type RunOptions struct {
 	Memory  int64
 	Threads int
 	DryRun  bool
-	Version string
-	Tracer  trace.Tracer
-	Log     *slog.Logger
+	// NoManifest skips the manifest, and so the sha256 of every input and
+	// output it records: on a CPU-bound run that hashing costs a few percent.
+	NoManifest bool
+	Version    string
+	Tracer     trace.Tracer
+	Log        *slog.Logger
 	// OnPlan, when set, sees the plan before execution starts (progress
 	// display, --dry-run printing).
 	OnPlan func(*Plan)
@@ -93,6 +96,9 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	err = Execute(ctx, plan, ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans})
 	if err != nil {
 		return nil, err
+	}
+	if opt.NoManifest {
+		return res, nil
 	}
 	res.Manifest, err = WriteManifest(plan, opt.Version, started, opt.Threads)
 	return res, err

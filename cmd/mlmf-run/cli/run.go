@@ -17,13 +17,14 @@ import (
 )
 
 type runFlags struct {
-	sets      []string
-	dryRun    bool
-	memory    string
-	threads   int
-	traceFile string
-	quiet     bool
-	json      bool
+	sets       []string
+	dryRun     bool
+	memory     string
+	threads    int
+	traceFile  string
+	quiet      bool
+	json       bool
+	noManifest bool
 }
 
 func (o *runFlags) register(c *cobra.Command) {
@@ -35,6 +36,7 @@ func (o *runFlags) register(c *cobra.Command) {
 	f.StringVar(&o.traceFile, "trace-file", "", "write OpenTelemetry spans as JSON lines to this file")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
+	f.BoolVar(&o.noManifest, "no-manifest", false, "write no OUT.manifest.json (skips hashing every input and output)")
 }
 
 func parseSets(sets []string) (map[string]string, error) {
@@ -91,7 +93,7 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	var prog *progress
-	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, Version: version(), Tracer: tr, Log: log,
+	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(), Tracer: tr, Log: log,
 		OnPlan: func(p *pipeline.Plan) {
 			if !o.dryRun && !o.quiet && !o.json {
 				prog = startProgress(p, stderr)
