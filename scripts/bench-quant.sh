@@ -110,6 +110,8 @@ for ty in $TYPES; do
 	measure "mlmf-HF-to-$ty" "$mlmf" convert "$model" -o "$tmp/mlmf-hf-$ty.gguf" --type "$ty" -j "$THREADS" -q
 	measure "llama-quantize-BF16-to-$ty" "$tmp/llama_quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
 	measure "mlmf-BF16-to-$ty" "$mlmf" "$tmp/gguf-quant.yaml" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-$ty.gguf" --set type="$ty" -j "$THREADS" -q
+	# llama-quantize hashes nothing; this is mlmf-run without its manifest's sha256s.
+	measure "mlmf-BF16-to-$ty-no-manifest" "$mlmf" "$tmp/gguf-quant.yaml" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-nm-$ty.gguf" --set type="$ty" -j "$THREADS" -q --no-manifest
 	twostep "$ty"
 	tensors "$tmp/llama-$ty.gguf" >"$tmp/llama-$ty.txt"
 	for m in hf gguf; do
