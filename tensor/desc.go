@@ -12,7 +12,9 @@ import (
 // by the tensor or the model.
 type Source interface {
 	// ReadRows writes rows [row, row+n) into dst, which is exactly n rows long
-	// in the tensor's dtype. It may be called concurrently for disjoint rows.
+	// in the tensor's dtype, and must write every byte of it: the executor
+	// reuses buffers, so a byte left alone would carry an earlier chunk's
+	// data. It may be called concurrently for disjoint rows.
 	ReadRows(row, n int64, dst []byte) error
 	// Describe says where the rows come from, for plans and manifests.
 	Describe() string
