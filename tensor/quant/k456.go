@@ -152,7 +152,7 @@ func quantQ6_K(xs []float32, b []byte) {
 	var scales [16]float32
 	var maxScale, maxAbs float32
 	for ib := 0; ib < 16; ib++ {
-		scales[ib] = makeQXQuants(x[16*ib:16*ib+16], L[16*ib:], 32)
+		scales[ib] = makeQ6Quants((*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
 		if a := abs32(scales[ib]); a > maxAbs {
 			maxAbs, maxScale = a, scales[ib]
 		}

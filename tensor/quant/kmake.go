@@ -1,5 +1,7 @@
 package quant
 
+import "math"
+
 // The scale searches shared by the k-quants, as in ggml-quants.c. Each one
 // fits a scale (and for the asymmetric types a minimum) to a small group of
 // weights and leaves the chosen levels in L. Every product is wrapped in a
@@ -295,4 +297,128 @@ func qkx2ErrSums(x, w, d, fl, next []float32, scale, min float32, useMad bool,
 		sumXL += float32(wl * v)
 	}
 	return err, sumL, sumL2, sumXL
+}
+
+// q6Search is one Q6_K sub-block's trial state: the weights, and for each
+// weight i the terms w·x·l and w·l·l of its candidate rounded levels lo_i,
+// lo_i+1, lo_i+2 (each clamped to -32..31) in slots 4i..4i+2 of lx and l2.
+// base[i] is 0x4b400000 + lo_i - 4i, so that the bits of a rounded product
+// 1.5·2²³ + iscale·v minus base[i] are its slot.
+type q6Search struct {
+	x      [16]float32
+	base   [16]uint32
+	lx, l2 [64]float32
+}
+
+// makeQ6Quants is makeQXQuants for one Q6_K sub-block (16 weights, nmax 32),
+// with the same results, faster. Every step of a trial is monotonic in the
+// trial scale, so each weight's levels over the 18 trials lie between those
+// of the first and last trial, at most two apart (the scales span 1.8/amax
+// and |v| ≤ amax). Each weight's terms for those levels are computed once, in
+// ggml's arithmetic, and each trial only rounds its products and looks the
+// terms up, summing them in ggml's order. The rounded level is read from the
+// bits of 1.5·2²³ + iscale·v (0x4b400000 + l while |iscale·v| < 2²²), which
+// holds for finite x; any NaN or infinity takes the generic path.
+func makeQ6Quants(x *[16]float32, L *[16]int8) float32 {
+	const nmax = 32
+	var w, wx [16]float32
+	var ab, mb uint32 // absMaxSigned's selection; for finite x, bit order is magnitude order
+	for i, v := range x {
+		vb := math.Float32bits(v)
+		a := vb &^ (1 << 31)
+		if a > 0x7f7fffff { // NaN or infinity
+			return makeQXQuants(x[:], L[:], nmax)
+		}
+		if a > ab {
+			ab, mb = a, vb
+		}
+		w[i] = float32(v * v)
+		wx[i] = float32(w[i] * v)
+	}
+	amax, max := math.Float32frombits(ab), math.Float32frombits(mb)
+	if amax < groupMaxEps {
+		clear(L[:])
+		return 0
+	}
+	var iscales [len(qxTrials)]float32 // independent divisions, pipelined
+	for k, num := range q6TrialNums {
+		iscales[k] = num / max
+	}
+	iscale := float32(-nmax) / max
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1)
+		L[i] = int8(l + nmax)
+		fl := float32(l)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
+	}
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := float32(scale * sumlx)
+	var s q6Search
+	s.x = *x
+	first, last := iscales[0], iscales[len(iscales)-1]
+	for i, v := range x {
+		lo, hi := nearestInt(float32(first*v)), nearestInt(float32(last*v))
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if hi-lo > 2 { // cannot happen; kept so that no input can break the lookup
+			return makeQXQuants(x[:], L[:], nmax)
+		}
+		s.base[i] = uint32(0x4b400000+lo) - uint32(4*i)
+		for j := range 3 {
+			fl := float32(clamp(lo+int32(j), -nmax, nmax-1))
+			s.lx[(4*i+j)&63], s.l2[(4*i+j)&63] = float32(wx[i]*fl), float32(float32(w[i]*fl)*fl)
+		}
+	}
+	for k := 0; k < len(iscales); k += 2 {
+		ia, ib := iscales[k], iscales[k+1]
+		lxA, l2A, lxB, l2B := s.trials2(ia, ib)
+		if l2A > 0 && float32(lxA*lxA) > float32(best*l2A) {
+			q6Levels(x, L, ia)
+			scale = lxA / l2A
+			best = float32(scale * lxA)
+		}
+		if l2B > 0 && float32(lxB*lxB) > float32(best*l2B) {
+			q6Levels(x, L, ib)
+			scale = lxB / l2B
+			best = float32(scale * lxB)
+		}
+	}
+	return scale
+}
+
+// q6TrialNums are the numerators -(nmax + 0.1·is) of trialScale for Q6_K's
+// nmax 32, in qxTrials' order.
+var q6TrialNums = func() (t [len(qxTrials)]float32) {
+	for k, is := range qxTrials {
+		t[k] = -(float32(32) + float32(0.1*float32(is)))
+	}
+	return t
+}()
+
+// q6Levels stores the levels of iscale·x, shifted by nmax, in L.
+func q6Levels(x *[16]float32, L *[16]int8, iscale float32) {
+	for i, v := range x {
+		L[i] = int8(32 + clamp(nearestInt(float32(iscale*v)), -32, 31))
+	}
+}
+
+// trials2 sums two trial scales' terms over the sub-block: four independent
+// chains of additions.
+func (s *q6Search) trials2(ia, ib float32) (lxA, l2A, lxB, l2B float32) {
+	for i := range s.x {
+		v, b := s.x[i], s.base[i]
+		ja := (math.Float32bits(float32(ia*v)+12582912) - b) & 63
+		jb := (math.Float32bits(float32(ib*v)+12582912) - b) & 63
+		lxA += s.lx[ja]
+		l2A += s.l2[ja]
+		lxB += s.lx[jb]
+		l2B += s.l2[jb]
+	}
+	return
 }

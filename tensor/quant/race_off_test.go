@@ -1,0 +1,6 @@
+//go:build !race
+
+package quant
+
+// raceEnabled shortens the exhaustive comparisons under the race detector.
+const raceEnabled = false
