@@ -389,14 +389,17 @@ func (s *q6Search) fill(x *[16]float32, first, last float32) bool {
 	const nmax = 32
 	s.x = *x
 	for i, v := range x {
-		lo, hi := nearestInt(float32(first*v)), nearestInt(float32(last*v))
-		if lo > hi {
-			lo, hi = hi, lo
+		// The rounded levels' bits, 0x4b400000 + l (see makeQ6Quants).
+		blo := math.Float32bits(float32(first*v) + 12582912)
+		bhi := math.Float32bits(float32(last*v) + 12582912)
+		if blo > bhi {
+			blo, bhi = bhi, blo
 		}
-		if hi-lo > 2 {
+		if bhi-blo > 2 {
 			return false
 		}
-		s.base[i] = uint32(0x4b400000+lo) - uint32(4*i)
+		s.base[i] = blo - uint32(4*i)
+		lo := int32(blo) - 0x4b400000
 		w := float32(v * v)
 		wx := float32(w * v)
 		f0 := float32(clamp(lo, -nmax, nmax-1))
