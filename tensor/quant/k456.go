@@ -1,5 +1,7 @@
 package quant
 
+import "math"
+
 // Q4_K, Q5_K (eight 32-element groups, 6-bit scales and mins under half
 // super-scales), Q6_K (sixteen 16-element groups, 8-bit scales) and Q8_K
 // (float32 scale, ggml's dot-product partner type).
@@ -237,4 +239,158 @@ func dequantQ8_K(b []byte, xs []float32) {
 	for j := range x {
 		x[j] = d * float32(int8(y[4+j]))
 	}
+}
+
+// q6Search is one Q6_K sub-block's trial state: the weights, and for each
+// weight i the terms w·x·l and w·l·l of its candidate rounded levels lo_i,
+// lo_i+1, lo_i+2 (each clamped to -32..31) in slots 4i..4i+2 of lx and l2.
+// base[i] is 0x4b400000 + lo_i - 4i, so that the bits of a rounded product
+// 1.5·2²³ + iscale·v minus base[i] are its slot.
+type q6Search struct {
+	x      [16]float32
+	base   [16]uint32
+	lx, l2 [64]float32
+}
+
+// makeQ6Quants is makeQXQuants for one Q6_K sub-block (16 weights, nmax 32),
+// with the same results, faster. Every step of a trial is monotonic in the
+// trial scale, so each weight's levels over the 18 trials (and the first
+// fit, whose scale lies between theirs) lie between those of the first and
+// last trial, at most two apart (the scales span 1.8/amax and |v| ≤ amax).
+// Each weight's terms for those levels are computed once, in ggml's
+// arithmetic, and each trial only rounds its products and looks the terms
+// up, summing them in ggml's order. The rounded level is read from the bits
+// of 1.5·2²³ + iscale·v (0x4b400000 + l while |iscale·v| < 2²²), which holds
+// for finite x; any NaN or infinity takes the generic path.
+func makeQ6Quants(x *[16]float32, L *[16]int8) float32 {
+	const nmax = 32
+	amax, max, finite := absMaxFinite(x)
+	if !finite {
+		return makeQXQuants(x[:], L[:], nmax)
+	}
+	if amax < groupMaxEps {
+		clear(L[:])
+		return 0
+	}
+	var iscales [len(qxTrials)]float32 // independent divisions, pipelined
+	for k, num := range q6TrialNums {
+		iscales[k] = num / max
+	}
+	var s q6Search
+	if !s.fill(x, iscales[0], iscales[len(iscales)-1]) {
+		return makeQXQuants(x[:], L[:], nmax)
+	}
+	iscale := float32(-nmax) / max
+	sumlx, suml2 := s.trial(iscale)
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := float32(scale * sumlx)
+	// L holds the levels of the last scale that improved on best; they are
+	// computed once, after the search.
+	for k := 0; k < len(iscales); k += 2 {
+		lxA, l2A, lxB, l2B := s.trials2(iscales[k], iscales[k+1])
+		if l2A > 0 && float32(lxA*lxA) > float32(best*l2A) {
+			scale, iscale = lxA/l2A, iscales[k]
+			best = float32(scale * lxA)
+		}
+		if l2B > 0 && float32(lxB*lxB) > float32(best*l2B) {
+			scale, iscale = lxB/l2B, iscales[k+1]
+			best = float32(scale * lxB)
+		}
+	}
+	for i, v := range x {
+		L[i] = int8(nmax + clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1))
+	}
+	return scale
+}
+
+// absMaxFinite is absMaxSigned for 16 weights, and whether all are finite.
+// For finite values the magnitudes' bit patterns order as the magnitudes.
+func absMaxFinite(x *[16]float32) (amax, max float32, finite bool) {
+	var ab, mb uint32
+	for _, v := range x {
+		vb := math.Float32bits(v)
+		a := vb &^ (1 << 31)
+		if a > 0x7f7fffff { // NaN or infinity
+			return 0, 0, false
+		}
+		if a > ab {
+			ab, mb = a, vb
+		}
+	}
+	return math.Float32frombits(ab), math.Float32frombits(mb), true
+}
+
+// fill computes the weights' candidate levels from the extreme trial scales
+// and their terms (w = x², as make_qx_quants weighs). It reports false if
+// some weight's levels span more than three slots, which finite x with
+// |x| ≤ amax cannot produce.
+func (s *q6Search) fill(x *[16]float32, first, last float32) bool {
+	const nmax = 32
+	s.x = *x
+	for i, v := range x {
+		// The rounded levels' bits, 0x4b400000 + l (see makeQ6Quants).
+		blo := math.Float32bits(float32(first*v) + 12582912)
+		bhi := math.Float32bits(float32(last*v) + 12582912)
+		if blo > bhi {
+			blo, bhi = bhi, blo
+		}
+		if bhi-blo > 2 {
+			return false
+		}
+		s.base[i] = blo - uint32(4*i)
+		lo := int32(blo) - 0x4b400000
+		w := float32(v * v)
+		wx := float32(w * v)
+		f0 := float32(clamp(lo, -nmax, nmax-1))
+		f1 := float32(clamp(lo+1, -nmax, nmax-1))
+		f2 := float32(clamp(lo+2, -nmax, nmax-1))
+		o := 4 * i & 60
+		s.lx[o], s.l2[o] = float32(wx*f0), float32(float32(w*f0)*f0)
+		s.lx[o+1], s.l2[o+1] = float32(wx*f1), float32(float32(w*f1)*f1)
+		s.lx[o+2], s.l2[o+2] = float32(wx*f2), float32(float32(w*f2)*f2)
+	}
+	return true
+}
+
+// trial sums one scale's terms over the sub-block.
+func (s *q6Search) trial(is float32) (lx, l2 float32) {
+	for i := range s.x {
+		j := (math.Float32bits(float32(is*s.x[i])+12582912) - s.base[i]) & 63
+		lx += s.lx[j]
+		l2 += s.l2[j]
+	}
+	return lx, l2
+}
+
+// q6TrialNums are the numerators -(nmax + 0.1·is) of trialScale for Q6_K's
+// nmax 32, in qxTrials' order.
+var q6TrialNums = func() (t [len(qxTrials)]float32) {
+	for k, is := range qxTrials {
+		t[k] = -(float32(32) + float32(0.1*float32(is)))
+	}
+	return t
+}()
+
+// trials2 sums two trial scales' terms over the sub-block: four independent
+// chains of additions.
+func (s *q6Search) trials2(ia, ib float32) (lxA, l2A, lxB, l2B float32) {
+	for i := 0; i < len(s.x); i += 2 {
+		v0, b0, v1, b1 := s.x[i], s.base[i], s.x[i+1], s.base[i+1]
+		ja0 := (math.Float32bits(float32(ia*v0)+12582912) - b0) & 63
+		jb0 := (math.Float32bits(float32(ib*v0)+12582912) - b0) & 63
+		ja1 := (math.Float32bits(float32(ia*v1)+12582912) - b1) & 63
+		jb1 := (math.Float32bits(float32(ib*v1)+12582912) - b1) & 63
+		lxA += s.lx[ja0]
+		l2A += s.l2[ja0]
+		lxB += s.lx[jb0]
+		l2B += s.l2[jb0]
+		lxA += s.lx[ja1]
+		l2A += s.l2[ja1]
+		lxB += s.lx[jb1]
+		l2B += s.l2[jb1]
+	}
+	return
 }
