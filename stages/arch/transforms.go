@@ -69,9 +69,16 @@ func permuteQK(c *tctx, d *tensor.Desc, arg string) (*tensor.Desc, error) {
 		h, rem := o/(2*half), o%(2*half)
 		return h*2*half + (rem%2)*half + rem/2
 	}
+	return permuted(d, fmt.Sprintf("permute_qk[%d]", heads), perm, len(d.Shape) == 1, n)
+}
+
+// permuted returns d with output row (or, flat, element) o taken from input
+// o' = perm(o). Rows stream as a row map; a flat permutation moves single
+// elements across rows, so it is done in memory on the whole (1-D, tiny)
+// tensor.
+func permuted(d *tensor.Desc, what string, perm func(int64) int64, flat bool, n int64) (*tensor.Desc, error) {
 	out := d.Clone()
-	what := fmt.Sprintf("permute_qk[%d]", heads)
-	if len(d.Shape) == 2 {
+	if !flat {
 		out.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: perm, what: what}
 		return out, nil
 	}

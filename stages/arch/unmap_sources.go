@@ -13,12 +13,7 @@ import (
 func invertRowMap(c *tctx, d *tensor.Desc, t [2]string) (*tensor.Desc, error) {
 	flat := len(d.Shape) == 1
 	probe := &tensor.Desc{Name: d.Name, DType: d.DType, Shape: d.Shape, Src: d.Src}
-	var es int64
 	if flat {
-		var err error
-		if es, err = elemSize(d); err != nil {
-			return nil, err
-		}
 		probe.Shape = []int64{d.Shape[0], 1}
 	}
 	fwd, err := transforms[t[0]].build(c, probe, t[1])
@@ -39,25 +34,7 @@ func invertRowMap(c *tctx, d *tensor.Desc, t [2]string) (*tensor.Desc, error) {
 		}
 		seen[i], inv[i] = true, o
 	}
-	out := d.Clone()
-	what := "undo_" + t[0]
-	if !flat {
-		out.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: func(r int64) int64 { return inv[r] }, what: what}
-		return out, nil
-	}
-	src := d.Clone()
-	out.Src = &whole{rowBytes: d.RowBytes(), what: what + "(" + d.Src.Describe() + ")", compute: func() ([]byte, error) {
-		in, err := tensor.ReadAll(src)
-		if err != nil {
-			return nil, err
-		}
-		b := make([]byte, len(in))
-		for r := int64(0); r < rows; r++ {
-			copy(b[r*es:(r+1)*es], in[inv[r]*es:(inv[r]+1)*es])
-		}
-		return b, nil
-	}}
-	return out, nil
+	return permuted(d, "undo_"+t[0], func(r int64) int64 { return inv[r] }, flat, rows)
 }
 
 // normMinusOne undoes Gemma's norm + 1 in float32. An F16 tensor stays F16
