@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/schema"
 )
 
 func validateCmd(stdout io.Writer) *cobra.Command {
@@ -108,12 +109,12 @@ func Mermaid(r *pipeline.Recipe) string {
 func schemaCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",
-		Short: "Print the recipe JSON Schema (point your editor's YAML support at it)",
+		Short: "Print the recipe JSON Schema for editors (${var} references accepted where parameters go)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(pipeline.RecipeSchema(registry()))
+			return enc.Encode(schema.ForEditors(pipeline.RecipeSchema(registry())))
 		},
 	}
 }
