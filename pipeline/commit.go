@@ -83,4 +83,3 @@ func commit(files []*outFile) error {
 	}
 	return nil
 }
-
