@@ -99,7 +99,7 @@ func (s *PlannedStage) instrument(m *Model) *Model {
 	for i, t := range m.Tensors {
 		t2 := t.Clone()
 		if t.Src != nil {
-			t2.Src = &counted{Source: t.Src, n: &s.bytes}
+			t2.Src = &counted{Source: t.Src, rowBytes: t.RowBytes(), n: &s.bytes}
 		}
 		s.total += t.NBytes()
 		c.Tensors[i] = t2
@@ -112,7 +112,7 @@ func (s *PlannedStage) instrument(m *Model) *Model {
 func (s *PlannedStage) instrumentOutput(o *OutputFile) {
 	for i, pl := range o.Tensors {
 		t := pl.T.Clone()
-		t.Src = &counted{Source: pl.T.Src, n: &s.bytes}
+		t.Src = &counted{Source: pl.T.Src, rowBytes: t.RowBytes(), n: &s.bytes}
 		o.Tensors[i].T = t
 		s.total += t.NBytes()
 	}
@@ -120,7 +120,8 @@ func (s *PlannedStage) instrumentOutput(o *OutputFile) {
 
 type counted struct {
 	tensor.Source
-	n *atomic.Int64
+	rowBytes int64
+	n        *atomic.Int64
 }
 
 func (c *counted) ReadRows(row, n int64, dst []byte) error {
@@ -130,6 +131,20 @@ func (c *counted) ReadRows(row, n int64, dst []byte) error {
 	}
 	return err
 }
+
+// counted is a tensor.Tap, so the executor's fan-out sees through it: the
+// rows it counts are read once for all the branches downstream of it.
+var _ tensor.Tap = (*counted)(nil)
+
+func (c *counted) Input() (tensor.Source, int64) { return c.Source, c.rowBytes }
+
+func (c *counted) Derive(row, n int64, in, dst []byte) error {
+	copy(dst, in)
+	c.Saw(row, n, in)
+	return nil
+}
+
+func (c *counted) Saw(row, n int64, rows []byte) { c.n.Add(int64(len(rows))) }
 
 // checkOutputs refuses two outputs with one path and outputs that would
 // overwrite an input: both would corrupt data silently.

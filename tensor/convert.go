@@ -64,13 +64,11 @@ func getBytes(n int) *[]byte {
 	return p
 }
 
-func (c *converted) ReadRows(row, n int64, dst []byte) error {
-	inp := getBytes(int(n * c.inRB))
-	defer bytePool.Put(inp)
-	in := *inp
-	if err := c.src.ReadRows(row, n, in); err != nil {
-		return err
-	}
+func (c *converted) ReadRows(row, n int64, dst []byte) error { return ReadDerived(c, row, n, dst) }
+
+func (c *converted) Input() (Source, int64) { return c.src, c.inRB }
+
+func (c *converted) Derive(row, n int64, in, dst []byte) error {
 	f := GetF32(int(c.rowLen))
 	defer F32Pool.Put(f)
 	for r := int64(0); r < n; r++ {

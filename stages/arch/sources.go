@@ -110,10 +110,12 @@ func (m *mapped) ReadRows(row, n int64, dst []byte) error {
 	if int64(len(dst)) != n*m.outRB {
 		return fmt.Errorf("%s: buffer of %d bytes for %d rows of %d bytes", m.Describe(), len(dst), n, m.outRB)
 	}
-	in := make([]byte, n*m.inRB)
-	if err := m.src.ReadRows(row, n, in); err != nil {
-		return err
-	}
+	return tensor.ReadDerived(m, row, n, dst)
+}
+
+func (m *mapped) Input() (tensor.Source, int64) { return m.src, m.inRB }
+
+func (m *mapped) Derive(row, n int64, in, dst []byte) error {
 	buf := tensor.GetF32(int(m.rowLen))
 	defer tensor.F32Pool.Put(buf)
 	f := *buf

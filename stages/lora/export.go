@@ -245,12 +245,14 @@ type scaled struct {
 	factor      float32
 }
 
-func (s *scaled) ReadRows(row, n int64, dst []byte) error {
-	raw := make([]byte, n*s.inRB)
-	if err := s.src.ReadRows(row, n, raw); err != nil {
-		return err
-	}
-	f := make([]float32, s.cols)
+func (s *scaled) ReadRows(row, n int64, dst []byte) error { return tensor.ReadDerived(s, row, n, dst) }
+
+func (s *scaled) Input() (tensor.Source, int64) { return s.src, s.inRB }
+
+func (s *scaled) Derive(row, n int64, raw, dst []byte) error {
+	fp := tensor.GetF32(int(s.cols))
+	defer tensor.F32Pool.Put(fp)
+	f := *fp
 	for i := int64(0); i < n; i++ {
 		if err := tensor.ToFloat32(s.in, raw[i*s.inRB:(i+1)*s.inRB], f); err != nil {
 			return err

@@ -37,10 +37,13 @@ func (m *merged) ReadRows(row, n int64, dst []byte) error {
 	if int64(len(dst)) != n*m.outRB {
 		return fmt.Errorf("%s: buffer of %d bytes for %d rows of %d bytes", m.Describe(), len(dst), n, m.outRB)
 	}
-	raw := make([]byte, n*m.inRB)
-	if err := m.base.ReadRows(row, n, raw); err != nil {
-		return err
-	}
+	return tensor.ReadDerived(m, row, n, dst)
+}
+
+func (m *merged) Input() (tensor.Source, int64) { return m.base, m.inRB }
+
+// Derive merges rows [row, row+n) of the base, given in raw.
+func (m *merged) Derive(row, n int64, raw, dst []byte) error {
 	type fac struct{ l, r, mag []float32 }
 	facs := make([]fac, len(m.deltas))
 	for i, d := range m.deltas {
