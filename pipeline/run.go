@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +27,9 @@ type RunOptions struct {
 	// OnPlan, when set, sees the plan before execution starts (progress
 	// display, --dry-run printing).
 	OnPlan func(*Plan)
+	// OnManifest, when set, is told before the manifest hashes its files:
+	// how many, and their bytes (a long silence otherwise, after 100%).
+	OnManifest func(files int, bytes int64)
 }
 
 // Result is what a run produced.
@@ -100,6 +104,10 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	if opt.NoManifest {
 		return res, nil
 	}
+	if opt.OnManifest != nil {
+		files, bytes := plan.hashedFiles()
+		opt.OnManifest(files, bytes)
+	}
 	res.Manifest, err = WriteManifest(plan, opt.Version, started, opt.Threads)
 	return res, err
 }
@@ -111,4 +119,25 @@ func closeStages(r *Recipe) {
 			c.Close()
 		}
 	}
+}
+
+// hashedFiles is what the manifest will hash: the distinct input files and
+// the outputs, and their bytes.
+func (p *Plan) hashedFiles() (files int, bytes int64) {
+	seen := map[string]bool{}
+	for _, s := range p.Stages {
+		for _, f := range s.Out.Files {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			if st, err := os.Stat(f); err == nil {
+				bytes += st.Size()
+			}
+		}
+	}
+	for _, o := range p.Outputs {
+		bytes += o.Size
+	}
+	return len(seen) + len(p.Outputs), bytes
 }

@@ -134,6 +134,7 @@ func (c *chunk) visit(n *node, rows []byte) error {
 		if _, err := p.file.f.WriteAt(rows, off); err != nil {
 			return fmt.Errorf("%s: writing tensor %q at offset %d: %w", p.file.out.Path, p.t.Name, off, err)
 		}
+		p.file.out.written.Add(int64(len(rows)))
 		if p.track.left.Add(-1) == 0 {
 			p.track.span.End()
 		}

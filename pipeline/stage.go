@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
@@ -111,6 +112,20 @@ type OutputFile struct {
 	Prefix  []byte
 	Size    int64
 	Tensors []Placed
+	// written counts the tensor bytes the executor has written, for progress.
+	written atomic.Int64
+}
+
+// Written is how many tensor bytes of the file have been written so far.
+func (o *OutputFile) Written() int64 { return o.written.Load() }
+
+// TensorBytes is the sum of the file's tensors' sizes: what Written reaches.
+func (o *OutputFile) TensorBytes() int64 {
+	var n int64
+	for _, pl := range o.Tensors {
+		n += pl.T.NBytes()
+	}
+	return n
 }
 
 // Placed is a tensor at its byte offset in an output file.

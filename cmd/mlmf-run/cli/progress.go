@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,8 @@ type progress struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	printed int
+	last    string // the block last printed, when not a terminal
+	once    sync.Once
 }
 
 func startProgress(p *pipeline.Plan, w io.Writer) *progress {
@@ -51,38 +54,58 @@ func startProgress(p *pipeline.Plan, w io.Writer) *progress {
 	return g
 }
 
+// stop ends the redrawing; with ok, the final state is drawn once more.
+// It is safe to call more than once (a phase line stops it early).
 func (g *progress) stop(ok bool) {
-	close(g.done)
-	g.wg.Wait()
-	if ok {
-		g.render()
-	}
+	g.once.Do(func() {
+		close(g.done)
+		g.wg.Wait()
+		if ok {
+			g.render()
+		}
+	})
 }
 
+// lines is one line per stage that is not a sink (a load stage's line is
+// what was read from its source, once however many outputs use it) and one
+// per output file (what has been written into it).
 func (g *progress) lines() []string {
-	el := time.Since(g.start).Seconds()
+	el := time.Since(g.start)
 	var out []string
 	for _, s := range g.p.Stages {
-		if s.Total() == 0 {
+		if s.Total() == 0 || s.Sink {
 			continue
 		}
-		done := s.Bytes()
-		rate := float64(done) / max(el, 1e-9)
-		eta := "-"
-		if rate > 0 && done < s.Total() {
-			eta = (time.Duration(float64(s.Total()-done)/rate) * time.Second / time.Second).Round(time.Second).String()
+		out = append(out, progressLine(s.Decl.ID, s.Bytes(), s.Total(), el))
+	}
+	for _, o := range g.p.Outputs {
+		if t := o.TensorBytes(); t > 0 {
+			out = append(out, progressLine(filepath.Base(o.Path), o.Written(), t, el))
 		}
-		out = append(out, fmt.Sprintf("%-14s %5.1f%%  %10s / %-10s %10s/s  eta %s", s.Decl.ID,
-			100*float64(done)/float64(s.Total()), humanBytes(done), humanBytes(s.Total()), humanBytes(int64(rate)), eta))
 	}
 	return out
+}
+
+// progressLine is one name's bytes done, throughput and time left.
+func progressLine(name string, done, total int64, elapsed time.Duration) string {
+	done = min(done, total)
+	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
+	eta := "-"
+	if rate > 0 && done < total {
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%-24s %5.1f%%  %10s / %-10s %10s/s  eta %s", name,
+		100*float64(done)/float64(total), humanBytes(done), humanBytes(total), humanBytes(int64(rate)), eta)
 }
 
 func (g *progress) render() {
 	ls := g.lines()
 	if !g.tty {
-		for _, l := range ls {
-			fmt.Fprintln(g.w, l)
+		// Plain output prints a block only when something moved, so the
+		// final render after the last tick does not repeat it.
+		if text := strings.Join(ls, "\n"); text != g.last {
+			fmt.Fprintln(g.w, text)
+			g.last = text
 		}
 		return
 	}
@@ -91,4 +114,12 @@ func (g *progress) render() {
 	}
 	fmt.Fprint(g.w, "\x1b[J"+strings.Join(ls, "\n")+"\n")
 	g.printed = len(ls)
+}
+
+// phase ends the byte counters (all tensors are written) and prints a line
+// for work that moves no tensor bytes, such as hashing the manifest's files,
+// so a run is not silent after 100%.
+func (g *progress) phase(what string) {
+	g.stop(true)
+	fmt.Fprintln(g.w, what)
 }

@@ -98,6 +98,11 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 			if !o.dryRun && !o.quiet && !o.json {
 				prog = startProgress(p, stderr)
 			}
+		},
+		OnManifest: func(files int, bytes int64) {
+			if prog != nil {
+				prog.phase(fmt.Sprintf("manifest: sha256 of %d files, %s", files, humanBytes(bytes)))
+			}
 		}}
 	start := time.Now()
 	res, err := pipeline.Run(ctx, r, opts)
