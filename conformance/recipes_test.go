@@ -23,6 +23,9 @@ var shipped = map[string]func(root, dir, corpusDir string) map[string]string{
 	"hf-to-gguf.yaml": func(root, dir, _ string) map[string]string {
 		return map[string]string{"model": filepath.Join(root, "testdata", "tiny-llama"), "out": filepath.Join(dir, "m.gguf"), "type": "Q5_K_M"}
 	},
+	"hf-to-gguf-matrix.yaml": func(root, dir, _ string) map[string]string {
+		return map[string]string{"model": filepath.Join(root, "testdata", "tiny-llama"), "out": filepath.Join(dir, "m-${type}.gguf"), "types": "Q8_0,Q4_K_M"}
+	},
 	"hf-to-gguf-pure.yaml": func(root, dir, _ string) map[string]string {
 		return map[string]string{"model": filepath.Join(root, "testdata", "tiny-llama"), "out": filepath.Join(dir, "m.gguf"), "type": "Q4_K"}
 	},

@@ -84,6 +84,7 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 		ps = append(ps, p)
 	}
 	r.Vars = resolveVars(root, sets, add)
+	expandForEach(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
 	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
 	skip := skippedStages(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
 
@@ -139,7 +140,7 @@ func RecipeSchema(reg Registry) map[string]any {
 	for _, s := range reg.Specs() {
 		kinds = append(kinds, schema.StageKind{Kind: s.Kind, Summary: s.Summary, Params: s.Params})
 	}
-	return schema.Build(kinds, Versions, whenSchema)
+	return schema.Build(kinds, Versions, map[string]any{"when": whenSchema, "for_each": forEachSchema})
 }
 
 func knownVersion(v int) bool {

@@ -24,6 +24,9 @@ func resolveVars(root *yaml.Node, sets map[string]string, add addFunc) map[strin
 			if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!null" {
 				vals[k.Value] = v.Value
 			}
+			if items, ok := scalarList(v); ok {
+				vals[k.Value] = strings.Join(items, ",")
+			}
 		}
 	}
 	names := make([]string, 0, len(sets))
@@ -100,4 +103,20 @@ func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) strin
 		}
 	}
 	walk(n, "/stages")
+}
+
+// scalarList reads a list var's default: a sequence of scalars, which
+// for_each iterates and --set overrides comma-separated.
+func scalarList(n *yaml.Node) ([]string, bool) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, false
+	}
+	items := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			return nil, false
+		}
+		items = append(items, c.Value)
+	}
+	return items, true
 }

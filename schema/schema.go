@@ -27,7 +27,8 @@ type StageKind struct {
 // kind an if/then that applies its parameter schema to `with` when `kind`
 // names it. The if/then form (rather than oneOf) is what makes violations
 // point at the offending parameter instead of at the whole stage.
-func Build(kinds []StageKind, versions []int, when map[string]any) map[string]any {
+// extra are engine-level stage keys (when:, for_each:) and their schemas.
+func Build(kinds []StageKind, versions []int, extra map[string]any) map[string]any {
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].Kind < kinds[j].Kind })
 	names := make([]any, len(kinds))
 	var conds []any
@@ -56,9 +57,11 @@ func Build(kinds []StageKind, versions []int, when map[string]any) map[string]an
 			"inputs":      map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "Ids of the stages whose models this stage consumes."},
 			"with":        map[string]any{"type": "object", "description": "Parameters of the stage kind."},
 			"description": map[string]any{"type": "string"},
-			"when":        when,
 		},
 		"allOf": conds,
+	}
+	for k, v := range extra {
+		stage["properties"].(map[string]any)[k] = v
 	}
 	return map[string]any{
 		"$schema":              "https://json-schema.org/draft/2020-12/schema",
@@ -73,7 +76,10 @@ func Build(kinds []StageKind, versions []int, when map[string]any) map[string]an
 			"vars": map[string]any{
 				"type":                 "object",
 				"description":          "Variables referenced as ${name}; --set name=value overrides. A null default means the var must be set.",
-				"additionalProperties": map[string]any{"type": []any{"string", "number", "boolean", "null"}},
+				"additionalProperties": map[string]any{"anyOf": []any{
+					map[string]any{"type": []any{"string", "number", "boolean", "null"}},
+					map[string]any{"type": "array", "items": map[string]any{"type": []any{"string", "number"}}, "description": "A list, for for_each; --set takes it comma-separated."},
+				}},
 			},
 			"stages": map[string]any{"type": "array", "minItems": 1, "items": stage},
 		},

@@ -1,0 +1,185 @@
+package pipeline
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// forEachSchema is the schema of a stage's `for_each:`.
+var forEachSchema = map[string]any{
+	"type": "object", "additionalProperties": false, "required": []any{"var", "as"},
+	"description": "Make one copy of the stage per item of a list var (a YAML list, or comma-separated in --set), with ${as} set to the item in each copy. " +
+		"Stages fed by a copied stage are copied with it, so one recipe writes, say, one GGUF per quantization type from one read of the model. " +
+		"Copies are named ID-ITEM.",
+	"properties": map[string]any{
+		"var": map[string]any{"type": "string", "description": "The list var to iterate."},
+		"as":  map[string]any{"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "The name each item takes inside the stage's parameters, as ${name}."},
+	},
+}
+
+// expansion is what a copied stage was copied by: the name items take and
+// the items, in order.
+type expansion struct {
+	as    string
+	items []string
+}
+
+var notInID = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// expandForEach replaces every stage with a for_each, and every stage fed by
+// one, with a copy per item, in place in the stages sequence: ids become
+// ID-ITEM, inputs point at the copies of the same item, and ${as} is
+// substituted in each copy. It runs before substitution and validation, so
+// the copies are checked like any stage, at the template's line and column.
+func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc) {
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return
+	}
+	by := map[string]*expansion{} // stage id -> how it is copied
+	var out []*yaml.Node
+	for i, n := range seq.Content {
+		ptr := fmt.Sprintf("/stages/%d", i)
+		e, ok := stageExpansion(n, vals, by, func(at *yaml.Node, format string, args ...any) {
+			add(at, stageOf(ptr), format, args...)
+		})
+		if !ok || e == nil {
+			out = append(out, n)
+			continue
+		}
+		id := mapValue(n, "id")
+		if id != nil {
+			by[id.Value] = e
+		}
+		for _, item := range e.items {
+			c := copyNode(n)
+			dropKey(c, "for_each")
+			rename(c, e, item, by)
+			// Twice: a var's value may name the item too (--set
+			// out='model-${type}.gguf'), and the first pass brings it in.
+			for range 2 {
+				substitute(c, withItem(vals, e.as, item), func(string) string { return "" }, func(*yaml.Node, string, string, ...any) {})
+			}
+			out = append(out, c)
+		}
+	}
+	seq.Content = out
+}
+
+// stageExpansion says how stage n is copied: by its own for_each, or like
+// the copied stages among its inputs; nil when it is not copied. ok is false
+// after a problem was reported.
+func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansion, problem func(*yaml.Node, string, ...any)) (e *expansion, ok bool) {
+	var fed []*expansion
+	for _, in := range seqValues(mapValue(n, "inputs")) {
+		if x := by[in]; x != nil {
+			fed = append(fed, x)
+		}
+	}
+	for _, x := range fed[min(1, len(fed)):] {
+		if x.as != fed[0].as || strings.Join(x.items, ",") != strings.Join(fed[0].items, ",") {
+			problem(mapValue(n, "inputs"), "inputs copied by for_each over different lists (%s and %s): one list per branch", fed[0].as, x.as)
+			return nil, false
+		}
+	}
+	f := mapValue(n, "for_each")
+	if f == nil {
+		if len(fed) > 0 {
+			return fed[0], true
+		}
+		return nil, true
+	}
+	if len(fed) > 0 {
+		problem(f, "for_each on a stage whose inputs are already copied by for_each over %s", fed[0].as)
+		return nil, false
+	}
+	var c struct {
+		Var string `yaml:"var"`
+		As  string `yaml:"as"`
+	}
+	if f.Kind != yaml.MappingNode || f.Decode(&c) != nil || c.Var == "" || c.As == "" {
+		return nil, true // the schema reports it
+	}
+	v, set := vals[c.Var]
+	if !set {
+		problem(f, "for_each: var %q is not set, expected a list under vars: or --set %s=A,B,...", c.Var, c.Var)
+		return nil, false
+	}
+	e = &expansion{as: c.As}
+	seen := map[string]bool{}
+	for _, it := range strings.Split(v, ",") {
+		it = strings.TrimSpace(it)
+		switch {
+		case it == "":
+			continue
+		case seen[notInID.ReplaceAllString(it, "_")]:
+			problem(f, "for_each: item %q of var %q is listed twice", it, c.Var)
+			return nil, false
+		}
+		seen[notInID.ReplaceAllString(it, "_")] = true
+		e.items = append(e.items, it)
+	}
+	if len(e.items) == 0 {
+		problem(f, "for_each: var %q is an empty list, expected at least one item", c.Var)
+		return nil, false
+	}
+	return e, true
+}
+
+// rename gives copy c of a stage the id of its item and points its inputs
+// at the copies of the same item.
+func rename(c *yaml.Node, e *expansion, item string, by map[string]*expansion) {
+	suffix := "-" + notInID.ReplaceAllString(item, "_")
+	if id := mapValue(c, "id"); id != nil && id.Kind == yaml.ScalarNode {
+		id.Value += suffix
+	}
+	if ins := mapValue(c, "inputs"); ins != nil && ins.Kind == yaml.SequenceNode {
+		for _, in := range ins.Content {
+			if by[in.Value] == e {
+				in.Value += suffix
+			}
+		}
+	}
+}
+
+// withItem is vals with name set to item, for one copy's substitution
+// (unset vars are left for the recipe-wide pass to report).
+func withItem(vals map[string]string, name, item string) map[string]string {
+	m := make(map[string]string, len(vals)+1)
+	for k, v := range vals {
+		m[k] = v
+	}
+	m[name] = item
+	return m
+}
+
+func seqValues(n *yaml.Node) []string {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []string
+	for _, c := range n.Content {
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+func copyNode(n *yaml.Node) *yaml.Node {
+	c := *n
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, k := range n.Content {
+		c.Content[i] = copyNode(k)
+	}
+	return &c
+}
+
+func dropKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}

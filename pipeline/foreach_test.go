@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+)
+
+const matrix = `version: 1
+vars:
+  types: [a, b.c]
+  out: null
+stages:
+  - {id: g, kind: gen, with: {tensors: 1, rows: 2, cols: 2}}
+  - id: s
+    kind: scale
+    for_each: {var: types, as: t}
+    inputs: [g]
+    with: {by: 2}
+  - {id: w, kind: raw, inputs: [s], with: {path: "${out}"}}
+`
+
+func TestForEachCopiesTheBranch(t *testing.T) {
+	r, err := Parse("r.yaml", []byte(matrix), map[string]string{"out": "d/x-${t}.raw"}, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range r.Stages {
+		got = append(got, s.ID+"<"+strings.Join(s.Inputs, ",")+">"+fmtParam(s.With["path"]))
+	}
+	want := "g<> s-a<g> s-b_c<g> w-a<s-a>d/x-a.raw w-b_c<s-b_c>d/x-b.c.raw"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("stages %s\nwant   %s", strings.Join(got, " "), want)
+	}
+	if r.Stages[1].Line != 7 || r.Stages[2].Line != 7 {
+		t.Errorf("copies at lines %d, %d; want the template's, 7", r.Stages[1].Line, r.Stages[2].Line)
+	}
+}
+
+func TestForEachListFromSet(t *testing.T) {
+	r, err := Parse("r.yaml", []byte(matrix), map[string]string{"types": "x, y,z", "out": "${t}.raw"}, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range r.Stages {
+		ids = append(ids, s.ID)
+	}
+	if strings.Join(ids, " ") != "g s-x s-y s-z w-x w-y w-z" {
+		t.Fatalf("stages %v", ids)
+	}
+}
+
+func TestForEachProblems(t *testing.T) {
+	for _, tc := range []struct{ name, types, want string }{
+		{"empty list", ",", `r.yaml:9:15: stage "s": for_each: var "types" is an empty list, expected at least one item`},
+		{"twice", "a,b,a", `r.yaml:9:15: stage "s": for_each: item "a" of var "types" is listed twice`},
+		{"one path for all", "a,b", `r.yaml:1:1: output same.raw is written twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := "${t}.raw"
+			if tc.name == "one path for all" {
+				out = "same.raw"
+			}
+			r, err := Parse("r.yaml", []byte(matrix), map[string]string{"types": tc.types, "out": out}, testRegistry())
+			if err == nil {
+				_, err = Build(t.Context(), r, Env{})
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func fmtParam(v any) string {
+	if v == nil {
+		return ""
+	}
+	return v.(string)
+}
