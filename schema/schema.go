@@ -74,8 +74,8 @@ func Build(kinds []StageKind, versions []int, extra map[string]any) map[string]a
 			"version":     map[string]any{"type": "integer", "enum": vs, "description": "Recipe format version."},
 			"description": map[string]any{"type": "string"},
 			"vars": map[string]any{
-				"type":                 "object",
-				"description":          "Variables referenced as ${name}; --set name=value overrides. A null default means the var must be set.",
+				"type":        "object",
+				"description": "Variables referenced as ${name}; --set name=value overrides. A null default means the var must be set.",
 				"additionalProperties": map[string]any{"anyOf": []any{
 					map[string]any{"type": []any{"string", "number", "boolean", "null"}},
 					map[string]any{"type": "array", "items": map[string]any{"type": []any{"string", "number"}}, "description": "A list, for for_each; --set takes it comma-separated."},

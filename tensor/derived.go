@@ -36,4 +36,3 @@ func ReadDerived(d Derived, row, n int64, dst []byte) error {
 	}
 	return d.Derive(row, n, *p, dst)
 }
-
