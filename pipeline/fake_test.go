@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"sort"
 	"time"
 
@@ -51,7 +52,7 @@ func testRegistry() fakeRegistry {
 				return &g, p.Decode(&g)
 			}},
 		"scale": {Kind: "scale", Summary: "multiply", MinInputs: 1, MaxInputs: 1,
-			Params: obj(map[string]any{"by": map[string]any{"type": "number"}}, "by"),
+			Params: obj(map[string]any{"by": map[string]any{"type": "number"}, "fail_at_row": map[string]any{"type": "integer"}}, "by"),
 			New: func(p Params) (Stage, error) {
 				var s scaleStage
 				if err := p.Decode(&s); err != nil {
@@ -95,10 +96,14 @@ type genSource struct {
 	t int64
 }
 
+// genRows counts the rows every genSource has produced, for fan-out tests.
+var genRows atomic.Int64
+
 func (s *genSource) ReadRows(row, n int64, dst []byte) error {
 	if s.g.DelayMS > 0 {
 		time.Sleep(time.Duration(s.g.DelayMS) * time.Millisecond)
 	}
+	genRows.Add(n)
 	cols := int64(s.g.Cols)
 	for r := row; r < row+n; r++ {
 		if s.g.FailAt >= 0 && r == int64(s.g.FailAt) && s.t == 1 {
@@ -114,30 +119,40 @@ func (s *genSource) ReadRows(row, n int64, dst []byte) error {
 func (s *genSource) Describe() string { return fmt.Sprintf("gen:t%d", s.t) }
 
 type scaleStage struct {
-	By float64 `json:"by"`
+	By     float64 `json:"by"`
+	FailAt *int64  `json:"fail_at_row"`
 }
 
 func (s *scaleStage) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
 	m := in[0].Clone()
 	for i, t := range m.Tensors {
 		c := t.Clone()
-		c.Src = &scaleSource{src: t.Src, by: float32(s.By)}
+		c.Src = &scaleSource{src: t.Src, by: float32(s.By), rowBytes: t.RowBytes(), failAt: s.FailAt}
 		m.Tensors[i] = c
 	}
 	return m, nil
 }
 
+// scaleSource is a tensor.Derived, so the executor fans out through it.
 type scaleSource struct {
-	src tensor.Source
-	by  float32
+	src      tensor.Source
+	by       float32
+	rowBytes int64
+	failAt   *int64
 }
 
 func (s *scaleSource) ReadRows(row, n int64, dst []byte) error {
-	if err := s.src.ReadRows(row, n, dst); err != nil {
-		return err
+	return tensor.ReadDerived(s, row, n, dst)
+}
+
+func (s *scaleSource) Input() (tensor.Source, int64) { return s.src, s.rowBytes }
+
+func (s *scaleSource) Derive(row, n int64, in, dst []byte) error {
+	if s.failAt != nil && *s.failAt >= row && *s.failAt < row+n {
+		return fmt.Errorf("injected failure at row %d", *s.failAt)
 	}
 	for i := 0; i+4 <= len(dst); i += 4 {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(dst[i:]))
+		v := math.Float32frombits(binary.LittleEndian.Uint32(in[i:]))
 		binary.LittleEndian.PutUint32(dst[i:], math.Float32bits(v*s.by))
 	}
 	return nil
