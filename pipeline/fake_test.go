@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
