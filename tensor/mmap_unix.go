@@ -80,7 +80,12 @@ func (m *Mapped) ReadAt(p []byte, off int64) (n int, err error) {
 // release drops the pages that [off, off+n) touched from the resident set,
 // the partly read ones at either end included: a streaming reader's chunks
 // rarely start on a page boundary, and keeping one page per chunk would
-// keep a few percent of the file with 64K pages. Dropping a page another
+// keep a few percent of the file with 64K pages. It also drops a margin of
+// the kernel's fault-around window on both sides: a fault maps the cached
+// pages around it, so a worker copying the end of its chunk maps the start
+// of the next one, and if that chunk's reader has already released its
+// range, those pages would stay resident for the rest of the run (tens of
+// MiB on a 2 GB model, growing with it). Dropping a page another
 // read still needs costs that read a minor fault; a shared file map
 // refills from the page cache. Small reads (headers) are left alone: the
 // syscall would cost more than the pages.
@@ -89,10 +94,14 @@ func (m *Mapped) release(off, n int64) {
 	if n < 16*page {
 		return
 	}
-	lo := off &^ (page - 1)
-	hi := min((off+n+page-1)&^(page-1), int64(len(m.data)))
+	lo := max(off-faultAround, 0) &^ (page - 1)
+	hi := min((off+n+faultAround+page-1)&^(page-1), int64(len(m.data)))
 	_ = syscall.Madvise(m.data[lo:hi], syscall.MADV_DONTNEED)
 }
+
+// faultAround is how far from a faulting address the kernel may map
+// cached pages: the largest page-cache folio, a PMD (2 MiB on x86-64).
+const faultAround = 2 << 20
 
 // Close unmaps; no read may be in flight or follow.
 func (m *Mapped) Close() error {

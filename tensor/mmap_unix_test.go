@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // pattern is file content that no misplaced read can reproduce by chance.
@@ -201,6 +203,62 @@ func TestMappedEdges(t *testing.T) {
 		t.Fatalf("truncated file: got %v, want an error about the file changing", err)
 	}
 	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMappedReleasesPagesReadOutOfOrder reads a map in chunks that start
+// off page boundaries, each pair of neighbours in reverse order, as workers
+// finishing out of order do: the faults of a later read map pages of an
+// already released neighbour (the kernel maps whole folios around a fault),
+// and those must not stay resident.
+func TestMappedReleasesPagesReadOutOfOrder(t *testing.T) {
+	const size, chunk = 48 << 20, 100_000
+	path := writeTemp(t, pattern(size))
+	recache(t, path)
+	m, _, err := MapFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if kb, ok := mappedRSS(t, path); !ok {
+		t.Skipf("no /proc/self/smaps on %s", runtime.GOOS)
+	} else if kb != 0 {
+		t.Fatalf("%d kB resident before any read", kb)
+	}
+	buf := make([]byte, chunk)
+	n := (size + chunk - 1) / chunk
+	for i := 0; i < n; i++ {
+		j := i ^ 1 // 1, 0, 3, 2, ...
+		if j >= n {
+			j = i
+		}
+		if _, err := m.ReadAt(buf, int64(j*chunk)); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+	}
+	if kb, _ := mappedRSS(t, path); kb > 1024 {
+		t.Errorf("%d kB of a %d kB map resident after reading it all", kb, size>>10)
+	}
+}
+
+// recache drops the file from the page cache and reads it back with read(2),
+// so it is cached the way a checkpoint is after `cat` or a first pass: in
+// the large folios readahead makes, not in the small pages of a fresh write.
+func recache(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Logf("fadvise: %v (the cache keeps the written pages)", err)
+	}
+	if _, err := io.Copy(io.Discard, f); err != nil {
 		t.Fatal(err)
 	}
 }

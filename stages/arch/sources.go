@@ -9,8 +9,12 @@ import (
 
 // rowMap is a Source whose output row r is input row mapRow(r): Q/K head
 // permutation, Falcon's QKV regrouping and row slices are all row maps, so
-// they stream in bounded memory. Runs of consecutive input rows are read
-// with one call.
+// they stream in bounded memory. A chunk whose rows come from a compact
+// span of the input (a permutation within heads) is read with one call and
+// rearranged in memory; otherwise runs of consecutive input rows are read
+// with one call each. Row-sized reads would cost a system call or a page
+// fault per row, and leave a mapped input's pages resident, since a map
+// drops pages only after large reads.
 type rowMap struct {
 	src      tensor.Source
 	rowBytes int64
@@ -21,6 +25,14 @@ type rowMap struct {
 func (m *rowMap) ReadRows(row, n int64, dst []byte) error {
 	if int64(len(dst)) != n*m.rowBytes {
 		return fmt.Errorf("%s: buffer of %d bytes for %d rows of %d bytes", m.Describe(), len(dst), n, m.rowBytes)
+	}
+	lo, hi := m.mapRow(row), m.mapRow(row)
+	for i := int64(1); i < n; i++ {
+		r := m.mapRow(row + i)
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	if span := hi - lo + 1; n > 1 && span <= 2*n {
+		return m.readSpan(row, n, lo, span, dst)
 	}
 	for i := int64(0); i < n; {
 		start := m.mapRow(row + i)
@@ -35,6 +47,28 @@ func (m *rowMap) ReadRows(row, n int64, dst []byte) error {
 	}
 	return nil
 }
+
+// readSpan reads input rows [lo, lo+span) at once and picks the chunk's
+// rows out of them.
+func (m *rowMap) readSpan(row, n, lo, span int64, dst []byte) error {
+	p := spanPool.Get().(*[]byte)
+	defer spanPool.Put(p)
+	if int64(cap(*p)) < span*m.rowBytes {
+		*p = make([]byte, span*m.rowBytes)
+	}
+	buf := (*p)[:span*m.rowBytes]
+	if err := m.src.ReadRows(lo, span, buf); err != nil {
+		return err
+	}
+	for i := int64(0); i < n; i++ {
+		at := (m.mapRow(row+i) - lo) * m.rowBytes
+		copy(dst[i*m.rowBytes:(i+1)*m.rowBytes], buf[at:at+m.rowBytes])
+	}
+	return nil
+}
+
+// spanPool recycles readSpan's input buffers, a chunk's size each.
+var spanPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (m *rowMap) Describe() string { return m.what + "(" + m.src.Describe() + ")" }
 
