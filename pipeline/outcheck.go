@@ -16,13 +16,13 @@ import (
 func checkOutputs(r *Recipe, p *Plan) Problems {
 	var ps Problems
 	reads := p.readIDs()
-	var written []string
+	var w writes
 	for _, o := range p.Outputs {
 		line, col := stageAt(r, o.Stage)
-		if err := clash(o.Path, reads, written); err != nil {
+		if err := w.clash(o.Path, reads); err != nil {
 			ps = append(ps, Problem{File: r.File, Line: line, Col: col, Stage: o.Stage, Msg: "output " + err.Error()})
 		}
-		written = append(written, o.Path)
+		w.add(o.Path)
 	}
 	return ps
 }
@@ -31,14 +31,14 @@ func checkOutputs(r *Recipe, p *Plan) Problems {
 // trace file, a manifest): not when path is a file the plan reads or writes,
 // nor a folder, device, FIFO or socket.
 func (p *Plan) CheckWrite(path string) error {
-	var written []string
+	var w writes
 	for _, o := range p.Outputs {
-		written = append(written, o.Path)
+		w.add(o.Path)
 	}
-	return clash(path, p.readIDs(), written)
+	return w.clash(path, p.readIDs())
 }
 
-// fileID is a file the run reads, as found when planning.
+// fileID is a file as found when planning.
 type fileID struct {
 	path string
 	info os.FileInfo
@@ -73,25 +73,40 @@ func (p *Plan) readIDs() []fileID {
 	return ids
 }
 
-// clash says why path must not be written, or nil: it is a folder or
-// a special file (checkDest), one of written, or one of reads.
-func clash(path string, reads []fileID, written []string) error {
+// writes are the files a run writes, by where their rename lands and, for
+// those that exist, by identity.
+type writes struct {
+	targets map[string]string // renameTarget -> path
+	ids     []fileID
+}
+
+func (w *writes) add(path string) {
+	if w.targets == nil {
+		w.targets = map[string]string{}
+	}
+	w.targets[renameTarget(path)] = path
+	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
+		w.ids = append(w.ids, fileID{path, st})
+	}
+}
+
+// clash says why path must not be written, or nil: it is a folder or a
+// special file (checkDest), a file already written, or a file read.
+func (w *writes) clash(path string, reads []fileID) error {
 	if err := checkDest(path); err != nil {
 		return err
 	}
-	key := renameTarget(path)
-	cur, err := os.Lstat(path)
-	exists := err == nil && cur.Mode().IsRegular()
-	for _, w := range written {
-		if renameTarget(w) == key {
-			return fmt.Errorf("%s is written twice", path)
-		}
-		if other, err := os.Lstat(w); exists && err == nil && os.SameFile(cur, other) {
-			return fmt.Errorf("%s is written twice (it is the same file as %s)", path, w)
-		}
+	if _, ok := w.targets[renameTarget(path)]; ok {
+		return fmt.Errorf("%s is written twice", path)
 	}
-	if !exists {
+	cur, err := os.Lstat(path)
+	if err != nil || !cur.Mode().IsRegular() {
 		return nil
+	}
+	for _, other := range w.ids {
+		if os.SameFile(cur, other.info) {
+			return fmt.Errorf("%s is written twice (it is the same file as %s)", path, other.path)
+		}
 	}
 	for _, in := range reads {
 		if os.SameFile(cur, in.info) {
