@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,37 +9,65 @@ import (
 	"syscall"
 )
 
-// outFile is one output being written: its plan, and the temporary file
-// beside its destination that holds the bytes until commit.
+// outFile is one output being written: its plan, the temporary file beside
+// its destination that holds the bytes until commit, and the lock that keeps
+// other runs off the output meanwhile.
 type outFile struct {
-	out *OutputFile
-	tmp string
-	f   *os.File
+	out  *OutputFile
+	tmp  string
+	f    *os.File
+	lock *os.File
 }
 
+// createTemps locks every output, refuses one that became a folder or a
+// special file since planning, removes what killed runs left beside it, and
+// creates its temporary at full size. On error it returns what it made so
+// far, for removeTemps.
 func createTemps(outs []*OutputFile) ([]*outFile, error) {
 	var files []*outFile
 	for _, o := range outs {
-		dir := filepath.Dir(o.Path)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return files, err
+		f, err := createTemp(o)
+		if f != nil {
+			files = append(files, f)
 		}
-		f, err := os.CreateTemp(dir, "."+filepath.Base(o.Path)+".tmp-*")
 		if err != nil {
 			return files, err
 		}
-		files = append(files, &outFile{out: o, tmp: f.Name(), f: f})
-		if err := f.Chmod(outputMode()); err != nil {
-			return files, err
-		}
-		if _, err := f.Write(o.Prefix); err != nil {
-			return files, fmt.Errorf("%s: %w", o.Path, err)
-		}
-		if err := f.Truncate(o.Size); err != nil {
-			return files, fmt.Errorf("%s: %w", o.Path, err)
-		}
 	}
 	return files, nil
+}
+
+func createTemp(o *OutputFile) (*outFile, error) {
+	dir := filepath.Dir(o.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockOutput(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	of := &outFile{out: o, lock: lock}
+	if err := checkDest(o.Path); err != nil {
+		return of, err
+	}
+	if err := removeStale(o.Path); err != nil {
+		return of, err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(o.Path)+tmpInfix+"*")
+	if err != nil {
+		return of, err
+	}
+	of.tmp, of.f = f.Name(), f
+	if err := f.Chmod(outputMode()); err != nil {
+		return of, err
+	}
+	if _, err := f.Write(o.Prefix); err != nil {
+		return of, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	if err := f.Truncate(o.Size); err != nil {
+		return of, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	return of, nil
 }
 
 // outputMode is 0666 less the umask: what os.Create would give the file.
@@ -50,16 +79,26 @@ var outputMode = sync.OnceValue(func() os.FileMode {
 	return os.FileMode(0o666 &^ mask)
 })
 
+// removeTemps removes the temporaries and releases the locks of a run that
+// failed; it is safe after a failed commit, which left no temporary behind.
 func removeTemps(files []*outFile) {
 	for _, f := range files {
-		f.f.Close()
-		os.Remove(f.tmp)
+		if f.f != nil {
+			f.f.Close()
+			os.Remove(f.tmp)
+		}
+		unlockOutput(f.lock)
+		f.lock = nil
 	}
 }
 
-// commit syncs and renames every output, then syncs the directories so the
-// renames survive a crash.
-func commit(files []*outFile) error {
+// commit syncs every output, writes the manifest (when man is not nil) to a
+// temporary from their synced bytes, and moves the whole set into place at
+// once (swapIn): a failure anywhere leaves every final name as it was. Then
+// it syncs the folders so the renames survive a crash, and releases the
+// locks.
+func commit(ctx context.Context, files []*outFile, p *Plan, man *ManifestOptions) error {
+	set := make([]*swap, 0, len(files)+1)
 	for _, f := range files {
 		if err := f.f.Sync(); err != nil {
 			return fmt.Errorf("%s: %w", f.out.Path, err)
@@ -67,13 +106,33 @@ func commit(files []*outFile) error {
 		if err := f.f.Close(); err != nil {
 			return fmt.Errorf("%s: %w", f.out.Path, err)
 		}
+		set = append(set, &swap{tmp: f.tmp, final: f.out.Path})
 	}
-	dirs := map[string]bool{}
-	for _, f := range files {
-		if err := os.Rename(f.tmp, f.out.Path); err != nil {
+	if man != nil {
+		s, err := manifestTemp(ctx, p, files, man)
+		if err != nil {
 			return err
 		}
-		dirs[filepath.Dir(f.out.Path)] = true
+		set = append(set, s)
+	}
+	if err := swapIn(set); err != nil {
+		return err
+	}
+	syncDirs(set)
+	for _, f := range files {
+		unlockOutput(f.lock)
+		f.lock = nil
+	}
+	return nil
+}
+
+// syncDirs makes the renames durable. Failures are not errors: the files
+// are in place and synced; only a crash in the next moments could lose a
+// rename, and not every filesystem can sync a folder.
+func syncDirs(set []*swap) {
+	dirs := map[string]bool{}
+	for _, s := range set {
+		dirs[filepath.Dir(s.final)] = true
 	}
 	for d := range dirs {
 		if df, err := os.Open(d); err == nil {
@@ -81,5 +140,4 @@ func commit(files []*outFile) error {
 			df.Close()
 		}
 	}
-	return nil
 }

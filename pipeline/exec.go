@@ -27,6 +27,8 @@ type ExecOptions struct {
 	// StageSpans are open stage spans by stage id; tensor spans are children
 	// of their sink's span.
 	StageSpans map[string]trace.Span
+	// Manifest, when set, has a manifest committed with the outputs.
+	Manifest *ManifestOptions
 }
 
 type tensorTrack struct {
@@ -63,7 +65,7 @@ func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
 	if err = ctx.Err(); err != nil {
 		return err
 	}
-	return commit(files)
+	return commit(ctx, files, p, opt.Manifest)
 }
 
 // chunkPool recycles chunk buffers from the writer to the workers: a run

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,7 +186,21 @@ func TestRowLargerThanBudgetIsAnError(t *testing.T) {
 	}
 }
 
+// TestOutputsGetCreateModeNotTempMode runs itself again in a child process
+// under umask 027, where an output must be 0640 as os.Create would make it
+// (CreateTemp's 0600 or a fixed 0644 would be wrong), and so its manifest.
 func TestOutputsGetCreateModeNotTempMode(t *testing.T) {
+	if os.Getenv("MLMF_TEST_UMASK_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOutputsGetCreateModeNotTempMode$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MLMF_TEST_UMASK_CHILD=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		} else if !strings.Contains(string(out), "PASS") {
+			t.Fatalf("child ran no test:\n%s", out)
+		}
+		return
+	}
+	syscall.Umask(0o027)
 	out := filepath.Join(t.TempDir(), "o.raw")
 	if _, err := Run(context.Background(), mustParse(t, recipe(out, 1, 2, 2, "")), RunOptions{Threads: 1}); err != nil {
 		t.Fatal(err)
@@ -194,8 +210,8 @@ func TestOutputsGetCreateModeNotTempMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := outputMode(); st.Mode().Perm() != want {
-			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		if st.Mode().Perm() != 0o640 {
+			t.Errorf("%s: mode %v, want -rw-r----- under umask 027", p, st.Mode().Perm())
 		}
 	}
 }

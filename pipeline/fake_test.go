@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,17 +74,18 @@ func testRegistry() fakeRegistry {
 }
 
 type genStage struct {
-	Tensors int `json:"tensors"`
-	Rows    int `json:"rows"`
-	Cols    int `json:"cols"`
-	FailAt  int `json:"fail_at_row"`
-	DelayMS int `json:"delay_ms"`
+	Tensors int      `json:"tensors"`
+	Rows    int      `json:"rows"`
+	Cols    int      `json:"cols"`
+	FailAt  int      `json:"fail_at_row"`
+	DelayMS int      `json:"delay_ms"`
+	Files   []string `json:"files"` // reported as read, for the output checks and the manifest
 }
 
 func genValue(t, r, c int64) float32 { return float32(t*1000003+r*1009+c) * 0.5 }
 
 func (g *genStage) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
-	m := &Model{Format: "gen", Naming: "gguf"}
+	m := &Model{Format: "gen", Naming: "gguf", Files: g.Files}
 	for i := 0; i < g.Tensors; i++ {
 		m.Tensors = append(m.Tensors, &tensor.Desc{Name: fmt.Sprintf("t%d", i), DType: tensor.F32,
 			Shape: []int64{int64(g.Rows), int64(g.Cols)}, Src: &genSource{g: g, t: int64(i)}})
@@ -99,7 +101,19 @@ type genSource struct {
 // genRows counts the rows every genSource has produced, for fan-out tests.
 var genRows atomic.Int64
 
+// whileStreaming, when set, runs once as the first row is read: what a
+// test does to the files while a run is under way.
+var whileStreaming func()
+
+var streamingMu sync.Mutex
+
 func (s *genSource) ReadRows(row, n int64, dst []byte) error {
+	streamingMu.Lock()
+	if f := whileStreaming; f != nil {
+		whileStreaming = nil
+		f()
+	}
+	streamingMu.Unlock()
 	if s.g.DelayMS > 0 {
 		time.Sleep(time.Duration(s.g.DelayMS) * time.Millisecond)
 	}
@@ -180,3 +194,25 @@ func (s *rawSink) Plan(ctx context.Context, env *Env, in []*Model) (*Model, erro
 }
 
 func (s *rawSink) Outputs() []*OutputFile { return s.outs }
+
+// rawSetSink writes a multi-file output: tensor i goes to paths[i%len],
+// each file a raw header and its tensors.
+type rawSetSink struct {
+	Paths []string `json:"paths"`
+	outs  []*OutputFile
+}
+
+func (s *rawSetSink) Plan(ctx context.Context, env *Env, in []*Model) (*Model, error) {
+	s.outs = nil
+	for _, p := range s.Paths {
+		s.outs = append(s.outs, &OutputFile{Path: p, Prefix: []byte(rawHeader), Size: int64(len(rawHeader))})
+	}
+	for i, t := range in[0].Tensors {
+		o := s.outs[i%len(s.outs)]
+		o.Tensors = append(o.Tensors, Placed{T: t, Offset: o.Size})
+		o.Size += t.NBytes()
+	}
+	return in[0], nil
+}
+
+func (s *rawSetSink) Outputs() []*OutputFile { return s.outs }

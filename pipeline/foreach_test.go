@@ -55,7 +55,7 @@ func TestForEachProblems(t *testing.T) {
 	for _, tc := range []struct{ name, types, want string }{
 		{"empty list", ",", `r.yaml:9:15: stage "s": for_each: var "types" is an empty list, expected at least one item`},
 		{"twice", "a,b,a", `r.yaml:9:15: stage "s": for_each: item "a" of var "types" is listed twice`},
-		{"one path for all", "a,b", `r.yaml:1:1: output same.raw is written twice`},
+		{"one path for all", "a,b", `r.yaml:12:5: stage "w-b": output same.raw is written twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := "${t}.raw"

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -52,15 +53,27 @@ func ManifestPath(p *Plan) string {
 	return p.Outputs[0].Path + ".manifest.json"
 }
 
-// WriteManifest hashes inputs and outputs (in parallel, one file per core)
-// and writes the manifest atomically beside the first output.
-func WriteManifest(p *Plan, version string, started time.Time, threads int) (string, error) {
+// ManifestOptions asks Execute for a manifest, committed with the outputs:
+// a run whose manifest cannot be written leaves no output either.
+type ManifestOptions struct {
+	Version string
+	Started time.Time
+	// Threads bounds how many files are hashed at once.
+	Threads int
+	// OnHash, when set, is told before hashing starts: how many files, and
+	// their bytes.
+	OnHash func(files int, bytes int64)
+}
+
+// manifestTemp hashes the inputs and the outputs' synced temporaries (in
+// parallel, one file per thread, stopping when ctx ends) and writes the
+// manifest to a synced temporary beside its final name, for commit to move
+// into place with the outputs. The lock on the first output covers the
+// manifest, so stale temporaries of it are removed here.
+func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestOptions) (*swap, error) {
 	path := ManifestPath(p)
-	if path == "" {
-		return "", nil
-	}
-	m := Manifest{Tool: "mlmf-run", Version: version, Recipe: p.Recipe.File, RecipeSHA256: p.Recipe.SHA256,
-		Vars: p.Recipe.Vars, Started: started.UTC()}
+	m := Manifest{Tool: "mlmf-run", Version: opt.Version, Recipe: p.Recipe.File, RecipeSHA256: p.Recipe.SHA256,
+		Vars: p.Recipe.Vars, Started: opt.Started.UTC()}
 	inputs := map[string]bool{}
 	for _, s := range p.Stages {
 		for _, f := range s.Out.Files {
@@ -68,48 +81,74 @@ func WriteManifest(p *Plan, version string, started time.Time, threads int) (str
 		}
 		m.Stages = append(m.Stages, StageRecord{ID: s.Decl.ID, Kind: s.Decl.Kind, Inputs: s.Decl.Inputs, With: s.Decl.With})
 	}
+	if opt.OnHash != nil {
+		opt.OnHash(p.hashedFiles())
+	}
 	in := sortedKeys(inputs)
 	m.Inputs = make([]FileDigest, len(in))
-	m.Outputs = make([]FileDigest, len(p.Outputs))
-	var g errgroup.Group
-	g.SetLimit(max(threads, 1))
+	m.Outputs = make([]FileDigest, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(opt.Threads, 1))
 	for i, f := range in {
-		g.Go(func() (err error) { m.Inputs[i], err = digest(f); return })
+		g.Go(func() (err error) { m.Inputs[i], err = digest(gctx, f, f); return })
 	}
-	for i, o := range p.Outputs {
-		g.Go(func() (err error) { m.Outputs[i], err = digest(o.Path); return })
+	for i, f := range files {
+		g.Go(func() (err error) { m.Outputs[i], err = digest(gctx, f.tmp, f.out.Path); return })
 	}
 	if err := g.Wait(); err != nil {
-		return "", err
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
 	}
 	sort.Slice(m.Outputs, func(i, j int) bool { return m.Outputs[i].Path < m.Outputs[j].Path })
 	m.Finished = time.Now().UTC()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return path, writeAtomic(path, append(b, '\n'))
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	tmp, err := writeTemp(path, append(b, '\n'))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return &swap{tmp: tmp, final: path}, nil
 }
 
-func digest(path string) (FileDigest, error) {
+// digest hashes the file at path, recording it under name.
+func digest(ctx context.Context, path, name string) (FileDigest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return FileDigest{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, ctxReader{ctx, f})
 	if err != nil {
-		return FileDigest{}, fmt.Errorf("hashing %s: %w", path, err)
+		return FileDigest{}, fmt.Errorf("hashing %s: %w", name, err)
 	}
-	return FileDigest{Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return FileDigest{Path: name, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writeAtomic writes a small file through a synced temporary and a rename.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+// ctxReader ends a read loop when its context ends: hashing a large model
+// takes minutes, and Ctrl-C must stop it.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// writeTemp writes a small file to a synced temporary beside path, with
+// the mode an output gets, and returns its name.
+func writeTemp(path string, data []byte) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tmpInfix+"*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -121,11 +160,9 @@ func writeAtomic(path string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
 	if err != nil {
 		os.Remove(f.Name())
+		return "", err
 	}
-	return err
+	return f.Name(), nil
 }

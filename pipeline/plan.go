@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"sync/atomic"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -145,32 +143,3 @@ func (c *counted) Derive(row, n int64, in, dst []byte) error {
 }
 
 func (c *counted) Saw(row, n int64, rows []byte) { c.n.Add(int64(len(rows))) }
-
-// checkOutputs refuses two outputs with one path and outputs that would
-// overwrite an input: both would corrupt data silently.
-func checkOutputs(r *Recipe, p *Plan) Problems {
-	var ps Problems
-	inputs := map[string]bool{}
-	for _, s := range p.Stages {
-		for _, f := range s.Out.Files {
-			if abs, err := filepath.Abs(f); err == nil {
-				inputs[abs] = true
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, o := range p.Outputs {
-		abs, err := filepath.Abs(o.Path)
-		if err != nil {
-			abs = o.Path
-		}
-		switch {
-		case seen[abs]:
-			ps = append(ps, Problem{File: r.File, Line: 1, Col: 1, Msg: fmt.Sprintf("output %s is written twice", o.Path)})
-		case inputs[abs]:
-			ps = append(ps, Problem{File: r.File, Line: 1, Col: 1, Msg: fmt.Sprintf("output %s would overwrite an input", o.Path)})
-		}
-		seen[abs] = true
-	}
-	return ps
-}

@@ -24,6 +24,10 @@ type RunOptions struct {
 	Version    string
 	Tracer     trace.Tracer
 	Log        *slog.Logger
+	// CheckPlan, when set, sees the plan before OnPlan and before anything
+	// is written; an error from it ends the run (the CLI refuses there a
+	// --trace-file that Plan.CheckWrite refuses).
+	CheckPlan func(*Plan) error
 	// OnPlan, when set, sees the plan before execution starts (progress
 	// display, --dry-run printing).
 	OnPlan func(*Plan)
@@ -90,6 +94,14 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	if err != nil {
 		return nil, err
 	}
+	if err := checkManifestPath(r, plan, opt.NoManifest); err != nil {
+		return nil, err
+	}
+	if opt.CheckPlan != nil {
+		if err := opt.CheckPlan(plan); err != nil {
+			return nil, err
+		}
+	}
 	if opt.OnPlan != nil {
 		opt.OnPlan(plan)
 	}
@@ -97,19 +109,32 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	if opt.DryRun {
 		return res, nil
 	}
-	err = Execute(ctx, plan, ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans})
+	var man *ManifestOptions
+	if !opt.NoManifest && len(plan.Outputs) > 0 {
+		man = &ManifestOptions{Version: opt.Version, Started: started, Threads: opt.Threads, OnHash: opt.OnManifest}
+	}
+	err = Execute(ctx, plan, ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans, Manifest: man})
 	if err != nil {
 		return nil, err
 	}
-	if opt.NoManifest {
-		return res, nil
+	if man != nil {
+		res.Manifest = ManifestPath(plan)
 	}
-	if opt.OnManifest != nil {
-		files, bytes := plan.hashedFiles()
-		opt.OnManifest(files, bytes)
+	return res, nil
+}
+
+// checkManifestPath refuses, at plan time, a manifest path the commit could
+// not write or must not replace.
+func checkManifestPath(r *Recipe, p *Plan, none bool) error {
+	path := ManifestPath(p)
+	if none || path == "" {
+		return nil
 	}
-	res.Manifest, err = WriteManifest(plan, opt.Version, started, opt.Threads)
-	return res, err
+	if err := p.CheckWrite(path); err != nil {
+		line, col := stageAt(r, p.Outputs[0].Stage)
+		return Problems{{File: r.File, Line: line, Col: col, Stage: p.Outputs[0].Stage, Msg: "manifest " + err.Error()}}
+	}
+	return nil
 }
 
 // closeStages releases what stages opened while planning (maps, files).

@@ -24,7 +24,9 @@ type Model struct {
 	// Dir is the Hugging Face folder the model came from, if any; stages find
 	// config.json and tokenizer files there.
 	Dir string
-	// Files are the container files read, for the manifest.
+	// Files are every file the run reads for this model, not only the
+	// containers: config.json, tokenizer files, indexes, tables. The
+	// manifest records them, and planning refuses an output that is one.
 	Files []string
 	// Naming says which name space tensor names are in: "hf" or "gguf".
 	Naming string

@@ -52,6 +52,9 @@ type detectStage struct {
 
 func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
 	m := in[0].Clone()
+	if s.Table != "" {
+		m.Files = append(m.Files, s.Table)
+	}
 	if m.Config == nil && m.Naming == "hf" {
 		return nil, fmt.Errorf("no config.json beside the checkpoint: cannot tell the architecture (load an HF folder)")
 	}

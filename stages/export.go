@@ -79,7 +79,7 @@ type exportStage struct {
 func (s *exportStage) Outputs() []*pipeline.OutputFile { return s.outs }
 
 func (s *exportStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
-	m := in[0]
+	m := in[0].Clone() // Files grows by what this stage reads
 	var err error
 	switch s.Format {
 	case "gguf":
@@ -100,6 +100,7 @@ func (s *exportStage) planGGUF(m *pipeline.Model) error {
 	if err != nil {
 		return err
 	}
+	m.Files = append(m.Files, metaFiles(m)...)
 	for k, v := range s.Metadata {
 		meta.Set(k, gguf.String(v))
 	}
@@ -156,6 +157,15 @@ func (s *exportStage) ggufMeta(m *pipeline.Model) (*gguf.Meta, error) {
 		meta.Set(kv.Key, kv.Value)
 	}
 	return meta, nil
+}
+
+// metaFiles are the files ggufMeta reads: the tokenizer files of a
+// converted model's folder.
+func metaFiles(m *pipeline.Model) []string {
+	if m.Format == "gguf" {
+		return nil
+	}
+	return vocab.Files(m.Dir)
 }
 
 // outType is the type quantize asked for, or else the type of the first

@@ -3,6 +3,7 @@ package stages
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -106,7 +107,7 @@ var hfSideFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_confi
 // planHF writes a Hugging Face folder: safetensors sharded as transformers
 // shards them, config.json (the source's own file when the model came from
 // a folder, else written from m.Config) and the tokenizer and generation
-// files copied verbatim.
+// files copied verbatim. Every file it reads goes to m.Files.
 func (s *exportStage) planHF(m *pipeline.Model) error {
 	if m.Naming != "hf" {
 		return errors.New("tensors have GGUF names: add an unmap stage before an hf export")
@@ -126,13 +127,15 @@ func (s *exportStage) planHF(m *pipeline.Model) error {
 	}
 	if from != "" {
 		for _, name := range hfSideFiles {
-			b, err := os.ReadFile(filepath.Join(from, name))
+			p := filepath.Join(from, name)
+			b, err := readSideFile(from, name)
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
+			m.Files = append(m.Files, p)
 			outs = append(outs, sideFile(filepath.Join(s.Path, name), b))
 		}
 	}
@@ -142,8 +145,9 @@ func (s *exportStage) planHF(m *pipeline.Model) error {
 
 func (s *exportStage) configFile(m *pipeline.Model) ([]byte, error) {
 	if m.Format != "gguf" && m.Dir != "" {
-		b, err := os.ReadFile(filepath.Join(m.Dir, "config.json"))
+		b, err := readSideFile(m.Dir, "config.json")
 		if err == nil {
+			m.Files = append(m.Files, filepath.Join(m.Dir, "config.json"))
 			return b, nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
@@ -154,6 +158,61 @@ func (s *exportStage) configFile(m *pipeline.Model) ([]byte, error) {
 		return nil, errors.New("no config.json to write: the model has no configuration (a GGUF needs an unmap stage)")
 	}
 	return ConfigJSON(m.Config)
+}
+
+// readSideFile reads a file that is copied into an output, refusing what
+// is not a regular file from the folder itself: a symbolic link leading
+// out of it (special_tokens_map.json -> /etc/passwd would publish that
+// file), or a FIFO or device (which would hang the read or never end).
+// The one link allowed out is the Hugging Face hub cache's own layout,
+// snapshots/REV/NAME -> ../../blobs/HASH.
+func readSideFile(dir, name string) ([]byte, error) {
+	p := filepath.Join(dir, name)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if !inside(dir, target) {
+			return nil, fmt.Errorf("%s is a symbolic link to %s, outside the model folder: refusing to copy it into the output (copy the file itself there)", p, target)
+		}
+		if fi, err = os.Stat(target); err != nil {
+			return nil, err
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v): refusing to copy it into the output", p, fi.Mode().Type())
+	}
+	return os.ReadFile(p)
+}
+
+// inside reports whether target (resolved) lies in dir, or in the blobs
+// folder of the hub cache repository whose snapshot dir is.
+func inside(dir, target string) bool {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	roots := []string{real}
+	if snaps := filepath.Dir(real); filepath.Base(snaps) == "snapshots" {
+		roots = append(roots, filepath.Join(filepath.Dir(snaps), "blobs"))
+	}
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRegular reports whether p is a regular file, following links.
+func isRegular(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // ConfigJSON spells a config the way transformers saves one:

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/lora"
@@ -88,6 +89,9 @@ func (s *exportLoraStage) Plan(ctx context.Context, env *pipeline.Env, in []*pip
 	}
 	s.outs = []*pipeline.OutputFile{placed(s.Path, prefix, size, ts, offs)}
 	m.Files = append(m.Files, ad.Files...)
+	if card := filepath.Join(ad.Dir, lora.CardName); isRegular(card) {
+		m.Files = append(m.Files, card)
+	}
 	m.Tensors, m.Meta, m.Naming, m.Format = ts, meta, "gguf", "gguf"
 	return m, nil
 }

@@ -68,6 +68,14 @@ func (s *loadStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 	if err := s.open(m, target, format); err != nil {
 		return nil, err
 	}
+	// The index and config.json are read too: an output must not replace
+	// them, and the manifest records them.
+	if strings.HasSuffix(target, ".index.json") {
+		m.Files = append(m.Files, target)
+	}
+	if m.Config != nil {
+		m.Files = append(m.Files, filepath.Join(m.Dir, "config.json"))
+	}
 	return m, nil
 }
 
@@ -80,7 +88,7 @@ func (s *loadStage) open(m *pipeline.Model, target, format string) error {
 			return err
 		}
 		s.closers = append(s.closers, set)
-		m.Files, m.Tensors, m.Naming = set.Files, set.Tensors, "hf"
+		m.Files, m.Tensors, m.Naming = append([]string(nil), set.Files...), set.Tensors, "hf"
 	case "torch":
 		files, err := torchFiles(target)
 		if err != nil {

@@ -144,6 +144,8 @@ func (s *shardStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline
 		if err != nil {
 			return nil, err
 		}
+		m = m.Clone()
+		m.Files = append(m.Files, metaFiles(m)...)
 		s.outs, err = ggufSplitFiles(s.Path, meta, groups)
 		if err != nil {
 			return nil, err

@@ -74,6 +74,7 @@ func Open(dir string) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Files = append(a.Files, cfgPath)
 	if err := a.group(ts); err != nil {
 		a.Close()
 		return nil, err

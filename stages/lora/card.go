@@ -13,11 +13,14 @@ import (
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
+// CardName is the model card PEFT writes beside every adapter.
+const CardName = "README.md"
+
 // readCard parses the YAML front matter of dir/README.md, the model card
 // PEFT writes beside every adapter; no card, or one without front matter,
 // is an empty card.
 func readCard(dir string) (map[string]any, error) {
-	path := filepath.Join(dir, "README.md")
+	path := filepath.Join(dir, CardName)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -6,11 +6,31 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 )
 
 // maxJSONSize bounds the JSON files read whole; tokenizer.json of the
 // largest vocabularies is some tens of MiB.
 const maxJSONSize = 512 << 20
+
+// sourceNames are the files of a model folder that Load may read.
+var sourceNames = []string{"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "config.json",
+	"added_tokens.json", "chat_template.jinja", "chat_template.json"}
+
+// Files lists the files of dir that Load may read, those present: a run
+// must neither write over them nor leave them out of its manifest.
+func Files(dir string) []string {
+	var out []string
+	for _, n := range sourceNames {
+		if p := filepath.Join(dir, n); isFile(p) {
+			out = append(out, p)
+		}
+	}
+	extra, _ := filepath.Glob(filepath.Join(dir, "additional_chat_templates", "*.jinja"))
+	sort.Strings(extra)
+	return append(out, extra...)
+}
 
 // readFile reads a whole file after checking its size.
 func readFile(path string) ([]byte, error) {

@@ -33,7 +33,7 @@ func (o *runFlags) register(c *cobra.Command) {
 	f.BoolVar(&o.dryRun, "dry-run", false, "plan only: print every output tensor and file, read no weights")
 	f.StringVar(&o.memory, "memory", "1GiB", "memory budget for data in flight (e.g. 512MiB, 4G)")
 	f.IntVarP(&o.threads, "threads", "j", runtime.NumCPU(), "worker threads")
-	f.StringVar(&o.traceFile, "trace-file", "", "write OpenTelemetry spans as JSON lines to this file")
+	f.StringVar(&o.traceFile, "trace-file", "", "write OpenTelemetry spans as JSON lines to this file (when the run ends; not if planning fails)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
 	f.BoolVar(&o.noManifest, "no-manifest", false, "write no OUT.manifest.json (skips hashing every input and output)")
@@ -78,22 +78,27 @@ func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.W
 	return execute(ctx, r, o, mem, stdout, stderr)
 }
 
-func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, stdout, stderr io.Writer) error {
+func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, stdout, stderr io.Writer) (err error) {
 	// The Go heap must respect the budget too: a soft limit makes the
 	// collector work harder instead of letting garbage outgrow it.
 	debug.SetMemoryLimit(mem + 128<<20)
-	tr, shutdown, err := setupTracing(ctx, o.traceFile)
+	tracing, err := setupTracing(ctx, o.traceFile)
 	if err != nil {
 		return usageError{err}
 	}
-	defer shutdown()
+	defer func() {
+		if terr := tracing.end(); err == nil {
+			err = terr
+		}
+	}()
 	level := slog.LevelInfo
 	if o.quiet || o.json {
 		level = slog.LevelError
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	var prog *progress
-	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(), Tracer: tr, Log: log,
+	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(),
+		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan,
 		OnPlan: func(p *pipeline.Plan) {
 			if !o.dryRun && !o.quiet && !o.json {
 				prog = startProgress(p, stderr)
