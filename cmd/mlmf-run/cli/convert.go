@@ -22,7 +22,7 @@ func convertCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Convert a Hugging Face folder to GGUF at one type, or at several types in one
 pass: --type Q8_0,Q6_K,Q4_K_M -o 'out/model-{type}.gguf' reads the model once
 and writes one file per type, {type} in the path standing for each.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError{fmt.Errorf("-o/--out is required")}
