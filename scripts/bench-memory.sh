@@ -3,21 +3,25 @@
 # the memory budget and against a plain copy of the same bytes.
 #
 #   bash scripts/bench-memory.sh            # budget 512MiB, 2 threads
-#   MEMORY=256MiB THREADS=2 bash scripts/bench-memory.sh
+#   MEMORY=128MiB LAYERS=75 bash scripts/bench-memory.sh   # the 3.5B model (6.9 GB)
 #
-# Generates a TinyLlama-1.1B-shaped BF16 model (2.2 GB) with the project's
-# generator, converts it HF -> GGUF at BF16 (pass-through), F16 (re-encoded)
-# and Q8_0 under /usr/bin/time -v, and fails if any run's peak RSS exceeds
-# the budget + 200 MiB. Everything it writes is removed at the end.
+# Generates a TinyLlama-1.1B-shaped BF16 model (2.2 GB; LAYERS=75 makes it
+# 3.5 B parameters, 6.9 GB) with the project's generator, converts it HF ->
+# GGUF at BF16 (pass-through), F16 (re-encoded) and Q8_0, then its BF16 GGUF
+# to Q8_0, then HF -> {Q8_0, Q6_K, Q4_K_M, Q2_K} in one run, under
+# /usr/bin/time -v, and fails if any run's peak RSS exceeds the budget +
+# 200 MiB. Everything it writes is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEMORY=${MEMORY:-512MiB}
 THREADS=${THREADS:-2}
+LAYERS=${LAYERS:-22}
+MATRIX=${MATRIX:-Q8_0,Q6_K,Q4_K_M,Q2_K}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mlmf-bench-mem.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 go build -o "$work/mlmf-run" ./cmd/mlmf-run
-go run ./testdata/gen -preset 1b -out "$work/llama-1b" >/dev/null
+go run ./testdata/gen -preset 1b -layers "$LAYERS" -out "$work/llama-1b" >/dev/null
 model="$work/llama-1b"
 bytes=$(stat -c %s "$model/model.safetensors")
 budget=$("$work/mlmf-run" version >/dev/null; python3 -c "
@@ -47,6 +51,18 @@ measure "cp (plain copy of the same bytes)" cp "$model/model.safetensors" "$work
 rm -f "$work/copy.bin"
 for t in BF16 F16 Q8_0; do
   measure "mlmf-run convert --type $t" "$work/mlmf-run" convert "$model" -o "$work/out-$t.gguf" --type "$t" -q -j "$THREADS" --memory "$MEMORY"
-  rm -f "$work/out-$t.gguf"*
+  [[ $t == BF16 ]] || rm -f "$work/out-$t.gguf"*
 done
+cat > "$work/gguf-q.yaml" <<'YAML'
+version: 1
+vars: {model: null, out: null}
+stages:
+  - {id: src, kind: load, with: {path: "${model}"}}
+  - {id: q, kind: quantize, inputs: [src], with: {type: Q8_0}}
+  - {id: out, kind: export, inputs: [q], with: {path: "${out}"}}
+YAML
+cat "$work/out-BF16.gguf" >/dev/null
+measure "mlmf-run BF16 GGUF -> Q8_0" "$work/mlmf-run" "$work/gguf-q.yaml" --set model="$work/out-BF16.gguf" --set out="$work/q8.gguf" -q -j "$THREADS" --memory "$MEMORY"
+rm -f "$work/out-BF16.gguf"* "$work/q8.gguf"*
+measure "mlmf-run convert --type $MATRIX" "$work/mlmf-run" convert "$model" -o "$work/m-{type}.gguf" --type "$MATRIX" -q -j "$THREADS" --memory "$MEMORY"
 echo "all mlmf-run runs stayed within --memory $MEMORY + 200 MiB"
