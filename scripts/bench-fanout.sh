@@ -12,10 +12,9 @@
 # on a TinyLlama-1.1B-shaped BF16 checkpoint from our generator (2.2 GB),
 # THREADS threads each (pinned with taskset), each output written to a
 # fresh path (deleted before every run), REPEAT runs, medians printed.
-# llama-quantize is llama_model_quantize from the npm-prebuilt libllama
-# (../shared/tools/setup-llama.sh) driven by scripts/llama_quantize.c, as in
-# bench-quant.sh. The one-run outputs are compared tensor by tensor with
-# llama-quantize's.
+# llama-quantize is llama.cpp's own tool, built from the source the npm
+# package carries (../shared/tools/build-llama-tools.sh, cached). The one-run
+# outputs are compared tensor by tensor with llama-quantize's.
 #
 #   scripts/bench-fanout.sh                    # REPEAT=3 THREADS=2
 #   MODEL=/tmp/llama-1b scripts/bench-fanout.sh  # reuse a generated model
@@ -27,10 +26,7 @@ THREADS=${THREADS:-2}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-fanout.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-eval "$(bash "$root/../shared/tools/setup-llama.sh")"
-ref=${MLMF_REF_CACHE:-$HOME/.cache/mlmf-ref}
-cc -O2 -I "$ref/src/include" -I "$ref/src/ggml/include" scripts/llama_quantize.c -L "$GGML_BACKEND_DIR" \
-	-l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -l:libggml-base.so -Wl,-rpath,"$GGML_BACKEND_DIR" -lm -o "$tmp/llama_quantize"
+eval "$(bash "$root/../shared/tools/build-llama-tools.sh")"
 go build -o "$tmp/mlmf-run" ./cmd/mlmf-run
 mlmf=$tmp/mlmf-run
 pin=()
@@ -69,7 +65,7 @@ for i in $(seq "$REPEAT"); do
 	timed k-one "$mlmf" convert "$model" -o "$tmp/one-{type}.gguf" --type Q8_0,Q6_K,Q4_K_M,Q2_K -j "$THREADS" -q
 	timed k-convert "$mlmf" convert "$model" -o "$tmp/bf16.gguf" --type BF16 -j "$THREADS" -q --no-manifest
 	for ty in Q8_0 Q6_K Q4_K_M Q2_K; do
-		timed "k-$ty" "$tmp/llama_quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
+		timed "k-$ty" "$LLAMA_TOOLS/llama-quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
 	done
 done
 
