@@ -185,7 +185,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	o.register(root)
 	root.AddCommand(validateCmd(stdout), graphCmd(stdout), schemaCmd(stdout), stagesCmd(stdout),
-		versionCmd(stdout), inspectCmd(stdout), convertCmd(stdout, stderr), recipesCmd(stdout))
+		versionCmd(stdout), inspectCmd(stdout), convertCmd(stdout, stderr), recipesCmd(stdout),
+		keygenCmd(stdout), signCmd(stdout), verifyCmd(stdout))
 	usageErrors(root)
 	return root
 }
