@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -74,4 +75,11 @@ func outlineUnset(root *yaml.Node, unset, unresolved map[string]bool, add addFun
 			unresolved[stage] = true
 		}
 	}
+}
+
+// isVarRefMismatch tells the violation of the ${var} pattern that the
+// editors' schema offers beside every parameter's own schema: a wrong value
+// fails both, and only the parameter's own expectation helps.
+func isVarRefMismatch(msg string) bool {
+	return strings.Contains(msg, "does not match pattern") && strings.Contains(msg, "[A-Za-z_][A-Za-z0-9_]*")
 }

@@ -55,6 +55,7 @@ stages:
   - {id: w, kind: raw, inputs: [s], with: {path: "${out}"}}
   - {id: x, kind: rwa, inputs: [g]}
   - {id: y, kind: scale, inputs: [g], when: {var: out}, with: {by: 1}}
+  - {id: z, kind: gen, with: {tensors: many, rows: 1, cols: 1}}
 `
 	_, err := ParseOutline("r.yaml", []byte(src), nil, testRegistry())
 	ps, ok := AsProblems(err)
@@ -71,6 +72,7 @@ stages:
 		`r.yaml:6:45: stage "s": by: must not be 0`,
 		`r.yaml:8:19: stage "x": "rwa" is not allowed, expected one of "gen", "raw", "scale"`,
 		`r.yaml:9:45: stage "y": when: expected exactly one of matches, not_matches`,
+		`r.yaml:10:40: stage "z": wrong type: expected integer, but got string`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

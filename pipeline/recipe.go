@@ -126,6 +126,9 @@ func parse(file string, raw []byte, sets map[string]string, reg Registry, unset 
 		if badVersion != nil && v.Pointer == "/version" {
 			continue // replaced by the message above
 		}
+		if unset != nil && isVarRefMismatch(v.Msg) {
+			continue // the editors' ${var} alternative: noise beside what the parameter expects
+		}
 		var n int
 		var rest string
 		if _, err := fmt.Sscanf(v.Pointer, "/stages/%d/%s", &n, &rest); err == nil && skip[n] && strings.HasPrefix(rest, "with") {
