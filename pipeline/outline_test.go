@@ -92,3 +92,39 @@ func TestOutlineAppliesSets(t *testing.T) {
 		t.Errorf("a --set of an undeclared var: %v", err)
 	}
 }
+
+// FuzzParseOutline: the outline parser must return an outline or problems
+// with positions, never panic, and never accept what Parse refuses for a
+// reason other than an unset var.
+func FuzzParseOutline(f *testing.F) {
+	f.Add([]byte(unsetRecipe))
+	f.Add([]byte(goodRecipe))
+	f.Add([]byte(branching))
+	for _, c := range badRecipes {
+		f.Add([]byte(c.src))
+	}
+	reg := testRegistry()
+	f.Fuzz(func(t *testing.T, src []byte) {
+		o, err := ParseOutline("f.yaml", src, nil, reg)
+		if err != nil {
+			ps, ok := AsProblems(err)
+			if !ok {
+				return
+			}
+			for _, p := range ps {
+				if p.Line < 1 || p.Col < 1 || p.Msg == "" {
+					t.Fatalf("problem without position or message: %+v", p)
+				}
+			}
+			return
+		}
+		if o == nil {
+			t.Fatal("nil outline without error")
+		}
+		if len(o.Unset) == 0 {
+			if _, err := Parse("f.yaml", src, nil, reg); err != nil {
+				t.Fatalf("an outline with every var set is accepted, Parse refuses it: %v", err)
+			}
+		}
+	})
+}
