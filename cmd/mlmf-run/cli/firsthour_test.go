@@ -215,8 +215,8 @@ func TestRecipeFileWinsOverShippedName(t *testing.T) {
 func TestNoShippedRecipeIsShadowedByACommand(t *testing.T) {
 	root := newRoot(nil, nil)
 	for _, n := range shippedNames(t, moduleRoot(t)) {
-		if c, _, err := root.Find([]string{n}); err == nil && c != root {
-			t.Errorf("shipped recipe %s cannot be run by name: %q is a command", n, c.Name())
+		if c, _, err := root.Find([]string{n}); err == nil && c != root || n == "help" || n == "completion" {
+			t.Errorf("shipped recipe %s cannot be run by name: it is a command's name", n)
 		}
 	}
 }
