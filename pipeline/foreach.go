@@ -44,7 +44,7 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		ptr := fmt.Sprintf("/stages/%d", i)
 		var listUnset func(at *yaml.Node, name string)
 		if unset != nil {
-			listUnset = func(at *yaml.Node, name string) { unset(at, stageOf(ptr), name) }
+			listUnset = func(at *yaml.Node, name string) { unset(at, stageOf(ptr), false, name) }
 		}
 		e, ok := stageExpansion(n, vals, by, func(at *yaml.Node, format string, args ...any) {
 			add(at, stageOf(ptr), format, args...)

@@ -63,7 +63,7 @@ func outlineUnset(root *yaml.Node, unset, unresolved map[string]bool, add addFun
 			}
 		}
 	}
-	return func(n *yaml.Node, stage, name string) {
+	return func(n *yaml.Node, stage string, inParams bool, name string) {
 		switch {
 		case declared[name]:
 			unset[name] = true
@@ -71,7 +71,7 @@ func outlineUnset(root *yaml.Node, unset, unresolved map[string]bool, add addFun
 		default:
 			add(n, stage, "var %q is not declared under vars:", name)
 		}
-		if stage != "" {
+		if inParams {
 			unresolved[stage] = true
 		}
 	}

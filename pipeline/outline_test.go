@@ -128,3 +128,40 @@ func FuzzParseOutline(f *testing.F) {
 		}
 	})
 }
+
+// TestOutlineOfAForEach: with its list var unset, a for_each stage stays as
+// written (its item name is no var); with the list, it is copied.
+func TestOutlineOfAForEach(t *testing.T) {
+	src := strings.Replace(matrix, "types: [a, b.c]", "types: null", 1)
+	src = strings.Replace(src, "with: {by: 2}", `with: {by: "${t}"}`, 1)
+	o, err := ParseOutline("r.yaml", []byte(src), nil, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range o.Stages {
+		ids = append(ids, s.ID)
+	}
+	if strings.Join(ids, " ") != "g s w" || !reflect.DeepEqual(o.Unset, []string{"out", "types"}) {
+		t.Errorf("stages %v, unset %v; want g s w and [out types]", ids, o.Unset)
+	}
+	o, err = ParseOutline("r.yaml", []byte(matrix), nil, testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Stages) != 5 || !reflect.DeepEqual(o.Unset, []string{"out"}) {
+		t.Errorf("%d stages, unset %v; want 5 and [out]", len(o.Stages), o.Unset)
+	}
+}
+
+// TestOutlineRefusesUndeclaredVars: a reference to a name the recipe does
+// not declare can never be set, so it is a problem with no value at hand.
+func TestOutlineRefusesUndeclaredVars(t *testing.T) {
+	src := "version: 1\nvars: {out: null}\nstages:\n  - {id: g, kind: gen, with: {tensors: 1, rows: 1, cols: 1}}\n" +
+		"  - {id: w, kind: raw, inputs: [g], when: {var: ext, matches: x}, with: {path: \"${outt}\"}}\n"
+	_, err := ParseOutline("r.yaml", []byte(src), nil, testRegistry())
+	want := []string{`r.yaml:5:43: stage "w": var "ext" is not declared under vars:`, `r.yaml:5:80: stage "w": var "outt" is not declared under vars:`}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}

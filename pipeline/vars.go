@@ -11,10 +11,11 @@ import (
 type addFunc func(n *yaml.Node, stage, format string, args ...any)
 
 // unsetFunc receives the name of a var that is referenced at n but has no
-// value, and the id of the stage whose parameters refer to it ("" for a
-// when: condition). Where it is nil, such a reference is a problem (a recipe
-// about to run); where it is set, the reference stays in place (an Outline).
-type unsetFunc func(n *yaml.Node, stage, name string)
+// value, the id of the stage that refers to it, and whether the reference
+// is in the stage's parameters (not in its when: condition). Where it is
+// nil, such a reference is a problem (a recipe about to run); where it is
+// set, the reference stays in place (an Outline).
+type unsetFunc func(n *yaml.Node, stage string, inParams bool, name string)
 
 // resolveVars reads the vars block and applies --set overrides. A var whose
 // default is null has no value until set; a --set of an undeclared var is an
@@ -96,7 +97,7 @@ func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) strin
 			case ok:
 			case unsetVar != nil:
 				unset = true
-				unsetVar(n, stageOf(ptr), name)
+				unsetVar(n, stageOf(ptr), true, name)
 			default:
 				unset = true
 				add(n, stageOf(ptr), "var %q is not set, expected a default under vars: or --set %s=VALUE", name, name)

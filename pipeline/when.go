@@ -53,7 +53,7 @@ func skippedStages(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		case (c.Matches == "") == (c.NotMatches == ""):
 			add(w, stageOf(ptr), "when: expected exactly one of matches, not_matches")
 		case !ok:
-			unset(w, "", c.Var) // undecided: the stage may run
+			unset(w, stageOf(ptr), false, c.Var) // undecided: the stage may run
 		case c.Matches != "":
 			skip[i] = !globMatch(c.Matches, v)
 		default:

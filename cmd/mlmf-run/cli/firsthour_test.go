@@ -385,3 +385,14 @@ func TestDryRunShapesAsInspectShowsThem(t *testing.T) {
 		t.Error("no non-square tensor: the test cannot tell the two orders apart")
 	}
 }
+
+func TestDescribeRecipeVars(t *testing.T) {
+	info, err := describeRecipe("r", []byte("version: 1\ndescription: d\nvars:\n  a: null   # the a\n  types: [Q8_0, Q4_K_M]  # list\n  n: 3\nstages: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []varInfo{{Name: "a", Required: true, Help: "the a"}, {Name: "types", Default: "Q8_0,Q4_K_M", Help: "list"}, {Name: "n", Default: "3"}}
+	if info.Description != "d" || !reflect.DeepEqual(info.Vars, want) {
+		t.Errorf("got %+v, want description d and vars %+v", info, want)
+	}
+}

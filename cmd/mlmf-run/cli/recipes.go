@@ -127,9 +127,16 @@ func describeRecipe(name string, raw []byte) (recipeInfo, error) {
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				vk, vv := v.Content[j], v.Content[j+1]
 				vi := varInfo{Name: vk.Value, Help: strings.TrimSpace(strings.TrimPrefix(vv.LineComment, "#"))}
-				if vv.ShortTag() == "!!null" {
+				switch {
+				case vv.ShortTag() == "!!null":
 					vi.Required = true
-				} else {
+				case vv.Kind == yaml.SequenceNode: // a list var, as --set writes it
+					var items []string
+					for _, it := range vv.Content {
+						items = append(items, it.Value)
+					}
+					vi.Default = strings.Join(items, ",")
+				default:
 					vi.Default = vv.Value
 				}
 				info.Vars = append(info.Vars, vi)
