@@ -34,7 +34,7 @@ var notInID = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // ID-ITEM, inputs point at the copies of the same item, and ${as} is
 // substituted in each copy. It runs before substitution and validation, so
 // the copies are checked like any stage, at the template's line and column.
-func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc) {
+func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc, unset unsetFunc) {
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return
 	}
@@ -42,9 +42,13 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 	var out []*yaml.Node
 	for i, n := range seq.Content {
 		ptr := fmt.Sprintf("/stages/%d", i)
+		var listUnset func(at *yaml.Node, name string)
+		if unset != nil {
+			listUnset = func(at *yaml.Node, name string) { unset(at, stageOf(ptr), false, name) }
+		}
 		e, ok := stageExpansion(n, vals, by, func(at *yaml.Node, format string, args ...any) {
 			add(at, stageOf(ptr), format, args...)
-		})
+		}, listUnset)
 		if !ok || e == nil {
 			out = append(out, n)
 			continue
@@ -60,7 +64,7 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 			// Twice: a var's value may name the item too (--set
 			// out='model-${type}.gguf'), and the first pass brings it in.
 			for range 2 {
-				substitute(c, withItem(vals, e.as, item), func(string) string { return "" }, func(*yaml.Node, string, string, ...any) {})
+				substitute(c, withItem(vals, e.as, item), func(string) string { return "" }, func(*yaml.Node, string, string, ...any) {}, nil)
 			}
 			out = append(out, c)
 		}
@@ -71,7 +75,10 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 // stageExpansion says how stage n is copied: by its own for_each, or like
 // the copied stages among its inputs; nil when it is not copied. ok is false
 // after a problem was reported.
-func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansion, problem func(*yaml.Node, string, ...any)) (e *expansion, ok bool) {
+// With listUnset (an Outline), a list var without a value leaves the stage
+// as written, uncopied, and is passed to listUnset.
+func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansion, problem func(*yaml.Node, string, ...any),
+	listUnset func(at *yaml.Node, name string)) (e *expansion, ok bool) {
 	var fed []*expansion
 	for _, in := range seqValues(mapValue(n, "inputs")) {
 		if x := by[in]; x != nil {
@@ -103,6 +110,10 @@ func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansi
 		return nil, true // the schema reports it
 	}
 	v, set := vals[c.Var]
+	if !set && listUnset != nil {
+		listUnset(f, c.Var)
+		return nil, true
+	}
 	if !set {
 		problem(f, "for_each: var %q is not set, expected a list under vars: or --set %s=A,B,...", c.Var, c.Var)
 		return nil, false

@@ -65,6 +65,14 @@ var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // sorted by position: schema violations, unknown versions, kinds and inputs,
 // duplicate ids, cycles and unset variables.
 func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Recipe, error) {
+	return parse(file, raw, sets, reg, nil)
+}
+
+// parse is Parse; with a non-nil unset, a var referenced without a value is
+// recorded there instead of being a problem, parameters are checked against
+// the editors' schema (which accepts the ${var} references left in place),
+// and a stage whose parameters hold such a reference is not constructed.
+func parse(file string, raw []byte, sets map[string]string, reg Registry, unset map[string]bool) (*Recipe, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, Problems{yamlProblem(file, err)}
@@ -84,11 +92,19 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 		ps = append(ps, p)
 	}
 	r.Vars = resolveVars(root, sets, add)
-	expandForEach(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
-	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
-	skip := skippedStages(mapValue(root, "stages"), r.Vars, stageIDAt(root), add)
+	unresolved := map[string]bool{} // stages whose parameters hold an unset var
+	var onUnset unsetFunc
+	if unset != nil {
+		onUnset = outlineUnset(root, unset, unresolved, add)
+	}
+	expandForEach(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
+	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
+	skip := skippedStages(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
 
 	docSchema := RecipeSchema(reg)
+	if unset != nil {
+		docSchema = schema.ForEditors(docSchema)
+	}
 	compiled, err := schema.Compile(docSchema)
 	if err != nil {
 		return nil, err
@@ -110,6 +126,9 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 		if badVersion != nil && v.Pointer == "/version" {
 			continue // replaced by the message above
 		}
+		if unset != nil && isVarRefMismatch(v.Msg) {
+			continue // the editors' ${var} alternative: noise beside what the parameter expects
+		}
 		var n int
 		var rest string
 		if _, err := fmt.Sscanf(v.Pointer, "/stages/%d/%s", &n, &rest); err == nil && skip[n] && strings.HasPrefix(rest, "with") {
@@ -120,7 +139,7 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 	if n := mapValue(root, "description"); n != nil {
 		r.Description = n.Value
 	}
-	badStage := map[string]bool{}
+	badStage := unresolved
 	for _, p := range ps {
 		if p.Stage != "" {
 			badStage[p.Stage] = true

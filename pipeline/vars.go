@@ -10,6 +10,13 @@ import (
 
 type addFunc func(n *yaml.Node, stage, format string, args ...any)
 
+// unsetFunc receives the name of a var that is referenced at n but has no
+// value, the id of the stage that refers to it, and whether the reference
+// is in the stage's parameters (not in its when: condition). Where it is
+// nil, such a reference is a problem (a recipe about to run); where it is
+// set, the reference stays in place (an Outline).
+type unsetFunc func(n *yaml.Node, stage string, inParams bool, name string)
+
 // resolveVars reads the vars block and applies --set overrides. A var whose
 // default is null has no value until set; a --set of an undeclared var is an
 // error, since a typo there would otherwise be silently ignored.
@@ -56,7 +63,7 @@ func resolveVars(root *yaml.Node, sets map[string]string, add addFunc) map[strin
 // exactly one reference takes the value's own YAML type, quoted or not (so
 // "${threads}" can fill an integer parameter); references inside longer
 // strings stay strings.
-func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc) {
+func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc, unsetVar unsetFunc) {
 	var walk func(n *yaml.Node, ptr string)
 	walk = func(n *yaml.Node, ptr string) {
 		if n == nil {
@@ -86,7 +93,12 @@ func substitute(n *yaml.Node, vals map[string]string, stageOf func(string) strin
 		out := varRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 			name := m[2 : len(m)-1]
 			v, ok := vals[name]
-			if !ok {
+			switch {
+			case ok:
+			case unsetVar != nil:
+				unset = true
+				unsetVar(n, stageOf(ptr), true, name)
+			default:
 				unset = true
 				add(n, stageOf(ptr), "var %q is not set, expected a default under vars: or --set %s=VALUE", name, name)
 			}

@@ -23,7 +23,7 @@ var whenSchema = map[string]any{
 // skippedStages evaluates every stage's `when:` against the resolved vars
 // and returns the indexes of the stages that do not run, including those
 // whose inputs do not run. Malformed conditions are reported.
-func skippedStages(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc) map[int]bool {
+func skippedStages(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc, unset unsetFunc) map[int]bool {
 	skip := map[int]bool{}
 	if seq == nil || seq.Kind != yaml.SequenceNode {
 		return skip
@@ -48,10 +48,12 @@ func skippedStages(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		v, ok := vals[c.Var]
 		ptr := fmt.Sprintf("/stages/%d", i)
 		switch {
-		case !ok:
+		case !ok && unset == nil:
 			add(w, stageOf(ptr), "when: var %q is not set", c.Var)
 		case (c.Matches == "") == (c.NotMatches == ""):
 			add(w, stageOf(ptr), "when: expected exactly one of matches, not_matches")
+		case !ok:
+			unset(w, stageOf(ptr), false, c.Var) // undecided: the stage may run
 		case c.Matches != "":
 			skip[i] = !globMatch(c.Matches, v)
 		default:

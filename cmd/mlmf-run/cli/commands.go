@@ -15,12 +15,19 @@ import (
 
 func validateCmd(stdout io.Writer) *cobra.Command {
 	var sets []string
-	var noPlan bool
+	var plan, noPlan bool
 	c := &cobra.Command{
-		Use:   "validate RECIPE",
-		Short: "Check a recipe (schema, graph, vars) and plan it on metadata, reading no weights",
-		Args:  cobra.ExactArgs(1),
+		Use:   "validate RECIPE [--set key=value]...",
+		Short: "Check a recipe (schema, graph); with --set or --plan, also its vars and a plan on metadata, reading no weights",
+		Long: "Without --set, validate checks what does not depend on the vars: YAML, schema (a ${var}\n" +
+			"reference is accepted where a parameter goes), stage kinds, inputs, cycles; what a\n" +
+			"repository of recipes runs in its CI. With --set (or --plan), every var must have a\n" +
+			"value and the recipe is also planned on its inputs' metadata (--no-plan: not planned).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(sets) == 0 && !plan {
+				return validateOutline(stdout, args[0])
+			}
 			r, err := loadRecipe(args[0], sets)
 			if err != nil {
 				return err
@@ -34,28 +41,57 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringArrayVar(&sets, "set", nil, "override a recipe var: --set key=value")
-	c.Flags().BoolVar(&noPlan, "no-plan", false, "check the recipe only; do not open its inputs")
+	c.Flags().StringArrayVar(&sets, "set", nil, "override a recipe var: --set key=value; every var must then have a value")
+	c.Flags().BoolVar(&plan, "plan", false, "plan with the vars' defaults, as --set does with its values")
+	c.Flags().BoolVar(&noPlan, "no-plan", false, "with --set: check the vars too, but do not open the inputs")
 	return c
+}
+
+// validateOutline checks a recipe without its vars.
+func validateOutline(stdout io.Writer, arg string) error {
+	o, err := loadOutline(arg, nil)
+	if err != nil {
+		return err
+	}
+	note := "not planned: give its vars with --set (or --plan for the defaults) to plan"
+	if len(o.Unset) > 0 {
+		note = fmt.Sprintf("not planned: var(s) %s have no default; give them with --set to plan", strings.Join(o.Unset, ", "))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d stages; %s)\n", arg, len(o.Stages), note)
+	return nil
+}
+
+// loadOutline reads the recipe a RECIPE argument names and checks it
+// without requiring its vars.
+func loadOutline(arg string, sets []string) (*pipeline.Outline, error) {
+	vals, err := parseSets(sets)
+	if err != nil {
+		return nil, err
+	}
+	label, raw, err := readRecipe(arg)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.ParseOutline(label, raw, vals, registry())
 }
 
 func graphCmd(stdout io.Writer) *cobra.Command {
 	var sets []string
 	var format string
 	c := &cobra.Command{
-		Use:   "graph RECIPE",
-		Short: "Print the recipe's stage graph as Graphviz DOT or Mermaid",
+		Use:   "graph RECIPE [--set key=value]...",
+		Short: "Print the recipe's stage graph as Graphviz DOT or Mermaid; vars are optional (they decide when: conditions)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := loadRecipe(args[0], sets)
+			o, err := loadOutline(args[0], sets)
 			if err != nil {
 				return err
 			}
 			switch format {
 			case "dot":
-				fmt.Fprint(stdout, Dot(r))
+				fmt.Fprint(stdout, Dot(o.Stages))
 			case "mermaid":
-				fmt.Fprint(stdout, Mermaid(r))
+				fmt.Fprint(stdout, Mermaid(o.Stages))
 			default:
 				return usageError{fmt.Errorf("--format %q: expected dot or mermaid", format)}
 			}
@@ -68,37 +104,50 @@ func graphCmd(stdout io.Writer) *cobra.Command {
 }
 
 // Dot renders the stage graph for Graphviz.
-func Dot(r *pipeline.Recipe) string {
+func Dot(stages []*pipeline.StageDecl) string {
 	var b strings.Builder
 	b.WriteString("digraph recipe {\n  rankdir=LR;\n  node [shape=box];\n")
-	for _, s := range r.Stages {
+	for _, s := range stages {
 		style := ""
 		if s.Skipped {
 			style = ", style=dashed, fontcolor=gray"
 		}
-		fmt.Fprintf(&b, "  %q [label=%q%s];\n", s.ID, s.ID+"\\n("+s.Kind+")", style)
+		// \n in a DOT label is Graphviz's line break: written once, raw,
+		// between two escaped parts.
+		label := `"` + dotEscape(s.ID) + `\n(` + dotEscape(s.Kind) + `)"`
+		fmt.Fprintf(&b, "  %s [label=%s%s];\n", dotID(s.ID), label, style)
 	}
-	for _, s := range r.Stages {
+	for _, s := range stages {
 		for _, in := range s.Inputs {
-			fmt.Fprintf(&b, "  %q -> %q;\n", in, s.ID)
+			fmt.Fprintf(&b, "  %s -> %s;\n", dotID(in), dotID(s.ID))
 		}
 	}
 	b.WriteString("}\n")
 	return b.String()
 }
 
+// dotID quotes a string as a DOT ID. Go's %q is not DOT: its \uXXXX and
+// \xXX escapes mean nothing to Graphviz.
+func dotID(s string) string { return `"` + dotEscape(s) + `"` }
+
+// dotEscape escapes what a DOT quoted string and Graphviz's label escapes
+// give meaning to: the quote, the backslash and line breaks.
+func dotEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", "").Replace(s)
+}
+
 // Mermaid renders the stage graph as a Mermaid flowchart.
-func Mermaid(r *pipeline.Recipe) string {
+func Mermaid(stages []*pipeline.StageDecl) string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
-	for _, s := range r.Stages {
+	for _, s := range stages {
 		skipped := ""
 		if s.Skipped {
 			skipped = "<br/>skipped"
 		}
 		fmt.Fprintf(&b, "  %s[\"%s<br/>(%s)%s\"]\n", s.ID, s.ID, s.Kind, skipped)
 	}
-	for _, s := range r.Stages {
+	for _, s := range stages {
 		for _, in := range s.Inputs {
 			fmt.Fprintf(&b, "  %s --> %s\n", in, s.ID)
 		}
@@ -147,8 +196,14 @@ func stagesCmd(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-// paramLines describes each parameter of a spec's schema on one line.
+// paramLines describes each parameter of a spec's schema on one line, and
+// the fields of nested objects (an array's items, an object's properties)
+// on lines of their own, as path[].field or path.field.
 func paramLines(schema map[string]any) []string {
+	return fieldLines("", schema)
+}
+
+func fieldLines(prefix string, schema map[string]any) []string {
 	props, _ := schema["properties"].(map[string]any)
 	req := map[string]bool{}
 	if r, ok := schema["required"].([]any); ok {
@@ -164,22 +219,51 @@ func paramLines(schema map[string]any) []string {
 	var out []string
 	for _, n := range names {
 		p, _ := props[n].(map[string]any)
-		typ := fmt.Sprint(p["type"])
-		if e, ok := p["enum"].([]any); ok {
-			var vs []string
-			for _, v := range e {
-				vs = append(vs, fmt.Sprint(v))
-			}
-			typ = strings.Join(vs, "|")
-		}
 		mark := ""
 		if req[n] {
 			mark = " (required)"
 		}
 		desc, _ := p["description"].(string)
-		out = append(out, fmt.Sprintf("%-18s %s%s  %s", n, typ, mark, desc))
+		indent := strings.Repeat("  ", strings.Count(prefix, "."))
+		out = append(out, fmt.Sprintf("%s%-18s %s%s  %s", indent, prefix+n, typeName(p), mark, desc))
+		if items, ok := p["items"].(map[string]any); ok {
+			out = append(out, fieldLines(prefix+n+"[].", items)...)
+		}
+		out = append(out, fieldLines(prefix+n+".", p)...)
 	}
 	return out
+}
+
+// typeName says what a parameter takes: its enum's values, its type(s),
+// and what an array or a map holds.
+func typeName(p map[string]any) string {
+	if e, ok := p["enum"].([]any); ok {
+		var vs []string
+		for _, v := range e {
+			vs = append(vs, fmt.Sprint(v))
+		}
+		return strings.Join(vs, "|")
+	}
+	var typ string
+	switch t := p["type"].(type) {
+	case string:
+		typ = t
+	case []any:
+		var ts []string
+		for _, x := range t {
+			ts = append(ts, fmt.Sprint(x))
+		}
+		typ = strings.Join(ts, " or ")
+	default:
+		typ = "any"
+	}
+	if items, ok := p["items"].(map[string]any); ok && typ == "array" {
+		return "array of " + typeName(items)
+	}
+	if add, ok := p["additionalProperties"].(map[string]any); ok && typ == "object" && p["properties"] == nil {
+		return "map of " + typeName(add)
+	}
+	return typ
 }
 
 func versionCmd(stdout io.Writer) *cobra.Command {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,19 +53,18 @@ func parseSets(sets []string) (map[string]string, error) {
 	return out, nil
 }
 
-func loadRecipe(path string, sets []string) (*pipeline.Recipe, error) {
+// loadRecipe reads the recipe a RECIPE argument names (a file, or a shipped
+// recipe) and parses it with every var required.
+func loadRecipe(arg string, sets []string) (*pipeline.Recipe, error) {
 	vals, err := parseSets(sets)
 	if err != nil {
 		return nil, err
 	}
-	r, err := pipeline.Load(path, vals, registry())
+	label, raw, err := readRecipe(arg)
 	if err != nil {
-		if _, ok := pipeline.AsProblems(err); ok {
-			return nil, err
-		}
-		return nil, usageError{err}
+		return nil, err
 	}
-	return r, nil
+	return pipeline.Parse(label, raw, vals, registry())
 }
 
 func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.Writer) error {
@@ -97,9 +98,11 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	var prog *progress
+	planned := false
 	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(),
 		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan,
 		OnPlan: func(p *pipeline.Plan) {
+			planned = true
 			if !o.dryRun && !o.quiet && !o.json {
 				prog = startProgress(p, stderr)
 			}
@@ -113,6 +116,9 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	res, err := pipeline.Run(ctx, r, opts)
 	if prog != nil {
 		prog.stop(err == nil)
+	}
+	if err != nil && planned && !o.dryRun {
+		return ranError{err}
 	}
 	if err != nil {
 		return err
@@ -145,8 +151,10 @@ func outputPaths(p *pipeline.Plan) []string {
 }
 
 type planTensor struct {
-	Name   string  `json:"name"`
-	DType  string  `json:"dtype"`
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	// Shape is as inspect shows the written file: ggml order (ne0, the
+	// row, first) in a GGUF, row-major elsewhere.
 	Shape  []int64 `json:"shape"`
 	Bytes  int64   `json:"bytes"`
 	Offset int64   `json:"offset"`
@@ -163,9 +171,15 @@ func planJSON(p *pipeline.Plan) []planFile {
 	var out []planFile
 	for _, o := range p.Outputs {
 		f := planFile{Path: o.Path, Bytes: o.Size, Tensors: []planTensor{}}
+		gguf := bytes.HasPrefix(o.Prefix, []byte("GGUF"))
 		for _, pl := range o.Tensors {
 			t := pl.T
-			f.Tensors = append(f.Tensors, planTensor{t.Name, t.DType.String(), t.Shape, t.NBytes(), pl.Offset, t.Src.Describe()})
+			shape := t.Shape
+			if gguf {
+				shape = slices.Clone(shape)
+				slices.Reverse(shape)
+			}
+			f.Tensors = append(f.Tensors, planTensor{t.Name, t.DType.String(), shape, t.NBytes(), pl.Offset, t.Src.Describe()})
 		}
 		out = append(out, f)
 	}
