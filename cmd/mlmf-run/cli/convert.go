@@ -43,7 +43,7 @@ and writes one file per type, {type} in the path standing for each.`,
 			if pre != "" {
 				vals["pre"] = pre
 			}
-			r, err := pipeline.Parse("recipes/"+name, raw, vals, registry())
+			r, err := pipeline.Parse(recipes.Label(strings.TrimSuffix(name, ".yaml")), raw, vals, registry())
 			if err != nil {
 				return err
 			}
