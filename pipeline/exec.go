@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -66,21 +65,6 @@ func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
 		return err
 	}
 	return commit(ctx, files, p, opt.Manifest)
-}
-
-// chunkPool recycles chunk buffers from the writer to the workers: a run
-// moves gigabytes through a few megabytes of chunks, and allocating each
-// afresh would make the garbage collector run every few chunks. Sources fill
-// every byte of a chunk, so a reused one needs no clearing.
-var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
-
-func getChunk(n int) *[]byte {
-	p := chunkPool.Get().(*[]byte)
-	if cap(*p) < n {
-		*p = make([]byte, n)
-	}
-	*p = (*p)[:n]
-	return p
 }
 
 // spanCtx returns a context whose span is the sink stage span that owns f.

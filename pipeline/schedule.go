@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -14,13 +15,26 @@ import (
 
 // chunk is one row block of a group: read once from the group's root,
 // derived down its tree, and written at every placement that consumes it.
-// Its weight stays acquired from the budget until the last consumer is
-// written, which is the fan-out's back-pressure: a chunk is held until its
-// slowest consumer has it, and counted once however many consumers it has.
+// Its weight stays acquired from the budget, and its buffers held, until its
+// last write is done, which is the fan-out's back-pressure: a chunk is held
+// until its slowest consumer has it, and counted once however many
+// consumers it has.
 type chunk struct {
 	g      *group
 	row, n int64
 	weight int64
+
+	bufs    []*[]byte    // the root's and every derived node's rows
+	pending atomic.Int64 // writes not yet done
+	budget  *semaphore.Weighted
+}
+
+// writeReq is one placement's rows of one chunk, for its file's writer.
+type writeReq struct {
+	c    *chunk
+	p    *placement
+	off  int64
+	rows []byte
 }
 
 // chunkTarget is the weight a chunk aims for: small enough that every worker
@@ -30,10 +44,12 @@ func chunkTarget(opt ExecOptions) int64 {
 	return min(opt.Memory/int64(4*opt.Threads), 8<<20)
 }
 
-// stream runs the chunk producer and the workers in one errgroup: the first
-// failure cancels the rest. Workers write their results themselves
-// (os.File.WriteAt is safe for concurrent use), so outputs fill in parallel
-// and out of order, each byte at its planned offset.
+// stream runs the chunk producer, the workers and one writer per output
+// file in one errgroup: the first failure cancels the rest. Workers read and
+// derive; writers put each chunk's rows at their planned offsets, so files
+// fill in parallel and out of order. One writer a file, because concurrent
+// writes to one file serialize on its inode lock in the kernel, where
+// spinning waiters burn the CPU the workers need.
 func stream(ctx context.Context, files []*outFile, opt ExecOptions) error {
 	groups := groupPlacements(files)
 	g, ctx := errgroup.WithContext(ctx)
@@ -51,9 +67,24 @@ func stream(ctx context.Context, files []*outFile, opt ExecOptions) error {
 		defer close(jobs)
 		return produce(ctx, groups, opt, budget, jobs, &tracks)
 	})
-	for i := 0; i < opt.Threads; i++ {
-		g.Go(func() error { return work(ctx, jobs, budget) })
+	writers := map[*outFile]chan writeReq{}
+	for _, f := range files {
+		ch := make(chan writeReq, opt.Threads)
+		writers[f] = ch
+		g.Go(func() error { return write(ctx, ch) })
 	}
+	var workers errgroup.Group
+	for i := 0; i < opt.Threads; i++ {
+		workers.Go(func() error { return work(ctx, jobs, writers) })
+	}
+	g.Go(func() error {
+		defer func() {
+			for _, ch := range writers {
+				close(ch)
+			}
+		}()
+		return workers.Wait()
+	})
 	return g.Wait()
 }
 
@@ -80,7 +111,7 @@ func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *sema
 		}
 		for r := int64(0); r < g.rows; r += per {
 			n := min(per, g.rows-r)
-			c := &chunk{g: g, row: r, n: n, weight: n*perRow + scratch}
+			c := &chunk{g: g, row: r, n: n, weight: n*perRow + scratch, budget: budget}
 			if err := budget.Acquire(ctx, c.weight); err != nil {
 				return err
 			}
@@ -95,67 +126,102 @@ func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *sema
 	return nil
 }
 
-func work(ctx context.Context, jobs <-chan *chunk, budget *semaphore.Weighted) error {
+func work(ctx context.Context, jobs <-chan *chunk, writers map[*outFile]chan writeReq) error {
 	for c := range jobs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := c.run()
-		budget.Release(c.weight)
-		if err != nil {
+		if err := c.run(ctx, writers); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// run reads the chunk's rows of the root once and walks the tree.
-func (c *chunk) run() error {
-	root := c.g.root
-	buf := getChunk(int(c.n * root.rowBytes))
-	defer chunkPool.Put(buf)
-	err := root.src.ReadRows(c.row, c.n, *buf)
-	if err == nil {
-		err = c.visit(root, *buf)
+// write is one file's writer.
+func write(ctx context.Context, reqs <-chan writeReq) error {
+	for w := range reqs {
+		if _, err := w.p.file.f.WriteAt(w.rows, w.off); err != nil {
+			return fmt.Errorf("%s: writing tensor %q at offset %d: %w", w.p.file.out.Path, w.p.t.Name, w.off, err)
+		}
+		w.p.file.out.written.Add(int64(len(w.rows)))
+		if w.p.track.left.Add(-1) == 0 {
+			w.p.track.span.End()
+		}
+		w.c.done()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		first := c.g.placements()[0]
-		err = fmt.Errorf("tensor %q rows %d..%d: %w", first.t.Name, c.row, c.row+c.n, err)
-		first.track.span.RecordError(err)
-	}
-	return err
+	return nil
 }
 
-// visit writes rows, node n's rows of this chunk, at n's placements, then
-// derives each child's rows from them.
-func (c *chunk) visit(n *node, rows []byte) error {
-	for _, p := range n.places {
-		off := p.off + c.row*n.rowBytes
-		if _, err := p.file.f.WriteAt(rows, off); err != nil {
-			return fmt.Errorf("%s: writing tensor %q at offset %d: %w", p.file.out.Path, p.t.Name, off, err)
-		}
-		p.file.out.written.Add(int64(len(rows)))
-		if p.track.left.Add(-1) == 0 {
-			p.track.span.End()
+// done counts one write of the chunk; the last returns its buffers and its
+// weight.
+func (c *chunk) done() {
+	if c.pending.Add(-1) > 0 {
+		return
+	}
+	for _, b := range c.bufs {
+		tensor.PutBuf(b)
+	}
+	c.bufs = nil
+	c.budget.Release(c.weight)
+}
+
+// run reads the chunk's rows of the root once, derives every node of the
+// tree, and hands each placement's rows to its file's writer. The writes
+// are counted before any is sent, so the buffers outlive the last of them.
+func (c *chunk) run(ctx context.Context, writers map[*outFile]chan writeReq) error {
+	root := c.g.root
+	places := c.g.placements()
+	c.pending.Store(int64(len(places)) + 1) // +1: held until every write is sent
+	buf := tensor.GetBuf(int(c.n * root.rowBytes))
+	c.bufs = append(c.bufs, buf)
+	err := root.src.ReadRows(c.row, c.n, *buf)
+	var reqs []writeReq
+	if err == nil {
+		reqs, err = c.visit(root, *buf, reqs)
+	}
+	if err != nil {
+		err = fmt.Errorf("tensor %q rows %d..%d: %w", places[0].t.Name, c.row, c.row+c.n, err)
+		places[0].track.span.RecordError(err)
+		return err
+	}
+	for _, w := range reqs {
+		select {
+		case writers[w.p.file] <- w:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
+	c.done()
+	return nil
+}
+
+// visit collects the writes of node n's rows of this chunk at n's
+// placements, then derives each child's rows from them.
+func (c *chunk) visit(n *node, rows []byte, reqs []writeReq) ([]writeReq, error) {
+	for _, p := range n.places {
+		reqs = append(reqs, writeReq{c: c, p: p, off: p.off + c.row*n.rowBytes, rows: rows})
+	}
 	for _, k := range n.kids {
+		var err error
 		if k.tap {
 			k.derived.(tensor.Tap).Saw(c.row, c.n, rows)
-			if err := c.visit(k, rows); err != nil {
-				return err
+			if reqs, err = c.visit(k, rows, reqs); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		out := getChunk(int(c.n * k.rowBytes))
-		err := k.derived.Derive(c.row, c.n, rows, *out)
-		if err == nil {
-			err = c.visit(k, *out)
+		out := tensor.GetBuf(int(c.n * k.rowBytes))
+		c.bufs = append(c.bufs, out)
+		if err = k.derived.Derive(c.row, c.n, rows, *out); err != nil {
+			return nil, err
 		}
-		chunkPool.Put(out)
-		if err != nil {
-			return err
+		if reqs, err = c.visit(k, *out, reqs); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return reqs, nil
 }

@@ -50,20 +50,6 @@ func GetF32(n int) *[]float32 {
 	return p
 }
 
-// bytePool recycles the encoded input rows of a chunk: a run converts
-// gigabytes a few megabytes at a time, and fresh buffers there would be most
-// of its garbage.
-var bytePool = sync.Pool{New: func() any { s := make([]byte, 0); return &s }}
-
-func getBytes(n int) *[]byte {
-	p := bytePool.Get().(*[]byte)
-	if cap(*p) < n {
-		*p = make([]byte, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
-
 func (c *converted) ReadRows(row, n int64, dst []byte) error { return ReadDerived(c, row, n, dst) }
 
 func (c *converted) Input() (Source, int64) { return c.src, c.inRB }

@@ -29,8 +29,8 @@ type Tap interface {
 // pooled scratch, then derive.
 func ReadDerived(d Derived, row, n int64, dst []byte) error {
 	src, rb := d.Input()
-	p := getBytes(int(n * rb))
-	defer bytePool.Put(p)
+	p := GetBuf(int(n * rb))
+	defer PutBuf(p)
 	if err := src.ReadRows(row, n, *p); err != nil {
 		return err
 	}

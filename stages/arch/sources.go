@@ -51,12 +51,9 @@ func (m *rowMap) ReadRows(row, n int64, dst []byte) error {
 // readSpan reads input rows [lo, lo+span) at once and picks the chunk's
 // rows out of them.
 func (m *rowMap) readSpan(row, n, lo, span int64, dst []byte) error {
-	p := spanPool.Get().(*[]byte)
-	defer spanPool.Put(p)
-	if int64(cap(*p)) < span*m.rowBytes {
-		*p = make([]byte, span*m.rowBytes)
-	}
-	buf := (*p)[:span*m.rowBytes]
+	p := tensor.GetBuf(int(span * m.rowBytes))
+	defer tensor.PutBuf(p)
+	buf := *p
 	if err := m.src.ReadRows(lo, span, buf); err != nil {
 		return err
 	}
@@ -66,9 +63,6 @@ func (m *rowMap) readSpan(row, n, lo, span int64, dst []byte) error {
 	}
 	return nil
 }
-
-// spanPool recycles readSpan's input buffers, a chunk's size each.
-var spanPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (m *rowMap) Describe() string { return m.what + "(" + m.src.Describe() + ")" }
 

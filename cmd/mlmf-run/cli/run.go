@@ -83,6 +83,9 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	// The Go heap must respect the budget too: a soft limit makes the
 	// collector work harder instead of letting garbage outgrow it.
 	debug.SetMemoryLimit(mem + 128<<20)
+	if stop := startCPUProfile(stderr); stop != nil {
+		defer stop()
+	}
 	tracing, err := setupTracing(ctx, o.traceFile)
 	if err != nil {
 		return usageError{err}
