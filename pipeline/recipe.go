@@ -77,6 +77,9 @@ func parse(file string, raw []byte, sets map[string]string, reg Registry, unset 
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, Problems{yamlProblem(file, raw, err)}
 	}
+	if p := checkAliases(file, &doc); p != nil {
+		return nil, Problems{*p}
+	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: file, Line: 1, Col: 1, Msg: "a recipe is a YAML mapping with version and stages"}}
 	}
