@@ -185,7 +185,7 @@ func torchFiles(target string) ([]string, error) {
 	if !strings.HasSuffix(target, ".index.json") {
 		return []string{target}, nil
 	}
-	b, err := os.ReadFile(target)
+	b, err := tensor.ReadInput(target)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func torchFiles(target string) ([]string, error) {
 
 // readConfig parses config.json if the folder has one.
 func readConfig(dir string) (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	b, err := tensor.ReadInput(filepath.Join(dir, "config.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

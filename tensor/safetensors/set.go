@@ -177,15 +177,11 @@ func (s *Set) openIndex(path string) error {
 
 // readIndex reads the index's weight_map (tensor -> shard file).
 func readIndex(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	f, st, err := tensor.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if st.Size() > maxIndexSize {
 		return nil, &FormatError{File: path, Offset: -1, Msg: fmt.Sprintf("index of %d bytes exceeds the limit of %d", st.Size(), maxIndexSize)}
 	}
