@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 )
 
@@ -44,5 +45,30 @@ func TestLoadKeepsGGUFErrors(t *testing.T) {
 	want := `r.yaml:3:5: stage "src": ` + bad + ": offset 8: tensor count 1099511627776 exceeds"
 	if !strings.HasPrefix(ps[0].Error(), want) {
 		t.Errorf("got  %s\nwant %s...", ps[0].Error(), want)
+	}
+}
+
+// TestTorchIndexShardNames checks that an index naming one shard in several
+// spellings opens it once, and that a shard outside the index's folder is
+// refused, as for safetensors.
+func TestTorchIndexShardNames(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(corpus.Path(t, "tiny-llama-spm-bin", "pytorch_model.bin"), filepath.Join(dir, "a.bin")); err != nil {
+		t.Fatal(err)
+	}
+	index := filepath.Join(dir, "pytorch_model.bin.index.json")
+	write := func(wm string) {
+		if err := os.WriteFile(index, []byte(`{"weight_map": {`+wm+`}}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"x": "a.bin", "y": "./a.bin", "z": "sub/../a.bin"`)
+	if err := planLoad(t, context.Background(), index); err != nil {
+		t.Errorf("one shard in three spellings: %v", err)
+	}
+	write(`"x": "a.bin", "y": "../a.bin"`)
+	want := index + `: weight_map names shard "../a.bin" outside the index's folder`
+	if err := planLoad(t, context.Background(), index); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }
