@@ -83,3 +83,27 @@ func TestRecipeAliasesAllowed(t *testing.T) {
 		t.Errorf("alias not expanded: %#v", r.Stages[1].With)
 	}
 }
+
+// TestForEachCopiesBounded: for_each multiplies a stage by its list, a
+// bomb of its own (10,000 items over a stage of 18 nodes, counted by hand,
+// is 180,000 nodes); it is bounded like aliases, at the for_each.
+func TestForEachCopiesBounded(t *testing.T) {
+	items := make([]string, 10_000)
+	for i := range items {
+		items[i] = fmt.Sprintf("i%d", i)
+	}
+	_, err := Parse("r.yaml", []byte(matrix), map[string]string{"types": strings.Join(items, ","), "out": "${t}.raw"}, testRegistry())
+	want := `r.yaml:9:15: stage "s": for_each: 10000 copies would grow the recipe past 100000 YAML nodes, expected at most 100000`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	items = items[:5000] // 5000 * (18 + 12 for the raw stage fed by it) = 150,000
+	_, err = Parse("r.yaml", []byte(matrix), map[string]string{"types": strings.Join(items, ","), "out": "${t}.raw"}, testRegistry())
+	want = `r.yaml:12:5: stage "w": copied with its inputs by for_each: 5000 copies would grow the recipe past 100000 YAML nodes, expected at most 100000`
+	if ps, _ := AsProblems(err); len(ps) != 1 || ps[0].Error() != want {
+		t.Errorf("got %v\nwant only %s", err, want)
+	}
+	if _, err := Parse("r.yaml", []byte(matrix), map[string]string{"types": strings.Join(items[:3000], ","), "out": "${t}.raw"}, testRegistry()); err != nil {
+		t.Errorf("3000 copies (90,000 nodes): %v", err)
+	}
+}
