@@ -39,7 +39,8 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		return
 	}
 	by := map[string]*expansion{} // stage id -> how it is copied
-	var out []*yaml.Node
+	plan := make([]*expansion, len(seq.Content))
+	copies := 0 // nodes the copies will hold
 	for i, n := range seq.Content {
 		ptr := fmt.Sprintf("/stages/%d", i)
 		var listUnset func(at *yaml.Node, name string)
@@ -50,12 +51,32 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 			add(at, stageOf(ptr), format, args...)
 		}, listUnset)
 		if !ok || e == nil {
-			out = append(out, n)
 			continue
 		}
-		id := mapValue(n, "id")
-		if id != nil {
+		// Copies multiply a stage: they are bounded as aliases are (a list
+		// of thousands of items over a large stage is a bomb too), before
+		// any is made, and then none is.
+		size := treeSize(n, maxRecipeNodes)
+		if len(e.items) > (maxRecipeNodes-copies)/size {
+			at, what := mapValue(n, "for_each"), "for_each"
+			if at == nil {
+				at, what = n, "copied with its inputs by for_each"
+			}
+			add(at, stageOf(ptr), "%s: %d copies would grow the recipe past %d YAML nodes, expected at most %[3]d", what, len(e.items), maxRecipeNodes)
+			return
+		}
+		copies += len(e.items) * size
+		if id := mapValue(n, "id"); id != nil {
 			by[id.Value] = e
+		}
+		plan[i] = e
+	}
+	var out []*yaml.Node
+	for i, n := range seq.Content {
+		e := plan[i]
+		if e == nil {
+			out = append(out, n)
+			continue
 		}
 		for _, item := range e.items {
 			c := copyNode(n)
@@ -175,6 +196,18 @@ func seqValues(n *yaml.Node) []string {
 		out = append(out, c.Value)
 	}
 	return out
+}
+
+// treeSize counts the nodes copyNode would make of n (a node shared
+// through an alias counts each time), stopping past limit.
+func treeSize(n *yaml.Node, limit int) int {
+	size := 1
+	for _, c := range n.Content {
+		if size += treeSize(c, limit-size); size > limit {
+			break
+		}
+	}
+	return size
 }
 
 func copyNode(n *yaml.Node) *yaml.Node {

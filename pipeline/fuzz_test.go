@@ -14,6 +14,14 @@ func FuzzParse(f *testing.F) {
 	for _, c := range badRecipes {
 		f.Add([]byte(c.src))
 	}
+	// Aliases: cycles direct and through a mapping, an alias bomb, a deep
+	// chain, a merge key, aliases as keys and as stage fields.
+	f.Add([]byte("version: 1\nvars:\n  loop: &a [*a]\n" + oneStage))
+	f.Add([]byte("version: 1\nstages:\n  - &s {id: g, kind: gen, with: {tensors: 1, rows: 1, cols: 1, me: *s}}\n"))
+	f.Add([]byte(laughs()))
+	f.Add([]byte(deepAliases()))
+	f.Add([]byte("version: 1\nstages:\n  - &g {id: g, kind: gen, with: &w {tensors: 1, rows: 1, cols: 1}}\n  - {<<: *g, id: h, with: *w}\n"))
+	f.Add([]byte("version: 1\nvars: {&k out: o.raw}\nstages:\n  - {id: &i g, kind: gen, with: {tensors: 1, rows: 1, cols: 1}}\n  - {id: w, kind: raw, inputs: [*i], with: {path: \"${out}\"}}\n"))
 	shipped, _ := filepath.Glob(filepath.Join("..", "recipes", "*.yaml"))
 	for _, p := range shipped {
 		if b, err := os.ReadFile(p); err == nil {

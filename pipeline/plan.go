@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -51,12 +52,19 @@ func Build(ctx context.Context, r *Recipe, env Env) (*Plan, error) {
 		if !ok || d.stage == nil {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("planning stopped before stage %q: %w", d.ID, context.Cause(ctx))
+		}
 		e := env
 		e.StageID = d.ID
 		if e.Log != nil {
 			e.Log = e.Log.With("stage", d.ID)
 		}
 		out, err := d.stage.Plan(ctx, &e, in)
+		if err != nil && ctx.Err() != nil {
+			// Cancelled, not wrong: no problem to report at a position.
+			return nil, fmt.Errorf("planning stopped in stage %q: %w", d.ID, context.Cause(ctx))
+		}
 		if err != nil {
 			for _, one := range splitJoined(err) {
 				ps = append(ps, Problem{File: r.File, Line: d.Line, Col: d.Col, Stage: d.ID, Msg: one.Error()})

@@ -58,13 +58,32 @@ func AsProblems(err error) (Problems, bool) {
 }
 
 // splitJoined unwraps errors.Join so each joined error becomes one problem.
+// Other errors with several causes stay whole: a format error unwraps to
+// its sentinels (gguf.FormatError to ErrFormat and ErrLimit, say) while its
+// message holds the file, offset and expectation, and fmt.Errorf with two
+// %w has text of its own. An error is split only when its message is the
+// parts' messages joined by newlines, as errors.Join writes it, so that
+// splitting loses nothing.
 func splitJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	parts := j.Unwrap()
+	msgs := make([]string, 0, len(parts))
+	for _, e := range parts {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 || strings.Join(msgs, "\n") != err.Error() {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range parts {
+		if e != nil {
 			out = append(out, splitJoined(e)...)
 		}
-		return out
 	}
-	return []error{err}
+	return out
 }

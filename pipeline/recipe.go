@@ -75,7 +75,10 @@ func Parse(file string, raw []byte, sets map[string]string, reg Registry) (*Reci
 func parse(file string, raw []byte, sets map[string]string, reg Registry, unset map[string]bool) (*Recipe, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, Problems{yamlProblem(file, err)}
+		return nil, Problems{yamlProblem(file, raw, err)}
+	}
+	if p := checkAliases(file, &doc); p != nil {
+		return nil, Problems{*p}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, Problems{{File: file, Line: 1, Col: 1, Msg: "a recipe is a YAML mapping with version and stages"}}
@@ -177,16 +180,6 @@ func versionList() string {
 		s[i] = fmt.Sprint(v)
 	}
 	return strings.Join(s, ", ")
-}
-
-func yamlProblem(file string, err error) Problem {
-	msg := err.Error()
-	line := 1
-	if _, e := fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line); e == nil {
-		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-	}
-	return Problem{File: file, Line: line, Col: 1, Msg: "invalid YAML: " + msg}
 }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {

@@ -3,10 +3,10 @@ package stages
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // FactArch is the Model.Facts key under which detect leaves the *arch.Arch.
@@ -32,7 +32,7 @@ var detectSpec = &pipeline.Spec{
 			return nil, err
 		}
 		if s.Table != "" {
-			b, err := os.ReadFile(s.Table)
+			b, err := tensor.ReadInput(s.Table)
 			if err != nil {
 				return nil, fmt.Errorf("table: %w", err)
 			}

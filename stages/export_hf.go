@@ -187,7 +187,7 @@ func readSideFile(dir, name string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%v): refusing to copy it into the output", p, fi.Mode().Type())
 	}
-	return os.ReadFile(p)
+	return tensor.ReadInput(p)
 }
 
 // inside reports whether target (resolved) lies in dir, or in the blobs

@@ -65,7 +65,7 @@ func (s *loadStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 	if format == "auto" {
 		format = guessFormat(target)
 	}
-	if err := s.open(m, target, format); err != nil {
+	if err := s.open(ctx, m, target, format); err != nil {
 		return nil, err
 	}
 	// The index and config.json are read too: an output must not replace
@@ -79,11 +79,11 @@ func (s *loadStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 	return m, nil
 }
 
-func (s *loadStage) open(m *pipeline.Model, target, format string) error {
+func (s *loadStage) open(ctx context.Context, m *pipeline.Model, target, format string) error {
 	m.Format = format
 	switch format {
 	case "safetensors":
-		set, err := safetensors.Open(target)
+		set, err := safetensors.OpenContext(ctx, target)
 		if err != nil {
 			return err
 		}
@@ -95,6 +95,9 @@ func (s *loadStage) open(m *pipeline.Model, target, format string) error {
 			return err
 		}
 		for _, f := range files {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			tf, c, err := torch.Open(f)
 			if err != nil {
 				return err
@@ -185,7 +188,7 @@ func torchFiles(target string) ([]string, error) {
 	if !strings.HasSuffix(target, ".index.json") {
 		return []string{target}, nil
 	}
-	b, err := os.ReadFile(target)
+	b, err := tensor.ReadInput(target)
 	if err != nil {
 		return nil, err
 	}
@@ -195,12 +198,19 @@ func torchFiles(target string) ([]string, error) {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return nil, fmt.Errorf("%s: %w", target, err)
 	}
+	// Shards are named by their cleaned path: "a.bin", "./a.bin" and
+	// "x/../a.bin" are one file, which an index could otherwise have opened
+	// once per spelling, millions of times.
 	seen := map[string]bool{}
 	var files []string
 	for _, f := range idx.WeightMap {
-		if !seen[f] {
-			seen[f] = true
-			files = append(files, filepath.Join(filepath.Dir(target), f))
+		if !filepath.IsLocal(f) {
+			return nil, fmt.Errorf("%s: weight_map names shard %q outside the index's folder", target, f)
+		}
+		p := filepath.Join(filepath.Dir(target), f)
+		if !seen[p] {
+			seen[p] = true
+			files = append(files, p)
 		}
 	}
 	sortStrings(files)
@@ -209,7 +219,7 @@ func torchFiles(target string) ([]string, error) {
 
 // readConfig parses config.json if the folder has one.
 func readConfig(dir string) (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	b, err := tensor.ReadInput(filepath.Join(dir, "config.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -13,15 +13,13 @@ type Mapped struct {
 	f *os.File
 }
 
-// MapFile opens the file at path for ReadAt.
+// openFlags: without named pipes to block on, a plain read-only open.
+const openFlags = os.O_RDONLY
+
+// MapFile opens the regular file at path for ReadAt.
 func MapFile(path string) (*Mapped, int64, error) {
-	f, err := os.Open(path)
+	f, st, err := OpenInput(path)
 	if err != nil {
-		return nil, 0, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, 0, err
 	}
 	return &Mapped{f: f}, st.Size(), nil

@@ -21,18 +21,18 @@ type Mapped struct {
 	closed bool
 }
 
-// MapFile maps the file at path. The descriptor is closed at once: the map
-// outlives it, so a set of many shards holds no descriptors open.
+// openFlags open an input without blocking on a named pipe, so that
+// OpenInput can refuse it.
+const openFlags = os.O_RDONLY | syscall.O_NONBLOCK
+
+// MapFile maps the regular file at path. The descriptor is closed at once:
+// the map outlives it, so a set of many shards holds no descriptors open.
 func MapFile(path string) (*Mapped, int64, error) {
-	f, err := os.Open(path)
+	f, st, err := OpenInput(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
 	size := st.Size()
 	if size == 0 {
 		return &Mapped{name: path}, 0, nil

@@ -61,7 +61,7 @@ func (a *Adapter) Close() error {
 // Open reads an adapter folder's config and tensor metadata (no weights).
 func Open(dir string) (*Adapter, error) {
 	cfgPath := filepath.Join(dir, ConfigName)
-	b, err := os.ReadFile(cfgPath)
+	b, err := tensor.ReadInput(cfgPath)
 	if err != nil {
 		return nil, fmt.Errorf("adapter %s: %w", dir, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
@@ -21,7 +22,7 @@ const CardName = "README.md"
 // is an empty card.
 func readCard(dir string) (map[string]any, error) {
 	path := filepath.Join(dir, CardName)
-	b, err := os.ReadFile(path)
+	b, err := tensor.ReadInput(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // maxJSONSize bounds the JSON files read whole; tokenizer.json of the
@@ -19,30 +21,32 @@ var sourceNames = []string{"tokenizer.model", "tokenizer.json", "tokenizer_confi
 	"added_tokens.json", "chat_template.jinja", "chat_template.json"}
 
 // Files lists the files of dir that Load may read, those present: a run
-// must neither write over them nor leave them out of its manifest.
+// must neither write over them nor leave them out of its manifest. Only
+// regular files are listed: Load refuses the others when it reads them,
+// and one it does not read (a named pipe) must not be hashed either.
 func Files(dir string) []string {
-	var out []string
+	var cands []string
 	for _, n := range sourceNames {
-		if p := filepath.Join(dir, n); isFile(p) {
-			out = append(out, p)
-		}
+		cands = append(cands, filepath.Join(dir, n))
 	}
 	extra, _ := filepath.Glob(filepath.Join(dir, "additional_chat_templates", "*.jinja"))
 	sort.Strings(extra)
-	return append(out, extra...)
+	var out []string
+	for _, p := range append(cands, extra...) {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // readFile reads a whole file after checking its size.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, st, err := tensor.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if st.Size() > maxJSONSize {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d this reader takes", path, st.Size(), maxJSONSize)
 	}

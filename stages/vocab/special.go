@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // specialVocab ports gguf-py's SpecialVocab: merges, special token ids,
@@ -122,7 +124,7 @@ func (s *specialVocab) fromTokenizer(dir string, tok *HFTokenizer, tc map[string
 func (s *specialVocab) templateFiles(dir string) (any, error) {
 	jinja := filepath.Join(dir, "chat_template.jinja")
 	if isFile(jinja) {
-		b, err := os.ReadFile(jinja)
+		b, err := tensor.ReadInput(jinja)
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +135,7 @@ func (s *specialVocab) templateFiles(dir string) (any, error) {
 		sort.Strings(extra)
 		list := []any{map[string]any{"name": "default", "template": string(b)}}
 		for _, p := range extra {
-			t, err := os.ReadFile(p)
+			t, err := tensor.ReadInput(p)
 			if err != nil {
 				return nil, err
 			}
@@ -152,7 +154,11 @@ func (s *specialVocab) templateFiles(dir string) (any, error) {
 	return nil, nil
 }
 
+// isFile reports whether p names something other than a folder. A named
+// pipe or device counts, so that reading it fails with its name instead of
+// the file being taken as absent (a FIFO tokenizer.json would otherwise
+// fall back silently to tokenizer.model).
 func isFile(p string) bool {
 	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
+	return err == nil && !st.IsDir()
 }

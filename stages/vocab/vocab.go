@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
@@ -150,15 +151,11 @@ func configVocabSize(src *sources) (int, error) {
 }
 
 func loadSPM(src *sources, path string, n int) (*gguf.Meta, error) {
-	f, err := os.Open(path)
+	f, st, err := tensor.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	m, err := ParseSentencePiece(f, st.Size(), path)
 	if err != nil {
 		return nil, err

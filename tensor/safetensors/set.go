@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,12 @@ func (s *Set) Close() error {
 // checked against its index: every tensor listed must be in the shard the
 // index names, and every tensor of a shard must be listed.
 func Open(path string) (*Set, error) {
+	return OpenContext(context.Background(), path)
+}
+
+// OpenContext is Open that stops between shards once ctx is done, so that
+// opening a set of many shards can be interrupted.
+func OpenContext(ctx context.Context, path string) (*Set, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -61,7 +68,7 @@ func Open(path string) (*Set, error) {
 	}
 	s := &Set{}
 	if strings.HasSuffix(path, ".json") {
-		err = s.openIndex(path)
+		err = s.openIndex(ctx, path)
 	} else {
 		_, err = s.add(path)
 	}
@@ -122,7 +129,7 @@ func (s *Set) add(path string) (*File, error) {
 }
 
 // openIndex opens every shard the index names and checks they agree.
-func (s *Set) openIndex(path string) error {
+func (s *Set) openIndex(ctx context.Context, path string) error {
 	weightMap, err := readIndex(path)
 	if err != nil {
 		return err
@@ -140,6 +147,9 @@ func (s *Set) openIndex(path string) error {
 	where := map[string]string{} // tensor -> shard it was found in
 	var problems []string
 	for _, shard := range shards {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if !filepath.IsLocal(shard) {
 			return fmt.Errorf("%s: weight_map names shard %q outside the index's folder", path, shard)
 		}
@@ -177,15 +187,11 @@ func (s *Set) openIndex(path string) error {
 
 // readIndex reads the index's weight_map (tensor -> shard file).
 func readIndex(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	f, st, err := tensor.OpenInput(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if st.Size() > maxIndexSize {
 		return nil, &FormatError{File: path, Offset: -1, Msg: fmt.Sprintf("index of %d bytes exceeds the limit of %d", st.Size(), maxIndexSize)}
 	}

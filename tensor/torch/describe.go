@@ -2,6 +2,8 @@ package torch
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -11,11 +13,22 @@ import (
 // level, training checkpoints two or three.
 const maxNesting = 16
 
+// maxRepeat bounds the bytes a checkpoint's tensors may total, as a
+// multiple of the file's size. Tensors may reuse bytes: tied weights share
+// a storage, models with shared layers (ALBERT) name one storage up to 12
+// times, and expand() saves a view with stride 0 that torch (and so
+// llama.cpp's converter) materializes in full. Such views are read as they
+// are, but a 4-byte storage must not plan a 16 GiB tensor, nor one storage
+// named a million times a million copies: past this multiple no input
+// justifies the output.
+const maxRepeat = 16
+
 // walker collects tensors from the unpickled root in order.
 type walker struct {
 	a       *archive
 	out     []*tensor.Desc
 	names   map[string]bool
+	bytes   int64 // the tensors' bytes so far, repeats included
 	visits  int
 	seen    map[any]*visit      // containers walked, by identity
 	located map[string][2]int64 // storage key -> offset, size in the file
@@ -152,6 +165,9 @@ func (w *walker) source(name string, t *torchTensor) (tensor.Source, error) {
 	if numel > 0 && (t.offset > (1<<62)/esz-span || (t.offset+span)*esz > stBytes) {
 		return nil, fmt.Errorf("elements [%d, %d) of %d bytes each exceed the storage of %d bytes", t.offset, t.offset+span, esz, stBytes)
 	}
+	if err := w.charge(t, numel, esz, stBytes); err != nil {
+		return nil, err
+	}
 	loc, ok := w.located[t.st.key]
 	if !ok {
 		off, size, err := w.a.storageAt(t.st.key)
@@ -169,6 +185,26 @@ func (w *walker) source(name string, t *torchTensor) (tensor.Source, error) {
 		return &tensor.Section{R: w.a.r, Off: base, RowBytes: rowLen(t.size) * esz, Name: w.a.name, Tensor: name}, nil
 	}
 	return &strided{r: w.a.r, base: base, esz: esz, size: t.size, stride: t.stride, name: w.a.name, tensor: name}, nil
+}
+
+// charge adds a tensor's bytes to the file's total and refuses it when the
+// total passes maxRepeat times the file's size.
+func (w *walker) charge(t *torchTensor, numel, esz, stBytes int64) error {
+	limit := int64(math.MaxInt64)
+	if w.a.size <= limit/maxRepeat {
+		limit = w.a.size * maxRepeat
+	}
+	if numel <= (limit-w.bytes)/esz {
+		w.bytes += numel * esz
+		return nil
+	}
+	n := new(big.Int).Mul(big.NewInt(numel), big.NewInt(esz)) // may pass int64
+	what := n.String() + " bytes"
+	if n.Cmp(big.NewInt(stBytes)) > 0 {
+		what += fmt.Sprintf(", a view repeating a storage of %d bytes (stride %v),", stBytes, t.stride)
+	}
+	return fmt.Errorf("%s would bring the file's tensors to %s bytes, more than %d times the %d-byte file; "+
+		"shared storages and expanded views may repeat bytes, but not without bound", what, n.Add(n, big.NewInt(w.bytes)), maxRepeat, w.a.size)
 }
 
 // rowLen is the element count of the last dimension (1 for a scalar).

@@ -46,10 +46,17 @@ func FuzzUnpickle(f *testing.F) {
 		}
 	}
 	f.Add(stateDict(tspec{"w", "FloatStorage", "0", 6, 0, []int32{3, 2}, []int32{1, 3}}))
+	// Values quoted in errors: deep, self-containing, long.
+	f.Add(nestedOffset(func(p *pk) { p.op('N').op(bytes.Repeat([]byte{0x85}, 1000)...) }))
+	f.Add(nestedOffset(func(p *pk) { p.op(']', 'q', 7, 'h', 7, 'a') }))
+	f.Add(nestedOffset(func(p *pk) { p.op('(').op(bytes.Repeat([]byte{'N'}, 1000)...).op('t') }))
 	empty := &archive{r: bytes.NewReader(nil), name: "fuzz", entries: map[string]*zip.File{}, little: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root, err := unpickle(data, storageTable{}.load)
 		if err != nil {
+			if n := len(err.Error()); n > 4096 {
+				t.Errorf("error of %d bytes", n) // values in errors are quoted bounded
+			}
 			return
 		}
 		empty.describe(root)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
@@ -47,13 +46,8 @@ type archive struct {
 // Open reads the checkpoint at path. The returned Closer keeps the file open
 // for the tensors' sources; close it when they are no longer read.
 func Open(path string) (*File, io.Closer, error) {
-	f, err := os.Open(path)
+	f, st, err := tensor.OpenInput(path)
 	if err != nil {
-		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, nil, err
 	}
 	tf, err := NewReader(f, st.Size(), path)

@@ -35,7 +35,7 @@ func (t storageTable) load(pid any) (any, error) {
 	}
 	numel, ok := p[4].(int64)
 	if !ok || numel < 0 || numel > 1<<60/elemSize(class.dtype) {
-		return nil, fmt.Errorf("storage %q: bad element count %v", truncate(key), p[4])
+		return nil, fmt.Errorf("storage %q: bad element count %s", truncate(key), quote(p[4]))
 	}
 	if s, seen := t[key]; seen {
 		if s.class != class || s.numel != numel {
@@ -101,7 +101,7 @@ func rebuildTensor(kind globalKind, a tuple) (any, error) {
 	}
 	off, ok := a[1].(int64)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("storage_offset is %v, not a non-negative int", a[1])
+		return nil, fmt.Errorf("storage_offset is %s, not a non-negative int", quote(a[1]))
 	}
 	t.offset = off
 	var err error
@@ -130,7 +130,7 @@ func dims(what string, v any) ([]int64, error) {
 	for i, x := range tp {
 		n, ok := x.(int64)
 		if !ok || n < 0 {
-			return nil, fmt.Errorf("%s[%d] is %v, not a non-negative int", what, i, x)
+			return nil, fmt.Errorf("%s[%d] is %s, not a non-negative int", what, i, quote(x))
 		}
 		out[i] = n
 	}

@@ -40,6 +40,15 @@ func (s *strided) ReadRows(row, n int64, dst []byte) error {
 			}
 			continue
 		}
+		if s.stride[k] == 0 { // expand(): one element, repeated
+			if err := s.readAt(out[:s.esz], off); err != nil {
+				return err
+			}
+			for j := s.esz; j < rowBytes; j *= 2 {
+				copy(out[j:], out[:j])
+			}
+			continue
+		}
 		for j := int64(0); j < s.size[k]; j++ {
 			if err := s.readAt(out[j*s.esz:(j+1)*s.esz], off+j*s.stride[k]*s.esz); err != nil {
 				return err

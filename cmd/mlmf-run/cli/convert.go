@@ -24,6 +24,9 @@ pass: --type Q8_0,Q6_K,Q4_K_M -o 'out/model-{type}.gguf' reads the model once
 and writes one file per type, {type} in the path standing for each.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
 			if out == "" {
 				return usageError{fmt.Errorf("-o/--out is required")}
 			}

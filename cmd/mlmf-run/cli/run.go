@@ -34,11 +34,23 @@ func (o *runFlags) register(c *cobra.Command) {
 	f.StringArrayVar(&o.sets, "set", nil, "override a recipe var: --set key=value (repeatable)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "plan only: print every output tensor and file, read no weights")
 	f.StringVar(&o.memory, "memory", "1GiB", "memory budget for data in flight (e.g. 512MiB, 4G)")
-	f.IntVarP(&o.threads, "threads", "j", runtime.NumCPU(), "worker threads")
+	f.IntVarP(&o.threads, "threads", "j", min(runtime.NumCPU(), maxThreads), fmt.Sprintf("worker threads, 1 to %d", maxThreads))
 	f.StringVar(&o.traceFile, "trace-file", "", "write OpenTelemetry spans as JSON lines to this file (when the run ends; not if planning fails)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
 	f.BoolVar(&o.noManifest, "no-manifest", false, "write no OUT.manifest.json (skips hashing every input and output)")
+}
+
+// maxThreads bounds -j: workers past the cores only queue, and a typo such
+// as -j 100000000 would start that many goroutines with a buffer each.
+const maxThreads = 1024
+
+// check refuses flag values no run can use, before anything is read.
+func (o *runFlags) check() error {
+	if o.threads < 1 || o.threads > maxThreads {
+		return usageError{fmt.Errorf("-j/--threads %d: expected 1 to %d", o.threads, maxThreads)}
+	}
+	return nil
 }
 
 func parseSets(sets []string) (map[string]string, error) {
@@ -68,6 +80,9 @@ func loadRecipe(arg string, sets []string) (*pipeline.Recipe, error) {
 }
 
 func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.Writer) error {
+	if err := o.check(); err != nil {
+		return err
+	}
 	mem, err := ParseSize(o.memory)
 	if err != nil {
 		return usageError{fmt.Errorf("--memory: %w", err)}
