@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -144,15 +146,18 @@ func printInspect(w io.Writer, v any) {
 	if g, ok := v.(gguf.Inspect); ok {
 		fmt.Fprintf(w, "format: gguf\nmetadata: %d keys\n", len(g.Metadata))
 		for _, k := range g.Metadata {
-			val := any(k.Value)
+			s := fmt.Sprint(printableValue(k.Value))
 			if k.Len > 0 || (len(k.Type) > 0 && k.Type[0] == "ARRAY") {
-				val = fmt.Sprintf("[%d items] %v ...", k.Len, k.Head)
+				head := make([]any, len(k.Head))
+				for i, h := range k.Head {
+					head[i] = printableValue(h)
+				}
+				s = fmt.Sprintf("[%d items] %v ...", k.Len, head)
 			}
-			s := fmt.Sprint(val)
-			if len(s) > 100 {
-				s = s[:100] + "..."
+			if r := []rune(s); len(r) > 100 {
+				s = string(r[:100]) + "..."
 			}
-			fmt.Fprintf(w, "  %-44s %-16s %s\n", k.Key, strings.Join(k.Type, ","), s)
+			fmt.Fprintf(w, "  %-44s %-16s %s\n", printable(k.Key), strings.Join(k.Type, ","), s)
 		}
 		v = &inspection{Format: "gguf", Tensors: ggufTensors(g)}
 	}
@@ -168,13 +173,31 @@ func printInspect(w io.Writer, v any) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "  %s: %v\n", k, m[k])
+			fmt.Fprintf(w, "  %s: %v\n", printable(k), printableValue(m[k]))
 		}
 	}
 	fmt.Fprintf(w, "tensors: %d\n", len(in.Tensors))
 	for _, t := range in.Tensors {
-		fmt.Fprintf(w, "  %-44s %-8s %-18s off %-10d %10s %s\n", t.Name, t.DType, fmt.Sprint(t.Shape), t.Offset, humanBytes(t.NBytes), t.SHA256)
+		fmt.Fprintf(w, "  %-44s %-8s %-18s off %-10d %10s %s\n", printable(t.Name), t.DType, fmt.Sprint(t.Shape), t.Offset, humanBytes(t.NBytes), t.SHA256)
 	}
+}
+
+// printable quotes s, Go-style, when it holds anything a terminal would
+// act on or hide (control and format characters, invalid UTF-8): names and
+// strings come from the file, and a crafted one must not drive the terminal.
+func printable(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// printableValue is printable for strings and leaves other values alone.
+func printableValue(v any) any {
+	if s, ok := v.(string); ok {
+		return printable(s)
+	}
+	return v
 }
 
 func ggufTensors(g gguf.Inspect) []tensorEntry {
