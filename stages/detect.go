@@ -3,9 +3,12 @@ package stages
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
+	"github.com/mlmf-run/mlmf-run/stages/lora"
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
@@ -52,6 +55,9 @@ type detectStage struct {
 
 func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
 	m := in[0].Clone()
+	if err := notHFModel(m); err != nil {
+		return nil, err
+	}
 	if s.Table != "" {
 		m.Files = append(m.Files, s.Table)
 	}
@@ -79,6 +85,29 @@ func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipelin
 	m.Arch = a.Name()
 	m.Facts[FactArch] = a
 	return m, nil
+}
+
+// notHFModel names the two inputs people hand a converter by mistake, and
+// the recipe that takes each: a GGUF is converted already (its names are
+// llama.cpp's and it has no config.json), and a PEFT adapter is a delta
+// to merge into, or convert beside, its base model.
+func notHFModel(m *pipeline.Model) error {
+	if len(m.Files) == 0 {
+		return nil
+	}
+	if m.Naming == "gguf" {
+		return fmt.Errorf("%s is a GGUF, already converted (llama.cpp's tensor names, no config.json to detect from): "+
+			"recipes/gguf-to-hf.yaml turns it back into a Hugging Face folder; to requantize it, load it straight into quantize and export", m.Files[0])
+	}
+	dir := m.Dir
+	if dir == "" {
+		dir = filepath.Dir(m.Files[0])
+	}
+	if _, err := os.Stat(filepath.Join(dir, lora.ConfigName)); err == nil && m.Config == nil {
+		return fmt.Errorf("%s is a PEFT LoRA adapter (%s), not a model: merge it into its base with recipes/merge-lora.yaml "+
+			"(--set base=BASE --set adapter=%s), or write llama.cpp's LoRA GGUF with recipes/lora-to-gguf.yaml", dir, lora.ConfigName, dir)
+	}
+	return nil
 }
 
 func archOf(m *pipeline.Model) *arch.Arch {

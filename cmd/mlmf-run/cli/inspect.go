@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -65,29 +66,19 @@ type tensorEntry struct {
 }
 
 func inspect(path string, hash bool) (any, error) {
-	target := path
-	if st, err := os.Stat(path); err != nil {
+	target, format, err := inspectTarget(path)
+	if err != nil {
 		return nil, err
-	} else if st.IsDir() {
-		for _, n := range []string{safetensors.IndexName, safetensors.SingleName, "pytorch_model.bin"} {
-			if _, err := os.Stat(filepath.Join(path, n)); err == nil {
-				target = filepath.Join(path, n)
-				break
-			}
-		}
-		if target == path {
-			return nil, fmt.Errorf("%s: no model.safetensors[.index.json] or pytorch_model.bin in the folder", path)
-		}
 	}
-	switch ext := strings.ToLower(filepath.Ext(target)); {
-	case ext == ".gguf":
+	switch format {
+	case "gguf":
 		f, c, err := gguf.OpenSet(target)
 		if err != nil {
 			return nil, err
 		}
 		defer c.Close()
 		return gguf.Describe(f, hash)
-	case ext == ".safetensors" || strings.HasSuffix(target, ".index.json"):
+	case "safetensors":
 		s, err := safetensors.Open(target)
 		if err != nil {
 			return nil, err
@@ -102,6 +93,64 @@ func inspect(path string, hash bool) (any, error) {
 		defer c.Close()
 		return describe("pytorch", map[string]string{}, f.Tensors, hash)
 	}
+}
+
+// folderModels are the files inspect looks for in a folder, in order: a
+// model's, then a PEFT adapter's.
+var folderModels = []string{safetensors.IndexName, safetensors.SingleName, "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin"}
+
+// inspectTarget resolves a folder to its model file and tells a file's
+// format by its first bytes (by its extension when they say nothing, so a
+// damaged file still gets its own reader's error); when nothing fits, the
+// error names what was looked for.
+func inspectTarget(path string) (target, format string, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", "", err
+	}
+	target = path
+	if st.IsDir() {
+		if target, err = folderModel(path); err != nil {
+			return "", "", err
+		}
+	}
+	head := make([]byte, 9)
+	f, err := os.Open(target)
+	if err != nil {
+		return "", "", err
+	}
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	ext := strings.ToLower(filepath.Ext(target))
+	switch {
+	case bytes.HasPrefix(head, []byte("GGUF")):
+		return target, "gguf", nil
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return target, "torch", nil
+	case n == 9 && head[8] == '{', ext == ".safetensors", strings.HasSuffix(target, ".index.json"):
+		return target, "safetensors", nil
+	case ext == ".gguf":
+		return target, "gguf", nil
+	case ext == ".bin" || ext == ".pt" || ext == ".pth":
+		return target, "torch", nil
+	}
+	return "", "", fmt.Errorf("%s: not a model file: looked for a GGUF (starts with \"GGUF\"), a safetensors file "+
+		"(an 8-byte header length, then '{') or a PyTorch zip checkpoint (starts with \"PK\"); it starts with %q", target, head)
+}
+
+func folderModel(dir string) (string, error) {
+	for _, n := range folderModels {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return filepath.Join(dir, n), nil
+		}
+	}
+	for _, pat := range []string{"*.safetensors", "*.gguf"} {
+		if ms, _ := filepath.Glob(filepath.Join(dir, pat)); len(ms) == 1 {
+			return ms[0], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no model file in the folder (looked for %s, or a single *.safetensors or *.gguf)", dir, strings.Join(folderModels, ", "))
 }
 
 func describe(format string, meta map[string]string, ts []*tensor.Desc, hash bool) (*inspection, error) {
