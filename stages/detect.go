@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
@@ -96,18 +97,51 @@ func notHFModel(m *pipeline.Model) error {
 		return nil
 	}
 	if m.Naming == "gguf" {
-		return fmt.Errorf("%s is a GGUF, already converted (llama.cpp's tensor names, no config.json to detect from): "+
-			"recipes/gguf-to-hf.yaml turns it back into a Hugging Face folder; to requantize it, load it straight into quantize and export", m.Files[0])
+		return ggufSourceError(m.Files[0])
 	}
 	dir := m.Dir
 	if dir == "" {
 		dir = filepath.Dir(m.Files[0])
 	}
-	if _, err := os.Stat(filepath.Join(dir, lora.ConfigName)); err == nil && m.Config == nil {
-		return fmt.Errorf("%s is a PEFT LoRA adapter (%s), not a model: merge it into its base with recipes/merge-lora.yaml "+
-			"(--set base=BASE --set adapter=%s), or write llama.cpp's LoRA GGUF with recipes/lora-to-gguf.yaml", dir, lora.ConfigName, dir)
+	if m.Config == nil && isAdapterDir(dir) {
+		return adapterSourceError(dir)
 	}
 	return nil
+}
+
+// CheckHFSource is notHFModel for shortcuts that run a recipe with no
+// detect stage (convert to .safetensors), from the path alone.
+func CheckHFSource(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil // load reports it, with the recipe's position
+	}
+	dir := path
+	if !st.IsDir() {
+		if strings.EqualFold(filepath.Ext(path), ".gguf") {
+			return ggufSourceError(path)
+		}
+		dir = filepath.Dir(path)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil && isAdapterDir(dir) {
+		return adapterSourceError(dir)
+	}
+	return nil
+}
+
+func isAdapterDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, lora.ConfigName))
+	return err == nil
+}
+
+func ggufSourceError(file string) error {
+	return fmt.Errorf("%s is a GGUF, already converted (llama.cpp's tensor names, no config.json to detect from): "+
+		"recipes/gguf-to-hf.yaml turns it back into a Hugging Face folder; to requantize it, load it straight into quantize and export", file)
+}
+
+func adapterSourceError(dir string) error {
+	return fmt.Errorf("%s is a PEFT LoRA adapter (%s), not a model: merge it into its base with recipes/merge-lora.yaml "+
+		"(--set base=BASE --set adapter=%s), or write llama.cpp's LoRA GGUF with recipes/lora-to-gguf.yaml", dir, lora.ConfigName, dir)
 }
 
 func archOf(m *pipeline.Model) *arch.Arch {

@@ -25,6 +25,13 @@ func TestWrongInputSaysWhatToDo(t *testing.T) {
 	gguf := corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-f16.gguf")
 	adapter := corpus.Path(t, "tiny-llama-spm-lora")
 	out := filepath.Join(dir, "out.gguf")
+	recipe := filepath.Join(dir, "detect.yaml")
+	err := os.WriteFile(recipe, []byte("version: 1\nvars: {model: null, out: null}\nstages:\n"+
+		"  - {id: src, kind: load, with: {path: \"${model}\"}}\n  - {id: arch, kind: detect, inputs: [src]}\n"+
+		"  - {id: names, kind: remap, inputs: [arch]}\n  - {id: gguf, kind: export, inputs: [names], with: {path: \"${out}\"}}\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -35,6 +42,10 @@ func TestWrongInputSaysWhatToDo(t *testing.T) {
 			[]string{gguf + " is a GGUF", "recipes/gguf-to-hf.yaml"}},
 		{"convert a LoRA adapter", []string{"convert", adapter, "-o", out}, exitUsage,
 			[]string{adapter + " is a PEFT LoRA adapter", "recipes/merge-lora.yaml", "recipes/lora-to-gguf.yaml"}},
+		{"detect on a GGUF", []string{recipe, "--set", "model=" + gguf, "--set", "out=" + out}, exitUsage,
+			[]string{`stage "arch"`, gguf + " is a GGUF", "recipes/gguf-to-hf.yaml"}},
+		{"detect on a LoRA adapter", []string{recipe, "--set", "model=" + adapter, "--set", "out=" + out}, exitUsage,
+			[]string{`stage "arch"`, adapter + " is a PEFT LoRA adapter", "recipes/merge-lora.yaml", "recipes/lora-to-gguf.yaml"}},
 		{"inspect a text file", []string{"inspect", notes}, exitFailed,
 			[]string{notes + ": not a model file", "GGUF", "safetensors", "PyTorch zip"}},
 		{"inspect a folder without weights", []string{"inspect", empty}, exitFailed,
