@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -16,6 +17,9 @@ import (
 // FactAdapters is the Model.Facts key where merge-lora records the
 // []*lora.Adapter it merged, for manifests and later stages.
 const FactAdapters = "lora_adapters"
+
+// maxMergeWeight bounds an adapter's weight as lora_alpha is bounded.
+const maxMergeWeight = 1 << 20
 
 const (
 	mergeAdapters = "adapters"
@@ -45,6 +49,11 @@ var mergeLoraSpec = &pipeline.Spec{
 			if s.Adapters[i].Weight == nil {
 				one := 1.0
 				s.Adapters[i].Weight = &one
+			}
+			// As lora_alpha: a weight near float32's range makes every
+			// merged value infinite.
+			if w := *s.Adapters[i].Weight; math.IsNaN(w) || math.Abs(w) > maxMergeWeight {
+				return nil, fmt.Errorf("adapters[%d].weight %g: expected a finite number of magnitude at most %d", i, w, maxMergeWeight)
 			}
 		}
 		return s, nil

@@ -203,8 +203,9 @@ func (a *Adapter) check(m *Module) error {
 		if len(t.Shape) != 2 {
 			return fmt.Errorf("%s: %s has shape %v; only 2-D (linear or embedding) adapters are supported", file, t.Name, t.Shape)
 		}
-		if !tensor.HasCodec(t.DType) || t.DType.Quantized() {
-			return fmt.Errorf("%s: %s is %v, which cannot be decoded to float", file, t.Name, t.DType)
+		// Integers would decode as if they were weights: refuse them.
+		if !t.DType.Float() || !tensor.HasCodec(t.DType) {
+			return fmt.Errorf("%s: %s is %v, expected a floating-point matrix (F32, F16, BF16)", file, t.Name, t.DType)
 		}
 	}
 	m.Rank, m.Alpha, m.Scale = a.Config.Scale(m.Name)

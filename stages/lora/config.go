@@ -87,6 +87,9 @@ func ParseConfig(b []byte, name string) (*Config, error) {
 	if raw.Alpha == nil || math.IsNaN(*raw.Alpha) || math.IsInf(*raw.Alpha, 0) {
 		return nil, bad("lora_alpha", "expected a finite number")
 	}
+	if err := checkAlpha(*raw.Alpha); err != nil {
+		return nil, bad("lora_alpha", "%v", err)
+	}
 	c.Alpha = *raw.Alpha
 	for key, v := range map[string]json.RawMessage{"trainable_token_indices": raw.TrainableTok, "layer_replication": raw.LayerRepl} {
 		if len(v) > 0 && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
@@ -148,6 +151,9 @@ func parsePatterns(b json.RawMessage, integral bool) ([]Pattern, error) {
 		if integral && (v < 1 || v != math.Trunc(v) || v > 1<<20) {
 			return nil, fmt.Errorf("%q: rank %v, expected a positive integer", key, v)
 		}
+		if err := checkAlpha(v); !integral && err != nil {
+			return nil, fmt.Errorf("%q: %w", key, err)
+		}
 		re, err := regexp.Compile(`^(?:.*\.)?(?:` + key + `)$`)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", key, err)
@@ -155,6 +161,18 @@ func parsePatterns(b json.RawMessage, integral bool) ([]Pattern, error) {
 		out = append(out, Pattern{Key: key, Value: v, re: re})
 	}
 	return out, nil
+}
+
+// maxAlpha bounds lora_alpha as r is bounded. Adapters use alphas of the
+// order of their rank; one near float32's range (merging computes in
+// float32) makes scale·B·A infinite, so every merged weight Inf or NaN.
+const maxAlpha = 1 << 20
+
+func checkAlpha(a float64) error {
+	if math.Abs(a) > maxAlpha {
+		return fmt.Errorf("%g is out of range, expected |alpha| <= %d", a, maxAlpha)
+	}
+	return nil
 }
 
 // lookup is PEFT's get_pattern_key: the first key whose pattern matches the

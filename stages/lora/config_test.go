@@ -74,6 +74,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{`{"r": 2, "lora_alpha": 1, "target_modules": 3}`, "target_modules: expected a string"},
 		{`{"r": 2, "lora_alpha": 1, "trainable_token_indices": [1]}`, "trainable_token_indices: is set"},
 		{`{"r": 2, `, "unexpected end"},
+		// A finite alpha whose scale overflows float32, where merging
+		// computes: every merged weight would be Inf.
+		{`{"r": 8, "lora_alpha": 1e308}`, "lora_alpha: 1e+308 is out of range, expected |alpha| <= 1048576"},
+		{`{"r": 8, "lora_alpha": -3e6}`, "lora_alpha: -3e+06 is out of range, expected |alpha| <= 1048576"},
+		{`{"r": 8, "lora_alpha": 16, "alpha_pattern": {"q_proj": 1e39}}`, `alpha_pattern: "q_proj": 1e+39 is out of range, expected |alpha| <= 1048576`},
 	}
 	for _, c := range cases {
 		_, err := ParseConfig([]byte(c.json), "adapter_config.json")
