@@ -78,6 +78,12 @@ func TestConversionErrorsComeBeforeAnyWeightIsRead(t *testing.T) {
 		{"unmapped tensor", func(t *testing.T) string {
 			return brokenModel(t, nil, []*tensor.Desc{extra}, true)
 		}, []string{`stage "arch"`, "map to no llama tensor: model.layers.0.self_attn.rotary_scale.weight"}},
+		// llama.cpp's converter pads the token list to vocab_size with
+		// [PADi] entries; past the embedding's 512 rows the file is large
+		// and llama.cpp cannot load it (its token count must equal them).
+		{"vocab_size past the embedding", func(t *testing.T) string {
+			return brokenModel(t, func(c map[string]any) { c["vocab_size"] = 1 << 24 }, nil, true)
+		}, []string{`stage "gguf"`, "config.json: vocab_size 16777216", "token embedding has 512 rows"}},
 		{"missing tokenizer", func(t *testing.T) string {
 			return brokenModel(t, nil, nil, false)
 		}, []string{`stage "gguf"`, "tokenizer.model", "tokenizer.json"}},

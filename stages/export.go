@@ -149,7 +149,7 @@ func (s *exportStage) ggufMeta(m *pipeline.Model) (*gguf.Meta, error) {
 	if ft, ok := m.Facts[FactFileType].(uint32); ok {
 		meta.Set("general.file_type", gguf.Uint32(ft))
 	}
-	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre})
+	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre, EmbeddingRows: embeddingRows(m.Tensors)})
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +166,16 @@ func metaFiles(m *pipeline.Model) []string {
 		return nil
 	}
 	return vocab.Files(m.Dir)
+}
+
+// embeddingRows is token_embd's vocabulary dimension, 0 if there is none.
+func embeddingRows(ts []*tensor.Desc) int64 {
+	for _, t := range ts {
+		if t.Name == "token_embd.weight" && len(t.Shape) == 2 {
+			return t.Shape[0]
+		}
+	}
+	return 0
 }
 
 // outType is the type quantize asked for, or else the type of the first

@@ -27,6 +27,10 @@ type Options struct {
 	// 0 reads config.json's vocab_size (or its text_config's), and without
 	// one takes the tokenizer's own size.
 	VocabSize int
+	// EmbeddingRows is the token embedding's row count, when known: a
+	// vocab_size past it is refused, since the padded token list would not
+	// match the embedding and llama.cpp could not load the file.
+	EmbeddingRows int64
 	// Pre overrides tokenizer.ggml.pre. Byte-level BPE tokenizers need it
 	// unless their pre_tokenizer is one namePre recognises.
 	Pre string
@@ -72,10 +76,16 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	if n < 0 || n > maxTokenID+1 {
 		return nil, fmt.Errorf("vocab: vocab size %d outside [0, %d]", n, maxTokenID+1)
 	}
+	what := "vocab size"
 	if n == 0 {
 		if n, err = configVocabSize(src); err != nil {
 			return nil, err
 		}
+		what = filepath.Join(dir, "config.json") + ": vocab_size"
+	}
+	if opts.EmbeddingRows > 0 && int64(n) > opts.EmbeddingRows {
+		return nil, fmt.Errorf("%s %d is larger than the model: its token embedding has %d rows, and llama.cpp loads a GGUF "+
+			"only when the token list (padded to vocab_size with [PADi] entries) is as long as that", what, n, opts.EmbeddingRows)
 	}
 	spmPath := filepath.Join(dir, "tokenizer.model")
 	tokPath := filepath.Join(dir, "tokenizer.json")
