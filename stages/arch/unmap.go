@@ -19,6 +19,9 @@ import (
 // need element access (norms, transposition) need a plain element type:
 // dequantize first. A GGUF tensor no rule names is an error.
 func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, []*tensor.Desc, error) {
+	if err := a.checkGGUF(meta, tensors); err != nil {
+		return nil, nil, err
+	}
 	cfg := a.Config(meta, tensors)
 	c := &tctx{h: newHParams(cfg, a.Params)}
 	names := map[string]bool{}
@@ -40,6 +43,10 @@ func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, [
 	}
 	if len(errs) > 0 {
 		return nil, nil, fmt.Errorf("%s unmap: %s", a.Arch, strings.Join(errs, "; "))
+	}
+	// The folder must pass what hf-to-gguf asks of a checkpoint.
+	if err := a.Check(cfg, out); err != nil {
+		return nil, nil, fmt.Errorf("the config.json written from the GGUF metadata contradicts the tensors: %w", err)
 	}
 	return cfg, out, nil
 }
