@@ -63,11 +63,7 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 	}
 	_, hasOut := names["output.weight"]
 	cfg["tie_word_embeddings"] = !hasOut
-	for _, id := range []string{"bos", "eos", "pad"} {
-		if n, ok := meta.Uint("tokenizer.ggml." + id + "_token_id"); ok {
-			cfg[id+"_token_id"] = float64(n)
-		}
-	}
+	specialIDs(cfg, meta)
 	if a.Arch == "falcon" {
 		_, norm2 := names["blk.0.attn_norm_2.weight"]
 		kv, _ := num(cfg["num_kv_heads"])
@@ -78,6 +74,30 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 		cfg["alibi"] = false
 	}
 	return cfg
+}
+
+// configIDs are the GGUF keys of special token ids (gguf-py's spelling,
+// "seperator" included) and the config.json keys transformers reads.
+var configIDs = []struct{ gguf, config string }{
+	{"tokenizer.ggml.bos_token_id", "bos_token_id"},
+	{"tokenizer.ggml.eos_token_id", "eos_token_id"},
+	{"tokenizer.ggml.padding_token_id", "pad_token_id"},
+	{"tokenizer.ggml.seperator_token_id", "sep_token_id"},
+}
+
+// specialIDs writes the special token ids the GGUF records, and null for
+// bos, eos and pad when it records none: a key left out makes
+// transformers take its class default (Phi-3's pad_token_id is 32000),
+// which a smaller vocabulary cannot hold, and the model then fails to
+// load. null is what transformers itself writes for an unset id.
+func specialIDs(cfg map[string]any, meta *gguf.Meta) {
+	for _, id := range configIDs {
+		if n, ok := meta.Uint(id.gguf); ok {
+			cfg[id.config] = float64(n)
+		} else if id.config != "sep_token_id" {
+			cfg[id.config] = nil
+		}
+	}
 }
 
 // setFrom writes v under the config name a table key reads.
