@@ -52,6 +52,11 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 		}
 	}
 	a.rotaryConfig(cfg, get)
+	if w, ok := cfg["sliding_window"]; ok && w == 0.0 {
+		// llama.cpp writes 0 for no window (Phi-3's converter turns None
+		// into 0); transformers would read 0 as a window of no tokens.
+		cfg["sliding_window"] = nil
+	}
 	names := map[string]*tensor.Desc{}
 	for _, t := range tensors {
 		names[t.Name] = t

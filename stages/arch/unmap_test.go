@@ -266,3 +266,26 @@ func TestUnmapErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmapSlidingWindow: llama.cpp's Phi-3 converter writes a missing
+// sliding_window as 0 (Phi-4 has none), and transformers reads 0 as a
+// window of no tokens, masking every position; the config gets null back,
+// and a real window its value.
+func TestUnmapSlidingWindow(t *testing.T) {
+	a := mustLookup(t, "phi3")
+	base := with(baseCfg, "architectures", []any{"Phi3ForCausalLM"}, "head_dim", nil, "original_max_position_embeddings", 32.0)
+	for _, c := range []struct {
+		window any
+		want   any
+	}{{nil, nil}, {2047.0, 2047.0}} {
+		cfg := with(base, "sliding_window", c.window)
+		meta, err := a.HParams(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, present := a.Config(meta, nil)["sliding_window"]
+		if !present || got != c.want {
+			t.Errorf("sliding_window %v: config.json gets %v (present %v), want %v", c.window, got, present, c.want)
+		}
+	}
+}
