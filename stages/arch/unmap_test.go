@@ -289,3 +289,19 @@ func TestUnmapSlidingWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmapGemma3IsTheTextModel: transformers maps model_type gemma3 to
+// the multimodal Gemma3ForConditionalGeneration, which finds none of a
+// text model's weights; Gemma3ForCausalLM's config is gemma3_text (seen
+// loading a gguf-to-hf folder with transformers 5.17, docs/conformance.md).
+func TestUnmapGemma3IsTheTextModel(t *testing.T) {
+	a := mustLookup(t, "gemma3")
+	meta, err := a.HParams(with(baseCfg, "architectures", []any{"Gemma3ForCausalLM"}, "sliding_window", 16.0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := a.Config(meta, nil)
+	if cfg["model_type"] != "gemma3_text" || fmt.Sprint(cfg["architectures"]) != "[Gemma3ForCausalLM]" {
+		t.Errorf("model_type %v, architectures %v; want gemma3_text, [Gemma3ForCausalLM]", cfg["model_type"], cfg["architectures"])
+	}
+}
