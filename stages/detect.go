@@ -136,12 +136,14 @@ func isAdapterDir(dir string) bool {
 
 func ggufSourceError(file string) error {
 	return fmt.Errorf("%s is a GGUF, already converted (llama.cpp's tensor names, no config.json to detect from): "+
-		"recipes/gguf-to-hf.yaml turns it back into a Hugging Face folder; to requantize it, load it straight into quantize and export", file)
+		"`mlmf-run gguf-to-hf --set model=%s --set out=DIR` turns it back into a Hugging Face folder; "+
+		"to requantize it, load it straight into quantize and export", file, file)
 }
 
 func adapterSourceError(dir string) error {
-	return fmt.Errorf("%s is a PEFT LoRA adapter (%s), not a model: merge it into its base with recipes/merge-lora.yaml "+
-		"(--set base=BASE --set adapter=%s), or write llama.cpp's LoRA GGUF with recipes/lora-to-gguf.yaml", dir, lora.ConfigName, dir)
+	return fmt.Errorf("%s is a PEFT LoRA adapter (%s), not a model: merge it into its base with "+
+		"`mlmf-run merge-lora --set base=BASE --set adapter=%s --set out=OUT`, or write llama.cpp's LoRA GGUF with "+
+		"`mlmf-run lora-to-gguf --set base=BASE --set adapter=%s --set out=OUT.gguf`", dir, lora.ConfigName, dir, dir)
 }
 
 func archOf(m *pipeline.Model) *arch.Arch {

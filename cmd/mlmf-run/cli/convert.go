@@ -90,7 +90,7 @@ func convertRecipe(cmd *cobra.Command, model, typ, out string, vals map[string]s
 		return "reshard.yaml", nil
 	}
 	return "", fmt.Errorf("-o %s: convert writes a .gguf or a .safetensors file and tells which by the extension; "+
-		"for a Hugging Face folder run recipes/reshard.yaml (or recipes/gguf-to-hf.yaml from a GGUF)", out)
+		"for a Hugging Face folder run `mlmf-run reshard` (or `mlmf-run gguf-to-hf` from a GGUF)", out)
 }
 
 // ggufRecipe picks the GGUF recipe for --type and -o and sets their vars:

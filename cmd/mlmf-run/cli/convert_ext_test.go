@@ -68,9 +68,9 @@ func TestConvertOutputFollowsExtension(t *testing.T) {
 		{"type with safetensors", []string{corpus.Path(t, "tiny-llama-spm"), "-o", refused + ".safetensors", "--type", "Q4_K_M"},
 			[]string{"--type", "keeps the checkpoint's dtypes"}},
 		{"unknown extension", []string{corpus.Path(t, "tiny-llama-spm"), "-o", refused + ".bin"},
-			[]string{refused + ".bin", ".gguf", ".safetensors", "recipes/reshard.yaml"}},
+			[]string{refused + ".bin", ".gguf", ".safetensors", "mlmf-run reshard"}},
 		{"GGUF to safetensors", []string{gguf, "-o", refused + ".safetensors"},
-			[]string{gguf + " is a GGUF", "recipes/gguf-to-hf.yaml"}},
+			[]string{gguf + " is a GGUF", "mlmf-run gguf-to-hf --set model="}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, errs := runCLI(append([]string{"convert"}, c.args...)...)

@@ -39,13 +39,13 @@ func TestWrongInputSaysWhatToDo(t *testing.T) {
 		want []string
 	}{
 		{"convert a GGUF", []string{"convert", gguf, "-o", out}, exitUsage,
-			[]string{gguf + " is a GGUF", "recipes/gguf-to-hf.yaml"}},
+			[]string{gguf + " is a GGUF", "mlmf-run gguf-to-hf --set model="}},
 		{"convert a LoRA adapter", []string{"convert", adapter, "-o", out}, exitUsage,
-			[]string{adapter + " is a PEFT LoRA adapter", "recipes/merge-lora.yaml", "recipes/lora-to-gguf.yaml"}},
+			[]string{adapter + " is a PEFT LoRA adapter", "mlmf-run merge-lora", "mlmf-run lora-to-gguf"}},
 		{"detect on a GGUF", []string{recipe, "--set", "model=" + gguf, "--set", "out=" + out}, exitUsage,
-			[]string{`stage "arch"`, gguf + " is a GGUF", "recipes/gguf-to-hf.yaml"}},
+			[]string{`stage "arch"`, gguf + " is a GGUF", "mlmf-run gguf-to-hf --set model="}},
 		{"detect on a LoRA adapter", []string{recipe, "--set", "model=" + adapter, "--set", "out=" + out}, exitUsage,
-			[]string{`stage "arch"`, adapter + " is a PEFT LoRA adapter", "recipes/merge-lora.yaml", "recipes/lora-to-gguf.yaml"}},
+			[]string{`stage "arch"`, adapter + " is a PEFT LoRA adapter", "mlmf-run merge-lora", "mlmf-run lora-to-gguf"}},
 		{"inspect a text file", []string{"inspect", notes}, exitFailed,
 			[]string{notes + ": not a model file", "GGUF", "safetensors", "PyTorch zip"}},
 		{"inspect a folder without weights", []string{"inspect", empty}, exitFailed,
