@@ -16,13 +16,18 @@
 # package carries (../shared/tools/build-llama-tools.sh, cached). The one-run
 # outputs are compared tensor by tensor with llama-quantize's.
 #
-#   scripts/bench-fanout.sh                    # REPEAT=3 THREADS=2
+#   scripts/bench-fanout.sh                    # REPEAT=3 THREADS=2, warm page cache
 #   MODEL=/tmp/llama-1b scripts/bench-fanout.sh  # reuse a generated model
+#   COLD=1 SETS=cheap scripts/bench-fanout.sh    # drop the page cache before every
+#                                                # command (root), as for a model
+#                                                # larger than RAM; only the cheap set
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 REPEAT=${REPEAT:-3}
 THREADS=${THREADS:-2}
+COLD=${COLD:-0}
+SETS=${SETS:-"cheap k"}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-fanout.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -44,6 +49,10 @@ echo "input: $model/model.safetensors, $(stat -c %s "$model/model.safetensors") 
 timed() {
 	local name=$1
 	shift
+	if [ "$COLD" = 1 ]; then
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+	fi
 	/usr/bin/time -f "%e %M" -o "$tmp/time" "${pin[@]}" "$@" >/dev/null
 	read -r wall rss <"$tmp/time"
 	echo "$wall $rss" >>"$tmp/$name.runs"
@@ -57,16 +66,20 @@ cat "$model/model.safetensors" >/dev/null # the same warm cache for every comman
 for i in $(seq "$REPEAT"); do
 	echo "round $i"
 	rm -f "$tmp"/*.gguf "$tmp"/*.manifest.json
-	timed cheap-one "$mlmf" convert "$model" -o "$tmp/one-{type}.gguf" --type BF16,F16,Q8_0 -j "$THREADS" -q
-	for ty in BF16 F16 Q8_0; do
-		timed "cheap-$ty" "$mlmf" convert "$model" -o "$tmp/sep-$ty.gguf" --type "$ty" -j "$THREADS" -q
-	done
-	rm -f "$tmp"/*.gguf "$tmp"/*.manifest.json
-	timed k-one "$mlmf" convert "$model" -o "$tmp/one-{type}.gguf" --type Q8_0,Q6_K,Q4_K_M,Q2_K -j "$THREADS" -q
-	timed k-convert "$mlmf" convert "$model" -o "$tmp/bf16.gguf" --type BF16 -j "$THREADS" -q --no-manifest
-	for ty in Q8_0 Q6_K Q4_K_M Q2_K; do
-		timed "k-$ty" "$LLAMA_TOOLS/llama-quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
-	done
+	if [[ " $SETS " == *" cheap "* ]]; then
+		timed cheap-one "$mlmf" convert "$model" -o "$tmp/one-{type}.gguf" --type BF16,F16,Q8_0 -j "$THREADS" -q
+		for ty in BF16 F16 Q8_0; do
+			timed "cheap-$ty" "$mlmf" convert "$model" -o "$tmp/sep-$ty.gguf" --type "$ty" -j "$THREADS" -q
+		done
+		rm -f "$tmp"/*.gguf "$tmp"/*.manifest.json
+	fi
+	if [[ " $SETS " == *" k "* ]]; then
+		timed k-one "$mlmf" convert "$model" -o "$tmp/one-{type}.gguf" --type Q8_0,Q6_K,Q4_K_M,Q2_K -j "$THREADS" -q
+		timed k-convert "$mlmf" convert "$model" -o "$tmp/bf16.gguf" --type BF16 -j "$THREADS" -q --no-manifest
+		for ty in Q8_0 Q6_K Q4_K_M Q2_K; do
+			timed "k-$ty" "$LLAMA_TOOLS/llama-quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
+		done
+	fi
 done
 
 tensors() {
@@ -75,18 +88,22 @@ import json, sys
 for t in sorted(json.load(sys.stdin)["tensors"], key=lambda t: t["name"]):
     print(t["name"], t["dtype"], t["shape"], t["sha256"])'
 }
-for ty in Q8_0 Q6_K Q4_K_M Q2_K; do
-	if cmp -s <(tensors "$tmp/one-$ty.gguf") <(tensors "$tmp/llama-$ty.gguf"); then
-		echo "$ty: the one run's tensors equal llama-quantize's (sha256 of every tensor's data)"
-	else
-		echo "$ty: the one run's tensors DIFFER from llama-quantize's"
-	fi
-done
-
-one=$(median cheap-one)
-sep=$(awk -v a="$(median cheap-BF16)" -v b="$(median cheap-F16)" -v c="$(median cheap-Q8_0)" 'BEGIN {print a + b + c}')
-echo "cheap set {BF16, F16, Q8_0}: one run median $one s; three runs, sum of medians $sep s; ratio $(awk -v a="$one" -v b="$sep" 'BEGIN {printf "%.2f", a / b}')"
-kone=$(median k-one)
-kq=$(awk -v a="$(median k-Q8_0)" -v b="$(median k-Q6_K)" -v c="$(median k-Q4_K_M)" -v d="$(median k-Q2_K)" 'BEGIN {print a + b + c + d}')
-kconv=$(median k-convert)
-echo "K set {Q8_0, Q6_K, Q4_K_M, Q2_K}: one run median $kone s; llama-quantize x4 sum of medians $kq s (+ conversion $kconv s = $(awk -v a="$kq" -v b="$kconv" 'BEGIN {print a + b}') s); one run / quantize compute $(awk -v a="$kone" -v b="$kq" 'BEGIN {printf "%.2f", a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+if [[ " $SETS " == *" cheap "* ]]; then
+	one=$(median cheap-one)
+	sep=$(awk -v a="$(median cheap-BF16)" -v b="$(median cheap-F16)" -v c="$(median cheap-Q8_0)" 'BEGIN {print a + b + c}')
+	echo "cheap set {BF16, F16, Q8_0}: one run median $one s; three runs, sum of medians $sep s; ratio $(ratio "$one" "$sep")"
+fi
+if [[ " $SETS " == *" k "* ]]; then
+	for ty in Q8_0 Q6_K Q4_K_M Q2_K; do
+		if cmp -s <(tensors "$tmp/one-$ty.gguf") <(tensors "$tmp/llama-$ty.gguf"); then
+			echo "$ty: the one run's tensors equal llama-quantize's (sha256 of every tensor's data)"
+		else
+			echo "$ty: the one run's tensors DIFFER from llama-quantize's"
+		fi
+	done
+	kone=$(median k-one)
+	kq=$(awk -v a="$(median k-Q8_0)" -v b="$(median k-Q6_K)" -v c="$(median k-Q4_K_M)" -v d="$(median k-Q2_K)" 'BEGIN {print a + b + c + d}')
+	kconv=$(median k-convert)
+	echo "K set {Q8_0, Q6_K, Q4_K_M, Q2_K}: one run median $kone s; llama-quantize x4, sum of medians $kq s (+ conversion $kconv s = $(awk -v a="$kq" -v b="$kconv" 'BEGIN {print a + b}') s); one run / quantize compute $(ratio "$kone" "$kq")"
+fi
