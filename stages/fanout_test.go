@@ -101,15 +101,17 @@ stages:
 	return s
 }
 
-func runRecipe(t *testing.T, src string, reg pipeline.Registry) {
+func runRecipe(t *testing.T, src string, reg pipeline.Registry) *pipeline.Plan {
 	t.Helper()
 	r, err := pipeline.Parse("fanout.yaml", []byte(src), nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 3, Memory: 4 << 20, NoManifest: true}); err != nil {
+	res, err := pipeline.Run(context.Background(), r, pipeline.RunOptions{Threads: 3, Memory: 4 << 20, NoManifest: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return res.Plan
 }
 
 // TestFanOutReadsEachSourceByteOnce runs three branches (BF16, F16, Q8_0)
@@ -120,7 +122,7 @@ func TestFanOutReadsEachSourceByteOnce(t *testing.T) {
 	types := []string{"BF16", "F16", "Q8_0"}
 	together, alone := t.TempDir(), t.TempDir()
 	log := &readLog{}
-	runRecipe(t, branchRecipe(types, together), countingRegistry(log))
+	plan := runRecipe(t, branchRecipe(types, together), countingRegistry(log))
 
 	var want int64 // every tensor's bytes, from the file's own header
 	set, err := openTinyHeader()
@@ -140,6 +142,11 @@ func TestFanOutReadsEachSourceByteOnce(t *testing.T) {
 	}
 	if got != want {
 		t.Fatalf("read %d bytes of tensors, the file holds %d", got, want)
+	}
+	for _, st := range plan.Stages {
+		if st.Decl.ID == "src" && (st.Bytes() != want || st.Total() != want) {
+			t.Errorf("the load stage counted %d of %d bytes; the file's tensors are %d", st.Bytes(), st.Total(), want)
+		}
 	}
 
 	for _, ty := range types {
