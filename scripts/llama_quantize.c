@@ -2,7 +2,7 @@
 // the code path of llama-quantize without an importance matrix. Used by
 // scripts/bench-quant.sh as the reference to time and compare against.
 //   llama_quantize IN.gguf OUT.gguf TYPE NTHREADS
-//   llama_quantize --kernels     one-thread MB/s of ggml's Q8_0, Q4_K, Q6_K
+//   llama_quantize --kernels     one-thread MB/s of ggml's Q8_0, Q2_K, Q4_K, Q6_K
 //                                quantizers on 4096x4096 N(0, 0.02) floats
 // TYPE is a llama-quantize name (Q4_K_M, Q8_0, ...). Built by the script
 // against the npm-prebuilt libllama (../shared/tools/setup-llama.sh).
@@ -38,8 +38,8 @@ static int kernels(void) {
         double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0);
         x[i] = (float)(0.02 * sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
     }
-    const enum ggml_type ts[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
-    for (int k = 0; k < 3; k++) {
+    const enum ggml_type ts[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    for (int k = 0; k < 4; k++) {
         double best = 1e30;
         for (int r = 0; r < 3; r++) {
             struct timespec a, b;
