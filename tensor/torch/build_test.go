@@ -100,7 +100,9 @@ func torchZip(t testing.TB, pkl []byte, storages map[string][]byte, keys ...stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(data)
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	put("data.pkl", pkl)
 	put("byteorder", []byte("little"))
