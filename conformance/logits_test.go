@@ -18,7 +18,7 @@ import (
 func harness(t *testing.T) (bin, script string) {
 	t.Helper()
 	bin = os.Getenv("LLAMA_LOGITS")
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	script = filepath.Join(root, "..", "shared", "tools", "logits_check.py")
 	if bin == "" {
 		if corpus.InCI() {

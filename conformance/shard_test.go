@@ -242,7 +242,8 @@ func TestGGUFToHFRoundTrip(t *testing.T) {
 			checkShards(t, out, 1_000_000)
 			checkConfig(t, model, out)
 			for _, f := range []string{"generation_config.json", "tokenizer_config.json"} {
-				a, _ := os.ReadFile(filepath.Join(model, f))
+				a, err := os.ReadFile(filepath.Join(model, f))
+				must(t, err)
 				b, err := os.ReadFile(filepath.Join(out, f))
 				if err != nil || !bytes.Equal(a, b) {
 					t.Errorf("%s not copied verbatim: %v", f, err)

@@ -63,6 +63,16 @@ func Path(t testing.TB, elem ...string) string {
 	return filepath.Join(append([]string{Dir(t)}, elem...)...)
 }
 
+// Root returns the module root, failing t when there is none.
+func Root(t testing.TB) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatalf("module root from the working directory: %v", err)
+	}
+	return root
+}
+
 // ModuleRoot walks up from the working directory to the go.mod.
 func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()

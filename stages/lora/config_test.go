@@ -40,8 +40,14 @@ func TestScale(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	list, _ := ParseConfig([]byte(`{"r": 1, "lora_alpha": 1, "target_modules": ["q_proj", "mlp.up_proj"]}`), "t")
-	re, _ := ParseConfig([]byte(`{"r": 1, "lora_alpha": 1, "target_modules": ".*layers\\.1\\..*proj"}`), "t")
+	list, err := ParseConfig([]byte(`{"r": 1, "lora_alpha": 1, "target_modules": ["q_proj", "mlp.up_proj"]}`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := ParseConfig([]byte(`{"r": 1, "lora_alpha": 1, "target_modules": ".*layers\\.1\\..*proj"}`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		c      *Config
 		module string

@@ -72,9 +72,7 @@ func FuzzReader(f *testing.F) {
 			if w == nil || w.DType != d.DType || !reflect.DeepEqual(w.Shape, d.Shape) {
 				t.Fatalf("rewritten %v, want %v", d, w)
 			}
-			a, _ := tensor.ReadAll(d)
-			b, _ := tensor.ReadAll(w)
-			if !bytes.Equal(a, b) {
+			if a, b := mustReadAll(t, d), mustReadAll(t, w); !bytes.Equal(a, b) {
 				t.Fatalf("%s: data changed", d.Name)
 			}
 		}
