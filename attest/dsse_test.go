@@ -95,7 +95,10 @@ func TestVerifyDSSEVectors(t *testing.T) {
 // TestSignMatchesTheVector: ed25519 is deterministic, so signing the
 // vector's payload with key A must give the vector's signature byte for byte.
 func TestSignMatchesTheVector(t *testing.T) {
-	body, _ := decodeBase64(statementPayload)
+	body, err := decodeBase64(statementPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
 	env, err := Sign(PayloadType, body, key(t, seedA))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +114,10 @@ func TestSignMatchesTheVector(t *testing.T) {
 
 func TestVerifyRefusesTampering(t *testing.T) {
 	k := key(t, seedA)
-	env, _ := Sign(PayloadType, []byte(`{"a":1}`), k)
+	env, err := Sign(PayloadType, []byte(`{"a":1}`), k)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := env
 	bad.Payload = "eyJhIjoyfQ==" // {"a":2}
 	if _, err := bad.Verify(k.Public().(ed25519.PublicKey), PayloadType); !errors.Is(err, ErrNoValidSignature) {

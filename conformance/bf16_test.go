@@ -39,10 +39,9 @@ func TestBF16FromF16IsNearestEven(t *testing.T) {
 			continue // the projections are permuted or renamed; the embeddings are not
 		}
 		hf := byName[map[string]string{"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight"}[d.Name]]
-		in, _ := tensor.ReadAll(hf)
-		got, _ := tensor.ReadAll(d)
+		in, got := readAll(t, hf), readAll(t, d)
 		vals := make([]float32, hf.Elems())
-		tensor.ToFloat32(tensor.F16, in, vals)
+		must(t, tensor.ToFloat32(tensor.F16, in, vals))
 		for i, v := range vals {
 			if g := binary.LittleEndian.Uint16(got[2*i:]); g != nearestBF16(v) {
 				t.Fatalf("%s[%d] = %g: bf16 %#04x, want %#04x", d.Name, i, v, g, nearestBF16(v))

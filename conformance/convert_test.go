@@ -122,7 +122,7 @@ func TestQuantizeMatchesLlamaQuantize(t *testing.T) {
 // budget, and with several workers and a budget so small that every tensor
 // is cut into many chunks finishing out of order: the files must be equal.
 func TestOutputIndependentOfWorkers(t *testing.T) {
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	var files [][]byte
 	for _, opt := range []pipeline.RunOptions{{Threads: 1, Memory: 1 << 30}, {Threads: 5, Memory: 256 << 10}} {
 		out := filepath.Join(t.TempDir(), "out.gguf")

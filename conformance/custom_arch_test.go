@@ -15,7 +15,7 @@ import (
 // "AcmeForCausalLM", mapped by a table that says it is LLaMA-shaped. The
 // result must equal the plain LLaMA conversion's.
 func TestRecipeSuppliedArchitectureTable(t *testing.T) {
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	dir := t.TempDir()
 	model := brokenModel(t, func(c map[string]any) {
 		c["architectures"] = []string{"AcmeForCausalLM"}
@@ -28,9 +28,9 @@ func TestRecipeSuppliedArchitectureTable(t *testing.T) {
 	table := strings.Replace(string(llama), "hf_architectures: [", "hf_architectures: [AcmeForCausalLM, ", 1)
 	table = strings.Replace(table, "model_types: [", "model_types: [acme, ", 1)
 	tablePath := filepath.Join(dir, "acme.yaml")
-	os.WriteFile(tablePath, []byte(table), 0o644)
+	must(t, os.WriteFile(tablePath, []byte(table), 0o644))
 	recipe := filepath.Join(dir, "acme-to-gguf.yaml")
-	os.WriteFile(recipe, []byte(`version: 1
+	must(t, os.WriteFile(recipe, []byte(`version: 1
 vars: {model: null, out: null, table: null}
 stages:
   - {id: src, kind: load, with: {path: "${model}"}}
@@ -38,7 +38,7 @@ stages:
   - {id: names, kind: remap, inputs: [arch]}
   - {id: q, kind: quantize, inputs: [names], with: {type: F16}}
   - {id: out, kind: export, inputs: [q], with: {path: "${out}", name: "Tiny Llama Spm"}}
-`), 0o644)
+`), 0o644))
 
 	// Without the table, the architecture is unknown.
 	unknown := filepath.Join(dir, "unknown.gguf")

@@ -39,12 +39,18 @@ func brokenModel(t *testing.T, editConfig func(map[string]any), extra []*tensor.
 		t.Fatal(err)
 	}
 	var cfg map[string]any
-	json.Unmarshal(b, &cfg)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("%s/config.json: %v", src, err)
+	}
 	if editConfig != nil {
 		editConfig(cfg)
 	}
-	b, _ = json.Marshal(cfg)
-	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	if b, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	set, err := safetensors.Open(src)
 	if err != nil {
 		t.Fatal(err)
@@ -54,8 +60,11 @@ func brokenModel(t *testing.T, editConfig func(map[string]any), extra []*tensor.
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	if err := safetensors.Write(f, append(set.Tensors, extra...), nil); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -88,7 +97,10 @@ func TestConversionErrorsComeBeforeAnyWeightIsRead(t *testing.T) {
 			return brokenModel(t, nil, nil, false)
 		}, []string{`stage "gguf"`, "tokenizer.model", "tokenizer.json"}},
 	}
-	root, _ := corpus.ModuleRoot()
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			outDir := t.TempDir()
@@ -110,8 +122,8 @@ func TestConversionErrorsComeBeforeAnyWeightIsRead(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", w, ps)
 				}
 			}
-			if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-				t.Errorf("output dir holds %v", ents)
+			if ents, err := os.ReadDir(outDir); err != nil || len(ents) != 0 {
+				t.Errorf("output dir holds %v (%v); want it empty", ents, err)
 			}
 		})
 	}

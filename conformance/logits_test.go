@@ -18,10 +18,10 @@ import (
 func harness(t *testing.T) (bin, script string) {
 	t.Helper()
 	bin = os.Getenv("LLAMA_LOGITS")
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	script = filepath.Join(root, "..", "shared", "tools", "logits_check.py")
 	if bin == "" {
-		if os.Getenv("CI") == "true" {
+		if corpus.InCI() {
 			t.Fatal("LLAMA_LOGITS is not set: run eval \"$(../shared/tools/setup-llama.sh)\" first")
 		}
 		t.Skip("LLAMA_LOGITS not set (eval \"$(../shared/tools/setup-llama.sh)\")")

@@ -23,9 +23,9 @@ func TestMergeLoraToGGUFIsOnePass(t *testing.T) {
 			runRecipe(t, "merge-lora.yaml", map[string]string{"base": base, "adapter": adapter, "out": onePass, "type": typ})
 
 			folder := filepath.Join(dir, "merged")
-			os.Mkdir(folder, 0o755)
+			must(t, os.Mkdir(folder, 0o755))
 			for _, f := range []string{"config.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
-				os.Symlink(filepath.Join(base, f), filepath.Join(folder, f))
+				must(t, os.Symlink(filepath.Join(base, f), filepath.Join(folder, f)))
 			}
 			runRecipe(t, "merge-lora.yaml", map[string]string{"base": base, "adapter": adapter, "out": filepath.Join(folder, "model.safetensors")})
 			twoStep := filepath.Join(dir, "two.gguf")

@@ -162,8 +162,11 @@ func loraWriteST(t *testing.T, path string, ms map[string]loraMat) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := safetensors.Write(f, ds, map[string]string{"format": "pt"}); err != nil {
+	err = safetensors.Write(f, ds, map[string]string{"format": "pt"})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

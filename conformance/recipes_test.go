@@ -93,7 +93,7 @@ func TestEveryShippedRecipeRuns(t *testing.T) {
 // TestDefaultRecipeRunsFromTheRepoRoot checks the README's first command:
 // the bundled model is where llama-to-gguf-q4.yaml's default says.
 func TestDefaultRecipeRunsFromTheRepoRoot(t *testing.T) {
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	r, err := pipeline.Load(filepath.Join(root, "recipes", "llama-to-gguf-q4.yaml"), nil, stages.Registry())
 	if err != nil {
 		t.Fatal(err)

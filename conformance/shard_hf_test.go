@@ -148,13 +148,15 @@ func TestReshardMatchesTransformers(t *testing.T) {
 	sameTensors(t, model, out)
 	checkShards(t, out, 1_000_000)
 	var names []string
-	ents, _ := os.ReadDir(out)
+	ents, err := os.ReadDir(out)
+	must(t, err)
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
 	for _, f := range []string{"config.json", "generation_config.json", "special_tokens_map.json", "tokenizer.model", "tokenizer_config.json"} {
-		x, _ := os.ReadFile(filepath.Join(model, f))
+		x, err := os.ReadFile(filepath.Join(model, f))
+		must(t, err)
 		y, err := os.ReadFile(filepath.Join(out, f))
 		if err != nil || !bytes.Equal(x, y) {
 			t.Errorf("%s not copied verbatim (folder has %v)", f, names)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -53,25 +52,21 @@ stages:
   - {id: out, kind: export, inputs: [src], with: {format: gguf, path: "${out}"}}
 `
 
-// expectSplit is gguf-split's plan, restated from tools/gguf-split: tensors
-// in order; by size, a tensor's size padded to 32 counts and a new file
-// starts when the next tensor would take the current one over the limit; by
-// count, a new file starts at every multiple of n.
-func expectSplit(ts []*tensor.Desc, maxBytes int64, maxTensors int) [][]string {
-	var groups [][]string
-	var cur int64
-	for i, d := range ts {
-		n := (d.NBytes() + 31) / 32 * 32
-		split := i > 0 && ((maxBytes > 0 && cur+n > maxBytes) || (maxTensors > 0 && i%maxTensors == 0))
-		if i == 0 || split {
-			groups = append(groups, nil)
-			cur = 0
-		}
-		cur += n
-		groups[len(groups)-1] = append(groups[len(groups)-1], d.Name)
-	}
-	return groups
-}
+// shardRecipe splits a GGUF with the shard stage; PARAMS is replaced by the split rule.
+const shardRecipe = `version: 1
+vars: {model: null, out: null}
+stages:
+  - {id: src, kind: load, with: {path: "${model}"}}
+  - {id: out, kind: shard, inputs: [src], with: {path: "${out}", PARAMS}}
+`
+
+// splitRecipe splits a GGUF (or a split set) with the export stage.
+const splitRecipe = `version: 1
+vars: {model: null, out: null, size: "", tensors: 0}
+stages:
+  - {id: src, kind: load, with: {path: "${model}"}}
+  - {id: out, kind: export, inputs: [src], with: {format: gguf, path: "${out}", split_max_size: "${size}", split_max_tensors: "${tensors}"}}
+`
 
 func openGGUF(t *testing.T, path string) *gguf.File {
 	t.Helper()
@@ -88,7 +83,14 @@ func readAll(t *testing.T, d *tensor.Desc) []byte {
 	return b
 }
 
+// TestSplitMatchesGGUFSplit splits one conversion by size and by tensor
+// count with llama.cpp's llama-gguf-split and with the engine (re-splitting
+// the GGUF with export and with shard, and converting from Hugging Face in
+// one pass): every file of each set must be the tool's, byte for byte. The
+// set must also read back as the unsplit file's tensors and merge back into
+// the unsplit file.
 func TestSplitMatchesGGUFSplit(t *testing.T) {
+	ggufSplit := llamaTool(t, "llama-gguf-split")
 	dir := t.TempDir()
 	single := filepath.Join(dir, "single.gguf")
 	model := corpus.Path(t, "tiny-llama-spm")
@@ -96,27 +98,31 @@ func TestSplitMatchesGGUFSplit(t *testing.T) {
 	whole := openGGUF(t, single)
 	for _, c := range []struct {
 		name, size, tensors string
-		maxBytes            int64
-		maxTensors          int
+		shard               string // the shard stage's parameters
+		toolArgs            []string
 	}{
-		{"size-1M", "1M", "0", 1_000_000, 0},
-		{"tensors-5", "", "5", 0, 5},
+		{"size-1M", "1M", "0", "by: size, max_size: 1M", []string{"--split-max-size", "1M"}},
+		{"tensors-5", "", "5", "by: tensors, max_tensors: 5", []string{"--split-max-tensors", "5"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "tiny.gguf")
-			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": out, "type": "F32",
-				"split_max_size": c.size, "split_max_tensors": c.tensors})
-			want := expectSplit(whole.Tensors, c.maxBytes, c.maxTensors)
+			ref := filepath.Join(t.TempDir(), "ref")
+			runTool(t, ggufSplit, append(append([]string{"--split"}, c.toolArgs...), single, ref)...)
+			want, err := filepath.Glob(ref + "-*-of-*.gguf")
+			must(t, err)
 			if len(want) < 2 {
-				t.Fatalf("test limit gives %d files; pick one that splits", len(want))
+				t.Fatalf("llama-gguf-split made %v; pick a limit that splits", want)
 			}
-			prefix := strings.TrimSuffix(out, ".gguf")
-			for i, names := range want {
-				checkPart(t, whole, gguf.SplitPath(prefix, i, len(want)), i, len(want), names)
+			resplit := filepath.Join(t.TempDir(), "tiny.gguf")
+			must(t, runRecipeErr(t, splitRecipe, map[string]string{"model": single, "out": resplit, "size": c.size, "tensors": c.tensors}))
+			onePass := filepath.Join(t.TempDir(), "tiny.gguf")
+			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": onePass, "type": "F32",
+				"split_max_size": c.size, "split_max_tensors": c.tensors})
+			sharded := filepath.Join(t.TempDir(), "tiny.gguf")
+			must(t, runRecipeErr(t, strings.Replace(shardRecipe, "PARAMS", c.shard, 1), map[string]string{"model": single, "out": sharded}))
+			for _, out := range []string{resplit, onePass, sharded} {
+				sameFiles(t, strings.TrimSuffix(out, ".gguf"), ref, len(want))
 			}
-			if _, err := os.Stat(gguf.SplitPath(prefix, len(want), len(want)+1)); err == nil {
-				t.Fatal("more files than gguf-split writes")
-			}
+			prefix := strings.TrimSuffix(onePass, ".gguf")
 			set, cl, err := gguf.OpenSet(gguf.SplitPath(prefix, 0, len(want)))
 			must(t, err)
 			defer cl.Close()
@@ -143,50 +149,28 @@ func TestSplitMatchesGGUFSplit(t *testing.T) {
 	}
 }
 
-// checkPart checks one split file against gguf-split's layout: the first
-// carries every key of the unsplit file in order, each file then ends with
-// split.no, split.tensors.count and split.count (UINT16, INT32, UINT16);
-// the others hold only those three; tensors in the planned order with the
-// unsplit file's bytes at 32-aligned offsets.
-func checkPart(t *testing.T, whole *gguf.File, path string, i, n int, names []string) {
+// sameFiles compares the split set at prefix with llama-gguf-split's n
+// files at ref: as many files, each the same bytes.
+func sameFiles(t *testing.T, prefix, ref string, n int) {
 	t.Helper()
-	f := openGGUF(t, path)
-	var wantKeys []string
-	if i == 0 {
-		wantKeys = keyOrder(whole.Meta)
+	got, err := filepath.Glob(prefix + "-*-of-*.gguf")
+	must(t, err)
+	if len(got) != n {
+		t.Fatalf("%d files at %s (%v), llama-gguf-split wrote %d", len(got), prefix, got, n)
 	}
-	wantKeys = append(wantKeys, gguf.KeySplitNo, gguf.KeySplitTensorsCount, gguf.KeySplitCount)
-	if got := keyOrder(f.Meta); strings.Join(got, ",") != strings.Join(wantKeys, ",") {
-		t.Fatalf("%s keys\n got %v\nwant %v", path, got, wantKeys)
-	}
-	for _, kv := range whole.Meta.All() {
-		if v, _ := f.Meta.Get(kv.Key); i == 0 && (v.Type != kv.Value.Type || !sameValue(v.V, kv.Value.V)) {
-			t.Fatalf("%s: key %s = %v, want %v", path, kv.Key, v, kv.Value)
+	for i := 0; i < n; i++ {
+		got, err := os.ReadFile(gguf.SplitPath(prefix, i, n))
+		must(t, err)
+		want, err := os.ReadFile(gguf.SplitPath(ref, i, n))
+		must(t, err)
+		if !bytes.Equal(got, want) {
+			at := 0
+			for at < min(len(got), len(want)) && got[at] == want[at] {
+				at++
+			}
+			t.Errorf("%s differs from llama-gguf-split's file: %d bytes against %d, first difference at byte %d",
+				gguf.SplitPath(prefix, i, n), len(got), len(want), at)
 		}
-	}
-	for _, kv := range []struct {
-		key string
-		typ gguf.ValueType
-		v   any
-	}{
-		{gguf.KeySplitNo, gguf.TypeUint16, uint16(i)}, {gguf.KeySplitCount, gguf.TypeUint16, uint16(n)},
-		{gguf.KeySplitTensorsCount, gguf.TypeInt32, int32(len(whole.Tensors))},
-	} {
-		v, _ := f.Meta.Get(kv.key)
-		if v.Type != kv.typ || v.V != kv.v {
-			t.Fatalf("%s: %s = %v %v, want %v %v", path, kv.key, v.Type, v.V, kv.typ, kv.v)
-		}
-	}
-	if len(f.Tensors) != len(names) {
-		t.Fatalf("%s: %d tensors, want %d", path, len(f.Tensors), len(names))
-	}
-	var off int64
-	for j, d := range f.Tensors {
-		w := tensorNamed(whole, names[j])
-		if d.Name != names[j] || f.Offsets[j] != off || !bytes.Equal(readAll(t, d), readAll(t, w)) {
-			t.Fatalf("%s: tensor %d is %s at %d, want %s at %d with the unsplit bytes", path, j, d.Name, f.Offsets[j], names[j], off)
-		}
-		off += (d.NBytes() + 31) / 32 * 32
 	}
 }
 
@@ -198,17 +182,6 @@ func tensorNamed(f *gguf.File, name string) *tensor.Desc {
 	}
 	return nil
 }
-
-// keyOrder lists a file's keys in file order.
-func keyOrder(m *gguf.Meta) []string {
-	var out []string
-	for _, kv := range m.All() {
-		out = append(out, kv.Key)
-	}
-	return out
-}
-
-func sameValue(a, b any) bool { return reflect.DeepEqual(a, b) }
 
 // TestGGUFToHFRoundTrip converts each corpus model to an F32 GGUF (split,
 // for one of them) and back to a Hugging Face folder in the checkpoint's
@@ -242,7 +215,8 @@ func TestGGUFToHFRoundTrip(t *testing.T) {
 			checkShards(t, out, 1_000_000)
 			checkConfig(t, model, out)
 			for _, f := range []string{"generation_config.json", "tokenizer_config.json"} {
-				a, _ := os.ReadFile(filepath.Join(model, f))
+				a, err := os.ReadFile(filepath.Join(model, f))
+				must(t, err)
 				b, err := os.ReadFile(filepath.Join(out, f))
 				if err != nil || !bytes.Equal(a, b) {
 					t.Errorf("%s not copied verbatim: %v", f, err)

@@ -63,7 +63,7 @@ func TestGGUFToHFWritesSpecialTokenIDs(t *testing.T) {
 	padded := editedGGUF(t, func(m *gguf.Meta) { m.Set("tokenizer.ggml.padding_token_id", gguf.Uint32(0)) }, "")
 	cases = append(cases, tcase{padded, map[string]any{"tokenizer.ggml.bos_token_id": 1.0, "tokenizer.ggml.eos_token_id": 2.0,
 		"tokenizer.ggml.padding_token_id": 0.0}})
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	for _, c := range cases {
 		t.Run(strings.TrimSuffix(filepath.Base(c.path), ".gguf"), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "hf")

@@ -76,7 +76,7 @@ func TestGGUFToHFChecksMetadataAgainstTensors(t *testing.T) {
 		{"bos past the vocabulary", set("tokenizer.ggml.bos_token_id", gguf.Uint32(70000)), "",
 			"tokenizer.ggml.bos_token_id is 70000, past the 512 rows of token_embd.weight"},
 	}
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "hf")

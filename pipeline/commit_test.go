@@ -96,8 +96,12 @@ func TestFailedCommitKeepsTheOldSet(t *testing.T) {
 	writeFiles(t, old)
 	whileStreaming = func() {
 		// b becomes a folder behind the run's back: its rename must fail.
-		os.Remove(b)
-		os.MkdirAll(filepath.Join(b, "x"), 0o755)
+		if err := os.Remove(b); err != nil {
+			t.Errorf("setting up the failing rename: %v", err)
+		}
+		if err := os.MkdirAll(filepath.Join(b, "x"), 0o755); err != nil {
+			t.Errorf("setting up the failing rename: %v", err)
+		}
 	}
 	defer func() { whileStreaming = nil }()
 	_, err := Run(context.Background(), parseSet(t, setRecipe([]string{a, b}, 4)), RunOptions{Threads: 1})

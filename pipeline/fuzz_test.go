@@ -22,11 +22,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(deepAliases()))
 	f.Add([]byte("version: 1\nstages:\n  - &g {id: g, kind: gen, with: &w {tensors: 1, rows: 1, cols: 1}}\n  - {<<: *g, id: h, with: *w}\n"))
 	f.Add([]byte("version: 1\nvars: {&k out: o.raw}\nstages:\n  - {id: &i g, kind: gen, with: {tensors: 1, rows: 1, cols: 1}}\n  - {id: w, kind: raw, inputs: [*i], with: {path: \"${out}\"}}\n"))
-	shipped, _ := filepath.Glob(filepath.Join("..", "recipes", "*.yaml"))
+	shipped, err := filepath.Glob(filepath.Join("..", "recipes", "*.yaml"))
+	if err != nil || len(shipped) == 0 {
+		f.Fatalf("no shipped recipes to seed from (%v)", err)
+	}
 	for _, p := range shipped {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(b)
 	}
 	reg := testRegistry()
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -68,7 +68,10 @@ func TestOutputOverAnyFileTheRunReadsIsRefused(t *testing.T) {
 		wm[ts.Name] = "model.safetensors"
 	}
 	set.Close()
-	idx, _ := json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": wm})
+	idx, err := json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": wm})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(model, safetensors.IndexName), idx, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +86,16 @@ func TestOutputOverAnyFileTheRunReadsIsRefused(t *testing.T) {
 		filepath.Join(dir, "link", "model.safetensors"),
 		filepath.Join(dir, "link", "config.json"),
 	} {
-		before, _ := os.ReadFile(out)
+		before, rerr := os.ReadFile(out)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
 		err := planShipped(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": out})
 		if err == nil || !strings.Contains(err.Error(), "output "+out+" would overwrite an input") {
 			t.Errorf("output %s: %v", out, err)
 		}
-		if after, _ := os.ReadFile(out); string(after) != string(before) {
-			t.Errorf("%s changed", out)
+		if after, err := os.ReadFile(out); err != nil || string(after) != string(before) {
+			t.Errorf("%s changed (%v)", out, err)
 		}
 	}
 }
@@ -122,7 +128,9 @@ func TestSidecarLinkOutOfTheModelIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "special_tokens_map.json is a symbolic link to "+secret+", outside the model folder") {
 		t.Errorf("got %v", err)
 	}
-	os.Remove(filepath.Join(model, "special_tokens_map.json"))
+	if err := os.Remove(filepath.Join(model, "special_tokens_map.json")); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Mkfifo(filepath.Join(model, "generation_config.json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +150,10 @@ func TestSidecarInTheHubCacheIsCopied(t *testing.T) {
 	if err := os.MkdirAll(snap, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(blobs)
+	ents, err := os.ReadDir(blobs)
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("blobs %v: %v", ents, err)
+	}
 	for _, e := range ents {
 		if err := os.Symlink(filepath.Join("..", "..", "blobs", e.Name()), filepath.Join(snap, e.Name())); err != nil {
 			t.Fatal(err)

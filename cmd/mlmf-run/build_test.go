@@ -85,7 +85,7 @@ func checkStatic(t *testing.T, line, bin string) {
 			t.Errorf("%s: the binary asks for a dynamic loader (PT_INTERP)", line)
 		}
 	}
-	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-		t.Errorf("%s: the binary links %v", line, libs)
+	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+		t.Errorf("%s: the binary links %v (%v)", line, libs, err)
 	}
 }

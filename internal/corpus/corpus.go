@@ -1,7 +1,7 @@
 // Package corpus locates the conformance corpus for tests: the directory in
 // MLMF_CORPUS, else ../shared/testdata/corpus beside the module root. A
 // missing corpus skips a test on a developer machine and fails it in CI
-// (CI=true), where a skipped conformance check would be a silent pass.
+// (CI set to anything), where a skipped conformance check would be a silent pass.
 package corpus
 
 import (
@@ -18,13 +18,18 @@ func Dir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		if os.Getenv("CI") == "true" {
+		if InCI() {
 			t.Fatalf("conformance corpus missing at %s (set MLMF_CORPUS): %v", dir, err)
 		}
 		t.Skipf("conformance corpus missing at %s (set MLMF_CORPUS)", dir)
 	}
 	return dir
 }
+
+// InCI reports whether the tests run in CI: CI set to any non-empty value.
+// CI systems spell it "true", "1" or "yes"; all of them must turn a missing
+// corpus or reference tool into a failure rather than a silent skip.
+func InCI() bool { return os.Getenv("CI") != "" }
 
 // Find returns the corpus directory and whether it is there, neither
 // skipping nor failing: for fuzz seed helpers, which add corpus seeds when
@@ -56,6 +61,16 @@ func locate() (string, error) {
 func Path(t testing.TB, elem ...string) string {
 	t.Helper()
 	return filepath.Join(append([]string{Dir(t)}, elem...)...)
+}
+
+// Root returns the module root, failing t when there is none.
+func Root(t testing.TB) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatalf("module root from the working directory: %v", err)
+	}
+	return root
 }
 
 // ModuleRoot walks up from the working directory to the go.mod.

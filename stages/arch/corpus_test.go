@@ -50,14 +50,23 @@ func loadRef(t *testing.T, path string) *refGGUF {
 	var raw struct {
 		KV json.RawMessage `json:"kv"`
 	}
-	json.Unmarshal(b, &raw)
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(raw.KV)))
-	dec.Token()
+	if _, err := dec.Token(); err != nil {
+		t.Fatalf("kv: %v", err)
+	}
 	for dec.More() {
-		k, _ := dec.Token()
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatalf("kv key: %v", err)
+		}
 		r.keyOrder = append(r.keyOrder, k.(string))
 		var skip json.RawMessage
-		dec.Decode(&skip)
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("kv %s: %v", k, err)
+		}
 	}
 	return &r
 }

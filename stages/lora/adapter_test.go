@@ -27,7 +27,10 @@ func TestOpenRefusesIntegerMatrices(t *testing.T) {
 					if strings.Contains(name, which) {
 						d = dt
 					}
-					rb, _ := d.RowBytes(shape[1])
+					rb, err := d.RowBytes(shape[1])
+					if err != nil {
+						t.Fatal(err)
+					}
 					return &tensor.Desc{Name: name, DType: d, Shape: shape,
 						Src: &tensor.Bytes{Data: make([]byte, rb*shape[0]), RowBytes: rb, What: "zeros"}}
 				}

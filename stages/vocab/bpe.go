@@ -2,6 +2,8 @@ package vocab
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,7 +19,9 @@ func fullVocab(t *HFTokenizer, name string) (map[int]string, error) {
 	for _, a := range t.Added {
 		byText[a.Content] = a.ID
 	}
-	for text, id := range byText {
+	// Texts in sorted order, so which clash is named does not depend on map order.
+	for _, text := range slices.Sorted(maps.Keys(byText)) {
+		id := byText[text]
 		if other, dup := byID[id]; dup {
 			if other > text {
 				other, text = text, other
@@ -45,10 +49,15 @@ func bpeVocab(t *HFTokenizer, n int, name string) ([]string, []int32, error) {
 	if n == 0 {
 		return nil, nil, fmt.Errorf("%s: the vocabulary has no tokens", name)
 	}
-	for id, text := range byID {
-		if id >= n {
-			return nil, nil, fmt.Errorf("%s: token %q has id %d, past the model's vocab_size %d", name, text, id, n)
+	// The lowest offending id is named, so the message does not depend on map order.
+	bad := -1
+	for id := range byID {
+		if id >= n && (bad < 0 || id < bad) {
+			bad = id
 		}
+	}
+	if bad >= 0 {
+		return nil, nil, fmt.Errorf("%s: token %q has id %d, past the model's vocab_size %d", name, byID[bad], bad, n)
 	}
 	added := make(map[string]AddedToken, len(t.Added))
 	for _, a := range t.Added {

@@ -132,7 +132,10 @@ func checkKV(t *testing.T, key string, v gguf.Value, want refKV) {
 	if err := json.Unmarshal(want.Head, &head); err != nil {
 		t.Fatal(err)
 	}
-	gotHead, _ := pyjson.Dumps(list[:min(len(head), len(list))])
+	gotHead, err := pyjson.Dumps(list[:min(len(head), len(list))])
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
 	if !jsonEqual(t, []byte(gotHead), want.Head) {
 		t.Errorf("%s: head %s, want %s", key, gotHead, want.Head)
 	}

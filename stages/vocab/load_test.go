@@ -166,28 +166,47 @@ func TestLoadBPE(t *testing.T) {
 
 func TestLoadBPEErrors(t *testing.T) {
 	unnamed := strings.Replace(bpeJSON, `"use_regex": true`, `"use_regex": false`, 1)
+	// The messages are compared whole ($DIR stands for the model folder): where
+	// several tokens are at fault, the message must name the same one every run.
 	tests := []struct {
 		name  string
 		files map[string]string
 		opts  Options
 		want  string
 	}{
-		{"unnamed pre", map[string]string{"tokenizer.json": unnamed}, Options{}, "set the pre-tokenizer name"},
+		{"unnamed pre", map[string]string{"tokenizer.json": unnamed}, Options{},
+			"$DIR/tokenizer.json: pre_tokenizer ByteLevel is not one whose llama.cpp name can be told from its definition; set the pre-tokenizer name explicitly (e.g. llama-bpe, qwen2, gpt-2)"},
 		// Ids 0-6 with a gap: the default size (6 distinct tokens) is too small, as in the converter.
-		{"default size too small", map[string]string{"tokenizer.json": bpeJSON}, Options{}, "past the model's vocab_size 6"},
-		{"id past vocab_size", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"vocab_size": 5}`}, Options{}, `"▁hi" has id 5, past the model's vocab_size 5`},
-		{"shared id", map[string]string{"tokenizer.json": strings.Replace(bpeJSON, `"ab": 3`, `"ab": 1`, 1)}, Options{}, "share id 1"},
-		{"unigram", map[string]string{"tokenizer.json": `{"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}`}, Options{}, `model type "Unigram"`},
-		{"bad config", map[string]string{"tokenizer.json": bpeJSON, "config.json": `[1]`}, Options{}, "config.json: want a JSON object"},
-		{"bad vocab_size", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"vocab_size": "8"}`}, Options{}, "vocab_size"},
-		{"negative special id", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"eos_token_id": -1}`}, Options{VocabSize: 7}, "config.json: invalid value for special token type eos: -1"},
-		{"huge vocab option", map[string]string{"tokenizer.json": bpeJSON}, Options{VocabSize: 1 << 40}, "vocab size"},
+		{"default size too small", map[string]string{"tokenizer.json": bpeJSON}, Options{},
+			`$DIR/tokenizer.json: token "<|eot|>" has id 6, past the model's vocab_size 6`},
+		// Ids 5 and 6 are both past 5: the lowest is named.
+		{"id past vocab_size", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"vocab_size": 5}`}, Options{},
+			`$DIR/tokenizer.json: token "▁hi" has id 5, past the model's vocab_size 5`},
+		{"ids past vocab_size option", map[string]string{"tokenizer.json": bpeJSON}, Options{VocabSize: 4},
+			`$DIR/tokenizer.json: token "<s>" has id 4, past the model's vocab_size 4`},
+		{"shared id", map[string]string{"tokenizer.json": strings.Replace(bpeJSON, `"ab": 3`, `"ab": 1`, 1)}, Options{},
+			`$DIR/tokenizer.json: tokens "ab" and "b" share id 1`},
+		// Three texts on one id: the first two in sorted order are named.
+		{"three share an id", map[string]string{"tokenizer.json": strings.Replace(bpeJSON, `"a": 0, "b": 1, "ab": 3`, `"a": 0, "b": 0, "ab": 0`, 1)}, Options{},
+			`$DIR/tokenizer.json: tokens "a" and "ab" share id 0`},
+		{"unigram", map[string]string{"tokenizer.json": `{"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}`}, Options{},
+			`$DIR/tokenizer.json: model type "Unigram": only BPE tokenizer.json models are supported (and SentencePiece tokenizer.model)`},
+		{"bad config", map[string]string{"tokenizer.json": bpeJSON, "config.json": `[1]`}, Options{},
+			"$DIR/config.json: want a JSON object"},
+		{"bad vocab_size", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"vocab_size": "8"}`}, Options{},
+			"$DIR/config.json: vocab_size 8 is not an integer in [1, 16777216]"},
+		{"negative special id", map[string]string{"tokenizer.json": bpeJSON, "config.json": `{"eos_token_id": -1}`}, Options{VocabSize: 7},
+			"$DIR/config.json: invalid value for special token type eos: -1"},
+		{"huge vocab option", map[string]string{"tokenizer.json": bpeJSON}, Options{VocabSize: 1 << 40},
+			"vocab: vocab size 1099511627776 outside [0, 16777216]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(writeDir(t, tt.files), tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("err = %v; want one containing %q", err, tt.want)
+			dir := writeDir(t, tt.files)
+			want := strings.ReplaceAll(tt.want, "$DIR", dir)
+			_, err := Load(dir, tt.opts)
+			if err == nil || err.Error() != want {
+				t.Errorf("err = %v\nwant    %s", err, want)
 			}
 		})
 	}

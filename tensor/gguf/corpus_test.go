@@ -7,7 +7,7 @@ import (
 )
 
 // corpusFiles lists the reference GGUFs of the conformance corpus, skipping
-// the test when the corpus is absent (failing it under CI=true).
+// the test when the corpus is absent (failing it when CI is set).
 // Not internal/corpus's: it imports tensor/gguf, so using it here is a cycle.
 func corpusFiles(t testing.TB) []string {
 	t.Helper()
@@ -21,7 +21,7 @@ func corpusFiles(t testing.TB) []string {
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.gguf"))
 	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
+		if os.Getenv("CI") != "" { // as corpus.InCI: any non-empty value
 			t.Fatalf("no GGUF files in corpus %s", dir)
 		}
 		t.Skipf("no GGUF files in corpus %s (set MLMF_CORPUS)", dir)

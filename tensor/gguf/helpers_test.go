@@ -60,3 +60,11 @@ func names(ts []*tensor.Desc) string {
 	}
 	return s
 }
+
+// must fails the test on an error from its own setup.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

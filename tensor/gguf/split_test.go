@@ -69,21 +69,22 @@ func TestOpenSetErrors(t *testing.T) {
 	}{
 		{"missing file", func(t *testing.T, dir string) string {
 			first := writeSplits(t, dir, 3, nil)
-			os.Remove(filepath.Join(dir, "model-00002-of-00003.gguf"))
+			must(t, os.Remove(filepath.Join(dir, "model-00002-of-00003.gguf")))
 			return first
 		}, "model-00002-of-00003.gguf"},
 		{"extra file", func(t *testing.T, dir string) string {
 			first := writeSplits(t, dir, 2, nil)
-			data, _ := os.ReadFile(filepath.Join(dir, "model-00002-of-00002.gguf"))
-			os.WriteFile(filepath.Join(dir, "model-00003-of-00002.gguf"), data, 0o644)
+			data, err := os.ReadFile(filepath.Join(dir, "model-00002-of-00002.gguf"))
+			must(t, err)
+			must(t, os.WriteFile(filepath.Join(dir, "model-00003-of-00002.gguf"), data, 0o644))
 			return first
 		}, "model-00003-of-00002.gguf: extra file"},
 		{"reordered files", func(t *testing.T, dir string) string {
 			first := writeSplits(t, dir, 3, nil)
 			a, b := filepath.Join(dir, "model-00002-of-00003.gguf"), filepath.Join(dir, "model-00003-of-00003.gguf")
-			os.Rename(a, a+".tmp")
-			os.Rename(b, a)
-			os.Rename(a+".tmp", b)
+			must(t, os.Rename(a, a+".tmp"))
+			must(t, os.Rename(b, a))
+			must(t, os.Rename(a+".tmp", b))
 			return first
 		}, "model-00002-of-00003.gguf: split.no is 2, want 1"},
 		{"count disagrees", func(t *testing.T, dir string) string {
@@ -126,7 +127,7 @@ func TestOpenSetErrors(t *testing.T) {
 
 func TestOpenSetSingle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "one.gguf")
-	os.WriteFile(path, build(t, testMeta(), f32Tensor("w", 0, 2, 2)), 0o644)
+	must(t, os.WriteFile(path, build(t, testMeta(), f32Tensor("w", 0, 2, 2)), 0o644))
 	f, c, err := OpenSet(path)
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func BenchmarkQuantize(b *testing.B) {
 		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			x := benchMatrix
-			nb, _ := typ.RowBytes(int64(len(x)))
+			nb := mustRowBytes(b, typ, len(x))
 			q := make([]byte, nb)
 			b.SetBytes(int64(4 * len(x)))
 			b.ResetTimer()
@@ -44,7 +44,7 @@ func BenchmarkDequantize(b *testing.B) {
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			x := benchMatrix
-			nb, _ := typ.RowBytes(int64(len(x)))
+			nb := mustRowBytes(b, typ, len(x))
 			q := make([]byte, nb)
 			if err := quant.Quantize(typ, x, q); err != nil {
 				b.Fatal(err)
@@ -76,7 +76,7 @@ func BenchmarkConvertBF16(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rb, _ := typ.RowBytes(rowLen)
+			rb := mustRowBytes(b, typ, rowLen)
 			dst := make([]byte, rows*rb)
 			b.SetBytes(int64(len(src)))
 			b.ReportAllocs()

@@ -106,7 +106,7 @@ func TestCorpusByteIdentical(t *testing.T) {
 				if err := tensor.ToFloat32(tensor.BF16, in.data, f); err != nil {
 					t.Fatal(err)
 				}
-				nb, _ := typ.RowBytes(int64(len(f)))
+				nb := mustRowBytes(t, typ, len(f))
 				out := make([]byte, nb)
 				if err := quant.Quantize(typ, f, out); err != nil {
 					t.Fatalf("%s: %v", name, err)

@@ -91,7 +91,7 @@ func FuzzQuantize(f *testing.F) {
 			if !quant.Supported(typ) {
 				continue
 			}
-			nb, _ := typ.RowBytes(int64(len(x)))
+			nb := mustRowBytes(t, typ, len(x))
 			q := make([]byte, nb)
 			if err := quant.Quantize(typ, x, q); err != nil {
 				t.Fatalf("%v: %v", typ, err)

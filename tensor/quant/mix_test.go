@@ -296,7 +296,7 @@ func TestMixMoE(t *testing.T) {
 		mx["output.weight"] != tensor.Q8_0 || mx["token_embd.weight"] != tensor.Q8_0 {
 		t.Errorf("MXFP4_MOE: %v", mx)
 	}
-	m, _ := ParseMix("Q4_K_M")
+	m := mustMix(t, "Q4_K_M")
 	for _, bad := range []string{"ffn_down_exps.weight", "blk.32.ffn_down_exps.weight", "blk.x.ffn_up_exps.weight"} {
 		ts := []*tensor.Desc{{Name: bad, DType: tensor.BF16, Shape: []int64{8, 4096, 14336}}}
 		if _, err := m.Plan(info, ts, Options{}); err == nil || !strings.Contains(err.Error(), bad) {
@@ -325,7 +325,7 @@ func TestMixFallback(t *testing.T) {
 		{"Q6_K", "blk.5.attn_q.weight", 4000, tensor.Q8_0, tensor.Q6_K},
 		{"Q4_K_M", "blk.5.attn_q.weight", 4096, tensor.Q4_K, tensor.Invalid},
 	} {
-		m, _ := ParseMix(c.mix)
+		m := mustMix(t, c.mix)
 		rep, err := m.PlanReport(info, one(c.name, c.cols), Options{})
 		if err != nil {
 			t.Fatalf("%s %s: %v", c.mix, c.name, err)
@@ -343,13 +343,13 @@ func TestMixFallback(t *testing.T) {
 	}
 	// The output head takes Q8_0 when its rows do not fit the mix's type; that
 	// is a rule, not a counted fallback.
-	m, _ := ParseMix("Q4_K_M")
+	m := mustMix(t, "Q4_K_M")
 	rep, err := m.PlanReport(info, []*tensor.Desc{{Name: "output.weight", DType: tensor.F16, Shape: []int64{32000, 4000}}}, Options{})
 	if err != nil || rep.Types[0] != tensor.Q8_0 || len(rep.Fallbacks) != 0 {
 		t.Errorf("output 4000 cols: %v %v %v, want Q8_0 and no fallback", rep, err, rep.Fallbacks)
 	}
 	// Legacy types have no fallback: llama-quantize fails.
-	q8, _ := ParseMix("Q8_0")
+	q8 := mustMix(t, "Q8_0")
 	if _, err := q8.Plan(info, one("blk.5.attn_q.weight", 100), Options{}); err == nil ||
 		!strings.Contains(err.Error(), "blk.5.attn_q.weight") {
 		t.Errorf("Q8_0 with 100 columns: %v, want an error naming the tensor", err)
@@ -359,7 +359,7 @@ func TestMixFallback(t *testing.T) {
 // TestMixQuantizable uses the F16 mix, which has no block size to trip on, to
 // see llama.cpp's predicate alone.
 func TestMixQuantizable(t *testing.T) {
-	m, _ := ParseMix("F16")
+	m := mustMix(t, "F16")
 	info := ModelInfo{Arch: "llama", NLayer: 1, NHead: 8, NHeadKV: 8}
 	for _, c := range []struct {
 		name  string
@@ -455,7 +455,7 @@ func TestMixOptions(t *testing.T) {
 }
 
 func TestMixImatrixRequired(t *testing.T) {
-	m, _ := ParseMix("q2_k_s")
+	m := mustMix(t, "q2_k_s")
 	info := ModelInfo{Arch: "llama", NLayer: 2, NHead: 4, NHeadKV: 2}
 	ts := mixModel(2, 256, 512, 128, 512, true)
 	if _, err := m.Plan(info, ts, Options{}); err == nil || !strings.Contains(err.Error(), "importance matrix") {
@@ -543,7 +543,7 @@ func TestLoaderOrder(t *testing.T) {
 }
 
 func TestMixHostile(t *testing.T) {
-	m, _ := ParseMix("Q4_K_M")
+	m := mustMix(t, "Q4_K_M")
 	ok := ModelInfo{Arch: "llama", NLayer: 2, NHead: 4, NHeadKV: 2}
 	w := func(name string, shape ...int64) *tensor.Desc {
 		return &tensor.Desc{Name: name, DType: tensor.F32, Shape: shape}
@@ -584,7 +584,7 @@ func FuzzMixNames(f *testing.F) {
 			}
 		}
 		_, _ = ParseOverride(s)
-		m, _ := ParseMix("Q4_K_M")
+		m := mustMix(t, "Q4_K_M")
 		info := ModelInfo{Arch: "llama", NLayer: 4, NExpert: 8, NHead: 8, NHeadKV: 2}
 		ts := []*tensor.Desc{{Name: s, DType: tensor.F32, Shape: []int64{8, 64, 300}}, {Name: "x" + s, DType: tensor.F32, Shape: []int64{256, 256}}}
 		types, err := m.Plan(info, ts, Options{})
@@ -593,4 +593,14 @@ func FuzzMixNames(f *testing.F) {
 		}
 		_ = LoaderOrder([]string{s, "blk.1." + s})
 	})
+}
+
+// mustMix parses a mix the test relies on, failing the test if it cannot.
+func mustMix(t testing.TB, name string) *Mix {
+	t.Helper()
+	m, err := ParseMix(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -22,7 +22,9 @@ func TestMappedFileTruncated(t *testing.T) {
 	if err := Write(f, []*tensor.Desc{desc("w", tensor.U8, 4, 8192)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -106,8 +106,11 @@ func writeShard(t *testing.T, path string, names ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := Write(f, ts, map[string]string{"format": "pt"}); err != nil {
+	err = Write(f, ts, map[string]string{"format": "pt"})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

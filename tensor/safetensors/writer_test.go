@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -40,7 +41,10 @@ func TestRoundTripCorpus(t *testing.T) {
 
 func desc(name string, dt tensor.DType, shape ...int64) *tensor.Desc {
 	d := &tensor.Desc{Name: name, DType: dt, Shape: shape}
-	n, _ := byteSize(shape, dt)
+	n, ok := byteSize(shape, dt)
+	if !ok {
+		panic(fmt.Sprintf("test tensor %s: shape %v has no byte size", name, shape))
+	}
 	data := make([]byte, n)
 	for i := range data {
 		data[i] = byte(len(name) + i)
@@ -121,10 +125,10 @@ func TestLayoutOrder(t *testing.T) {
 		t.Fatalf("read back %d tensors, metadata %v", len(f.Tensors), f.Metadata)
 	}
 	for _, d := range f.Tensors {
-		got, _ := tensor.ReadAll(d)
+		got := mustReadAll(t, d)
 		for _, w := range ts {
 			if w.Name == d.Name {
-				if want, _ := tensor.ReadAll(w); !bytes.Equal(got, want) || d.DType != w.DType {
+				if want := mustReadAll(t, w); !bytes.Equal(got, want) || d.DType != w.DType {
 					t.Errorf("%s: read back %v %x, want %v %x", d.Name, d.DType, got, w.DType, want)
 				}
 			}
@@ -188,12 +192,22 @@ func TestWriteChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, w := range []*tensor.Desc{wide, big} {
-		got, _ := tensor.ReadAll(f.Tensors[i])
-		want, _ := tensor.ReadAll(w)
+		got, want := mustReadAll(t, f.Tensors[i]), mustReadAll(t, w)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs after writing", w.Name)
 		}
 	}
+}
+
+// mustReadAll reads a tensor whole; a failed read fails the test rather than
+// comparing equal to another failed read.
+func mustReadAll(t testing.TB, d *tensor.Desc) []byte {
+	t.Helper()
+	b, err := tensor.ReadAll(d)
+	if err != nil {
+		t.Fatalf("reading %s: %v", d.Name, err)
+	}
+	return b
 }
 
 type recorder struct {

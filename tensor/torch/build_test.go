@@ -96,11 +96,7 @@ func torchZip(t testing.TB, pkl []byte, storages map[string][]byte, keys ...stri
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	put := func(name string, data []byte) {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: "archive/" + name, Method: zip.Store})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
+		addEntry(t, zw, &zip.FileHeader{Name: "archive/" + name, Method: zip.Store}, data)
 	}
 	put("data.pkl", pkl)
 	put("byteorder", []byte("little"))
@@ -123,6 +119,18 @@ func f32s(v ...float32) []byte {
 
 func zipWriter(w *bytes.Buffer) *zip.Writer { return zip.NewWriter(w) }
 
+// addEntry writes one zip entry, failing t if the writer refuses it.
+func addEntry(t testing.TB, zw *zip.Writer, h *zip.FileHeader, data []byte) {
+	t.Helper()
+	w, err := zw.CreateHeader(h)
+	if err == nil {
+		_, err = w.Write(data)
+	}
+	if err != nil {
+		t.Fatalf("zip entry %s: %v", h.Name, err)
+	}
+}
+
 // withByteOrder is torchZip with another byteorder entry.
 func withByteOrder(t *testing.T, pkl []byte, order string) []byte {
 	var buf bytes.Buffer
@@ -130,8 +138,7 @@ func withByteOrder(t *testing.T, pkl []byte, order string) []byte {
 	for _, e := range []struct{ name, data string }{
 		{"archive/data.pkl", string(pkl)}, {"archive/byteorder", order}, {"archive/data/0", string(make([]byte, 64))},
 	} {
-		w, _ := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: zip.Store})
-		w.Write([]byte(e.data))
+		addEntry(t, zw, &zip.FileHeader{Name: e.name, Method: zip.Store}, []byte(e.data))
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -143,10 +150,8 @@ func withByteOrder(t *testing.T, pkl []byte, order string) []byte {
 func deflatedStorage(t *testing.T, pkl []byte) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "archive/data.pkl", Method: zip.Store})
-	w.Write(pkl)
-	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "archive/data/0", Method: zip.Deflate})
-	w.Write(make([]byte, 64))
+	addEntry(t, zw, &zip.FileHeader{Name: "archive/data.pkl", Method: zip.Store}, pkl)
+	addEntry(t, zw, &zip.FileHeader{Name: "archive/data/0", Method: zip.Deflate}, make([]byte, 64))
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package torch
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -269,8 +270,7 @@ func TestHostileZips(t *testing.T) {
 func zipOf(t *testing.T, name string, data []byte) []byte {
 	var buf bytes.Buffer
 	zw := zipWriter(&buf)
-	w, _ := zw.Create(name)
-	w.Write(data)
+	addEntry(t, zw, &zip.FileHeader{Name: name, Method: zip.Deflate}, data)
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}

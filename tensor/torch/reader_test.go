@@ -170,11 +170,11 @@ func TestStridedRows(t *testing.T) {
 func TestDeflatedPickle(t *testing.T) {
 	var buf bytes.Buffer
 	zw := zipWriter(&buf)
-	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "m/data.pkl", Method: zip.Deflate})
-	w.Write(stateDict(tspec{"w", "IntStorage", "0", 1, 0, []int32{1}, []int32{1}}))
-	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "m/data/0", Method: zip.Store})
-	w.Write([]byte{7, 0, 0, 0})
-	zw.Close()
+	addEntry(t, zw, &zip.FileHeader{Name: "m/data.pkl", Method: zip.Deflate}, stateDict(tspec{"w", "IntStorage", "0", 1, 0, []int32{1}, []int32{1}}))
+	addEntry(t, zw, &zip.FileHeader{Name: "m/data/0", Method: zip.Store}, []byte{7, 0, 0, 0})
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	f, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "m.pt")
 	if err != nil {
 		t.Fatal(err)
@@ -188,9 +188,15 @@ func TestDeflatedPickle(t *testing.T) {
 func TestOpen(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.pt")
-	os.WriteFile(good, torchZip(t, stateDict(tspec{"w", "ByteStorage", "0", 2, 0, []int32{2}, []int32{1}}), map[string][]byte{"0": {1, 2}}, "0"), 0o644)
 	legacy := filepath.Join(dir, "legacy.pt")
-	os.WriteFile(legacy, []byte{0x80, 2, 0x8a, 0x0a}, 0o644)
+	for path, data := range map[string][]byte{
+		good:   torchZip(t, stateDict(tspec{"w", "ByteStorage", "0", 2, 0, []int32{2}, []int32{1}}), map[string][]byte{"0": {1, 2}}, "0"),
+		legacy: {0x80, 2, 0x8a, 0x0a},
+	} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f, c, err := Open(good)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,8 @@ func runCLI(args ...string) (int, string, string) {
 // TestInspectJSONMatchesGGUFPy checks `inspect --json --hash` on every corpus
 // GGUF against llama.cpp's gguf-py description of the same file.
 func TestInspectJSONMatchesGGUFPy(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(corpus.Dir(t), "*", "*.gguf"))
+	files, err := filepath.Glob(filepath.Join(corpus.Dir(t), "*", "*.gguf"))
+	must(t, err)
 	if len(files) == 0 {
 		t.Fatal("no GGUF files in the corpus")
 	}
@@ -77,7 +78,7 @@ func TestInspectJSONMatchesGGUFPy(t *testing.T) {
 
 func TestBadRecipeExits2WithEveryProblem(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(p, []byte("version: 1\nstages:\n  - {id: a, kind: lod}\n  - {id: b, kind: export, inputs: [zz], with: {path: x.gguf}}\n"), 0o644)
+	must(t, os.WriteFile(p, []byte("version: 1\nstages:\n  - {id: a, kind: lod}\n  - {id: b, kind: export, inputs: [zz], with: {path: x.gguf}}\n"), 0o644))
 	code, _, errs := runCLI(p)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want %d", code, exitUsage)
@@ -108,11 +109,22 @@ func writeSparseCheckpoint(t *testing.T, path string, rows, cols int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(b.Bytes())
-	if err := f.Truncate(int64(b.Len()) + rows*cols*4); err != nil {
+	_, err = f.Write(b.Bytes())
+	if err == nil {
+		err = f.Truncate(int64(b.Len()) + rows*cols*4)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	must(t, err)
+}
+
+// must fails the test on an error from its own setup.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 }
 
 func TestSIGINTExits130AndLeavesNothing(t *testing.T) {
@@ -120,13 +132,13 @@ func TestSIGINTExits130AndLeavesNothing(t *testing.T) {
 	src := filepath.Join(dir, "in.safetensors")
 	writeSparseCheckpoint(t, src, 1<<16, 1<<12) // 1 GiB of zeros
 	outDir := filepath.Join(dir, "out")
-	os.Mkdir(outDir, 0o755)
+	must(t, os.Mkdir(outDir, 0o755))
 	recipe := filepath.Join(dir, "copy.yaml")
-	os.WriteFile(recipe, []byte(`version: 1
+	must(t, os.WriteFile(recipe, []byte(`version: 1
 stages:
   - {id: src, kind: load, with: {path: "`+src+`"}}
   - {id: out, kind: export, inputs: [src], with: {path: "`+filepath.Join(outDir, "copy.safetensors")+`"}}
-`), 0o644)
+`), 0o644))
 	done := make(chan int)
 	start := time.Now()
 	go func() {
@@ -134,7 +146,7 @@ stages:
 		done <- code
 	}()
 	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	must(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
 	var code int
 	select {
 	case code = <-done:
@@ -144,8 +156,8 @@ stages:
 	if code != exitSIGINT {
 		t.Fatalf("exit %d after %v, want %d", code, time.Since(start), exitSIGINT)
 	}
-	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
-		t.Errorf("left behind: %v", ents)
+	if ents, err := os.ReadDir(outDir); err != nil || len(ents) != 0 {
+		t.Errorf("left behind: %v (%v); want an empty folder", ents, err)
 	}
 }
 

@@ -29,22 +29,30 @@ func TestSchemaCommandAcceptsEveryShippedRecipe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the printed schema does not compile: %v", err)
 	}
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	files, _ := filepath.Glob(filepath.Join(root, "recipes", "*.yaml"))
 	if len(files) == 0 {
 		t.Fatal("no recipes")
 	}
 	for _, f := range files {
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var doc any
 		if err := yaml.Unmarshal(b, &doc); err != nil {
 			t.Fatal(err)
 		}
-		j, _ := json.Marshal(doc)
+		j, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatalf("%s as JSON: %v", filepath.Base(f), err)
+		}
 		var v any
 		dec := json.NewDecoder(bytes.NewReader(j))
 		dec.UseNumber()
-		dec.Decode(&v)
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%s as JSON: %v", filepath.Base(f), err)
+		}
 		if err := s.Validate(v); err != nil {
 			t.Errorf("%s: %v", filepath.Base(f), err)
 		}
@@ -56,7 +64,7 @@ func TestSchemaCommandAcceptsEveryShippedRecipe(t *testing.T) {
 }
 
 func TestValidateGraphStagesCommands(t *testing.T) {
-	root, _ := corpus.ModuleRoot()
+	root := corpus.Root(t)
 	recipe := filepath.Join(root, "recipes", "hf-to-gguf.yaml")
 	model := filepath.Join(root, "testdata", "tiny-llama")
 
@@ -69,18 +77,21 @@ func TestValidateGraphStagesCommands(t *testing.T) {
 	if code, _, errs := runCLI("validate", recipe, "--set", "model="+filepath.Join(root, "nope"), "--set", "out=x.gguf"); code != exitUsage || !strings.Contains(errs, `stage "src"`) {
 		t.Errorf("validate of a missing model must fail at plan time naming the stage: exit %d, %q", code, errs)
 	}
-	code, dot, _ := runCLI("graph", recipe, "--set", "model=m", "--set", "out=o.gguf")
+	code, dot, errs := runCLI("graph", recipe, "--set", "model=m", "--set", "out=o.gguf")
 	if code != 0 || !strings.Contains(dot, `"src" -> "arch";`) || !strings.Contains(dot, `"quant" -> "gguf";`) {
-		t.Errorf("graph dot: exit %d\n%s", code, dot)
+		t.Errorf("graph dot: exit %d %s\n%s", code, errs, dot)
 	}
-	code, mm, _ := runCLI("graph", "--format", "mermaid", recipe, "--set", "model=m", "--set", "out=o.gguf")
+	code, mm, errs := runCLI("graph", "--format", "mermaid", recipe, "--set", "model=m", "--set", "out=o.gguf")
 	if code != 0 || !strings.HasPrefix(mm, "flowchart LR\n") || !strings.Contains(mm, "names --> quant") {
-		t.Errorf("graph mermaid: exit %d\n%s", code, mm)
+		t.Errorf("graph mermaid: exit %d %s\n%s", code, errs, mm)
 	}
-	code, st, _ := runCLI("stages", "--json")
+	code, st, errs := runCLI("stages", "--json")
 	var specs []struct{ Kind string }
-	if code != 0 || json.Unmarshal([]byte(st), &specs) != nil {
-		t.Fatalf("stages --json: exit %d", code)
+	if code != 0 {
+		t.Fatalf("stages --json: exit %d: %s", code, errs)
+	}
+	if err := json.Unmarshal([]byte(st), &specs); err != nil {
+		t.Fatalf("stages --json: %v", err)
 	}
 	kinds := map[string]bool{}
 	for _, s := range specs {

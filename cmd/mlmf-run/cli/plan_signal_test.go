@@ -42,7 +42,9 @@ func slowCheckpoint(t *testing.T, n int) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(data)
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,10 @@ func slowCheckpoint(t *testing.T, n int) string {
 		}
 		wm[shard] = shard
 	}
-	b, _ := json.Marshal(map[string]any{"weight_map": wm})
+	b, err := json.Marshal(map[string]any{"weight_map": wm})
+	if err != nil {
+		t.Fatal(err)
+	}
 	index := filepath.Join(dir, "pytorch_model.bin.index.json")
 	if err := os.WriteFile(index, b, 0o644); err != nil {
 		t.Fatal(err)
@@ -90,7 +95,7 @@ func TestSIGTERMWhilePlanningExits143(t *testing.T) {
 		done <- result{code, errs}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	must(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 	sent := time.Now()
 	select {
 	case r := <-done:

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/attest"
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
 )
 
 // makeKeys writes an ed25519 key pair the way users make one: with openssl
@@ -32,6 +33,9 @@ func makeKeys(t *testing.T, dir string) (priv, pub string, openssl bool) {
 		}
 		return priv, pub, true
 	}
+	if corpus.InCI() {
+		t.Fatal("openssl is not installed: CI checks keys and signatures with it (.ci/run installs openssl)")
+	}
 	t.Log("openssl is not installed: the key is made by crypto/ed25519 and the signature is not checked by openssl")
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -41,8 +45,8 @@ func makeKeys(t *testing.T, dir string) (priv, pub string, openssl bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(priv, a, 0o600)
-	os.WriteFile(pub, b, 0o644)
+	must(t, os.WriteFile(priv, a, 0o600))
+	must(t, os.WriteFile(pub, b, 0o644))
 	return priv, pub, false
 }
 
@@ -151,15 +155,22 @@ func checkEnvelope(t *testing.T, envFile, manifest, pub string, parts []string, 
 		t.Errorf("subjects %v, want %v", got, want)
 	}
 	var m1, m2 any
-	mb, _ := os.ReadFile(manifest)
-	json.Unmarshal(mb, &m1)
-	json.Unmarshal(st.Predicate, &m2)
+	mb, err := os.ReadFile(manifest)
+	must(t, err)
+	must(t, json.Unmarshal(mb, &m1))
+	if err := json.Unmarshal(st.Predicate, &m2); err != nil {
+		t.Fatalf("predicate: %v", err)
+	}
 	if m1 == nil || !reflect.DeepEqual(m1, m2) {
 		t.Error("the predicate is not the manifest")
 	}
 	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(env.PayloadType), env.PayloadType, len(body), body)
-	sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	pb, _ := os.ReadFile(pub)
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	pb, err := os.ReadFile(pub)
+	must(t, err)
 	key, err := attest.ParsePublicKey(pb)
 	if err != nil || !ed25519.Verify(key, []byte(pae), sig) {
 		t.Errorf("the signature does not verify over the spec's PAE: %v", err)
@@ -168,8 +179,8 @@ func checkEnvelope(t *testing.T, envFile, manifest, pub string, parts []string, 
 		return
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "pae"), []byte(pae), 0o644)
-	os.WriteFile(filepath.Join(dir, "sig"), sig, 0o644)
+	must(t, os.WriteFile(filepath.Join(dir, "pae"), []byte(pae), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "sig"), sig, 0o644))
 	out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin",
 		"-in", filepath.Join(dir, "pae"), "-sigfile", filepath.Join(dir, "sig")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") {
@@ -193,26 +204,35 @@ func verifyRefusesTampering(t *testing.T, manifest, priv, pub, part string) {
 	expect("no key file", exitUsage, "--key: ", "sign", "--key", priv+".nope", manifest)
 	expect("sign without --key", exitUsage, "--key is required", "sign", manifest)
 
-	mb, _ := os.ReadFile(manifest)
-	os.WriteFile(manifest, []byte(strings.Replace(string(mb), `"type": "Q8_0"`, `"type": "F16"`, 1)), 0o644)
+	mb, err := os.ReadFile(manifest)
+	must(t, err)
+	edited := strings.Replace(string(mb), `"type": "Q8_0"`, `"type": "F16"`, 1)
+	if edited == string(mb) {
+		t.Fatal("the manifest names no Q8_0 type to edit")
+	}
+	must(t, os.WriteFile(manifest, []byte(edited), 0o644))
 	expect("edited manifest", 1, "was changed after it was signed", "verify", "--key", pub, manifest)
-	os.WriteFile(manifest, mb, 0o644)
+	must(t, os.WriteFile(manifest, mb, 0o644))
 
-	f, _ := os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0)
-	f.Write([]byte{0})
-	f.Close()
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.Write([]byte{0})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	must(t, err)
 	name := filepath.Base(part)
 	expect("changed part, no key", 1, "1 of ", "verify", manifest)
 	expect("changed part, no key", 1, name, "verify", manifest)
 	expect("changed part, key", 1, "do not match the signed statement: "+name, "verify", "--key", pub, manifest)
 	expect("sign a changed part", 1, "not signed: 1 of ", "sign", "--key", priv, manifest)
-	os.Remove(part)
+	must(t, os.Remove(part))
 	_, out, _ := runCLI("verify", manifest)
 	if !strings.Contains(out, "MISSING  "+name) {
 		t.Errorf("verify of a removed part does not name it:\n%s", out)
 	}
 	env := strings.TrimSuffix(manifest, ".json") + ".dsse.json"
-	os.Remove(env)
+	must(t, os.Remove(env))
 	expect("no envelope", 1, "no signature to check", "verify", "--key", pub, manifest)
 }
 
@@ -229,18 +249,23 @@ func TestKeygenWritesKeysOpensslReads(t *testing.T) {
 		t.Errorf("keygen over an existing key: exit %d, %q", code, errs)
 	}
 	if _, err := exec.LookPath("openssl"); err != nil {
+		if corpus.InCI() {
+			t.Fatal("openssl is not installed: CI checks keygen's files with it (.ci/run installs openssl)")
+		}
 		t.Log("openssl is not installed: keygen's files are not read by openssl")
 		return
 	}
 	// openssl derives the same public key from our private key file.
 	out, err := exec.Command("openssl", "pkey", "-in", k, "-pubout").Output()
-	pubFile, _ := os.ReadFile(k + ".pub")
+	pubFile, rerr := os.ReadFile(k + ".pub")
+	must(t, rerr)
 	if err != nil || string(out) != string(pubFile) {
 		t.Errorf("openssl pkey -pubout: %v\n%s\nwant\n%s", err, out, pubFile)
 	}
 	keys := []string{}
 	for _, f := range []string{k, k + ".pub"} {
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		must(t, err)
 		keys = append(keys, strings.SplitN(string(b), "\n", 2)[0])
 	}
 	sort.Strings(keys)

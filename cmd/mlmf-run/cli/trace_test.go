@@ -60,8 +60,8 @@ func TestTraceFileThatIsAnInputIsRefused(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, "--trace-file: "+victim+" would overwrite an input") {
 			t.Errorf("--trace-file %s: exit %d, %s", victim, code, errs)
 		}
-		if after, _ := os.ReadFile(victim); string(after) != string(before) {
-			t.Errorf("%s changed", victim)
+		if after, err := os.ReadFile(victim); err != nil || string(after) != string(before) {
+			t.Errorf("%s changed (%v)", victim, err)
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("the run wrote %s", out)
