@@ -57,9 +57,12 @@ lora_bytes=$(stat -c %s "$work/lora/adapter_model.safetensors")
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; load $(cut -d' ' -f1 /proc/loadavg)"
 echo "base: $(( base_bytes / 1000000 )) MB BF16; adapter: $(( lora_bytes / 1000000 )) MB F32 (r=16, 154 modules); budget --memory $MEMORY, threads $THREADS"
 cat "$base/model.safetensors" >/dev/null   # warm the page cache
-/usr/bin/time -v "$work/mlmf-run" -q --memory "$MEMORY" -j "$THREADS" recipes/merge-lora.yaml \
-  --set base="$base" --set adapter="$work/lora" --set out="$work/merged.safetensors" 2>"$work/time.txt"
-wall=$(sed -n 's/.*Elapsed (wall clock) time.*: //p' "$work/time.txt")
-rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
-cpu=$(sed -n 's/.*Percent of CPU this job got: //p' "$work/time.txt")
-echo "merge-lora: wall $wall, CPU $cpu, peak RSS $((rss / 1024)) MiB, output $(( $(stat -c %s "$work/merged.safetensors") / 1000000 )) MB"
+for i in $(seq "${REPEAT:-3}"); do
+  rm -f "$work"/merged.safetensors*
+  /usr/bin/time -v "$work/mlmf-run" -q --memory "$MEMORY" -j "$THREADS" recipes/merge-lora.yaml \
+    --set base="$base" --set adapter="$work/lora" --set out="$work/merged.safetensors" 2>"$work/time.txt"
+  wall=$(sed -n 's/.*Elapsed (wall clock) time.*: //p' "$work/time.txt")
+  rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
+  cpu=$(sed -n 's/.*Percent of CPU this job got: //p' "$work/time.txt")
+  echo "merge-lora run $i: wall $wall, CPU $cpu, peak RSS $((rss / 1024)) MiB, output $(( $(stat -c %s "$work/merged.safetensors") / 1000000 )) MB, load $(cut -d' ' -f1 /proc/loadavg)"
+done
