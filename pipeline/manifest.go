@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // Manifest records what a run read, did and wrote, so an output can be
@@ -116,7 +118,7 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 
 // digest hashes the file at path, recording it under name.
 func digest(ctx context.Context, path, name string) (FileDigest, error) {
-	f, err := os.Open(path)
+	f, _, err := tensor.OpenInput(path) // refuses a FIFO swapped in since planning
 	if err != nil {
 		return FileDigest{}, err
 	}

@@ -3,7 +3,6 @@ package stages
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -160,53 +159,14 @@ func (s *exportStage) configFile(m *pipeline.Model) ([]byte, error) {
 	return ConfigJSON(m.Config)
 }
 
-// readSideFile reads a file that is copied into an output, refusing what
-// is not a regular file from the folder itself: a symbolic link leading
-// out of it (special_tokens_map.json -> /etc/passwd would publish that
-// file), or a FIFO or device (which would hang the read or never end).
-// The one link allowed out is the Hugging Face hub cache's own layout,
-// snapshots/REV/NAME -> ../../blobs/HASH.
+// readSideFile reads a file that is copied into an output: only a regular
+// file from the model folder itself (tensor.CheckInside says why).
 func readSideFile(dir, name string) ([]byte, error) {
 	p := filepath.Join(dir, name)
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		if !inside(dir, target) {
-			return nil, fmt.Errorf("%s is a symbolic link to %s, outside the model folder: refusing to copy it into the output (copy the file itself there)", p, target)
-		}
-		if fi, err = os.Stat(target); err != nil {
-			return nil, err
-		}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%v): refusing to copy it into the output", p, fi.Mode().Type())
+	if err := tensor.CheckInside(dir, p); err != nil {
+		return nil, fmt.Errorf("%w: refusing to copy it into the output", err)
 	}
 	return tensor.ReadInput(p)
-}
-
-// inside reports whether target (resolved) lies in dir, or in the blobs
-// folder of the hub cache repository whose snapshot dir is.
-func inside(dir, target string) bool {
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return false
-	}
-	roots := []string{real}
-	if snaps := filepath.Dir(real); filepath.Base(snaps) == "snapshots" {
-		roots = append(roots, filepath.Join(filepath.Dir(snaps), "blobs"))
-	}
-	for _, r := range roots {
-		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
-			return true
-		}
-	}
-	return false
 }
 
 // isRegular reports whether p is a regular file, following links.

@@ -135,7 +135,7 @@ func TestSidecarLinkOutOfTheModelIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = exportHF(t, model, filepath.Join(dir, "out"))
-	if err == nil || !strings.Contains(err.Error(), "generation_config.json is not a regular file") {
+	if err == nil || !strings.Contains(err.Error(), "generation_config.json: not a regular file") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -170,5 +170,23 @@ func TestSidecarInTheHubCacheIsCopied(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "model.safetensors config.json tokenizer.json tokenizer_config.json" {
 		t.Errorf("outputs %s", got)
+	}
+}
+
+// A chat template is copied into the GGUF's metadata: a link to a file
+// outside the model folder is refused like a side file, not published.
+func TestChatTemplateLinkOutOfTheModelIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	model := tinyModel(t, dir, "model")
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("root:x:0:0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(model, "chat_template.jinja")); err != nil {
+		t.Fatal(err)
+	}
+	err := planShipped(t, "hf-to-gguf.yaml", map[string]string{"model": model, "out": filepath.Join(dir, "m.gguf")})
+	if err == nil || !strings.Contains(err.Error(), "chat_template.jinja is a symbolic link to "+secret+", outside the model folder") {
+		t.Fatalf("got %v", err)
 	}
 }

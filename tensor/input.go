@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // ErrNotRegular is the cause of an input refused for not being a regular
@@ -65,4 +66,46 @@ func fileKind(m fs.FileMode) string {
 		return "a block device"
 	}
 	return "a file of mode " + m.String()
+}
+
+// CheckInside refuses a model-folder file whose content would be copied into
+// an output if it is a symbolic link leading out of the folder
+// (special_tokens_map.json -> /etc/passwd, or a chat template, would publish
+// that file); read it with OpenInput or ReadInput, which refuse a FIFO or a
+// device. The one link allowed out is the Hugging Face hub
+// cache's own layout, snapshots/REV/NAME -> ../../blobs/HASH.
+func CheckInside(dir, p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if !inside(dir, target) {
+			return fmt.Errorf("%s is a symbolic link to %s, outside the model folder (copy the file itself there)", p, target)
+		}
+	}
+	return nil // OpenInput refuses what is not a regular file
+}
+
+// inside reports whether target (resolved) lies in dir, or in the blobs
+// folder of the hub cache repository whose snapshot dir is.
+func inside(dir, target string) bool {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	roots := []string{real}
+	if snaps := filepath.Dir(real); filepath.Base(snaps) == "snapshots" {
+		roots = append(roots, filepath.Join(filepath.Dir(snaps), "blobs"))
+	}
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, target); err == nil && filepath.IsLocal(rel) {
+			return true
+		}
+	}
+	return false
 }

@@ -119,12 +119,22 @@ func (s *specialVocab) fromTokenizer(dir string, tok *HFTokenizer, tc map[string
 	return nil
 }
 
+// readTemplate reads a chat template file, which goes into the output word
+// for word: only the model folder's own (a link to /etc/passwd would publish
+// it), as for the side files an HF export copies.
+func readTemplate(dir, p string) ([]byte, error) {
+	if err := tensor.CheckInside(dir, p); err != nil {
+		return nil, err
+	}
+	return tensor.ReadInput(p)
+}
+
 // templateFiles reads chat_template.jinja (with additional_chat_templates/
 // *.jinja as named templates) or else chat_template.json's chat_template.
 func (s *specialVocab) templateFiles(dir string) (any, error) {
 	jinja := filepath.Join(dir, "chat_template.jinja")
 	if isFile(jinja) {
-		b, err := tensor.ReadInput(jinja)
+		b, err := readTemplate(dir, jinja)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +145,7 @@ func (s *specialVocab) templateFiles(dir string) (any, error) {
 		sort.Strings(extra)
 		list := []any{map[string]any{"name": "default", "template": string(b)}}
 		for _, p := range extra {
-			t, err := tensor.ReadInput(p)
+			t, err := readTemplate(dir, p)
 			if err != nil {
 				return nil, err
 			}
@@ -145,6 +155,9 @@ func (s *specialVocab) templateFiles(dir string) (any, error) {
 	}
 	js := filepath.Join(dir, "chat_template.json")
 	if isFile(js) {
+		if err := tensor.CheckInside(dir, js); err != nil {
+			return nil, err
+		}
 		v, err := readJSONObject(js)
 		if err != nil {
 			return nil, err

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/mlmf-run/mlmf-run/attest"
 	"github.com/mlmf-run/mlmf-run/pipeline"
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // manifestFile is a run manifest as read from disk: its bytes (what a
@@ -25,7 +25,7 @@ type manifestFile struct {
 }
 
 func readManifest(path string) (*manifestFile, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := tensor.ReadInput(path)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("manifest: %w", err)}
 	}
@@ -140,7 +140,7 @@ func report(w io.Writer, checks []fileCheck, against string) error {
 // hashFile returns a regular file's sha256, checking ctx between blocks so
 // Ctrl-C stops the hashing of a large model.
 func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := tensor.OpenInput(path) // a FIFO would block os.Open
 	if err != nil {
 		return "", err
 	}

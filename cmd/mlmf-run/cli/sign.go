@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlmf-run/mlmf-run/attest"
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // manifestPredicate is the in-toto predicate type of a signed run manifest:
@@ -172,7 +173,7 @@ func verifyCmd(stdout io.Writer) *cobra.Command {
 // verifiedStatement reads an envelope, checks its signature with pub, and
 // checks that what was signed is this manifest, unchanged.
 func verifiedStatement(envFile string, pub ed25519.PublicKey, mf *manifestFile) (*attest.Statement, error) {
-	b, err := os.ReadFile(envFile)
+	b, err := tensor.ReadInput(envFile)
 	if err != nil {
 		return nil, fmt.Errorf("no signature to check: %w", err)
 	}
@@ -207,7 +208,7 @@ func readKey[K any](path string, parse func([]byte) (K, error)) (K, error) {
 	if path == "" {
 		return zero, usageError{errors.New("--key is required: expected a key file")}
 	}
-	b, err := os.ReadFile(path)
+	b, err := tensor.ReadInput(path)
 	if err != nil {
 		return zero, usageError{fmt.Errorf("--key: %w", err)}
 	}
