@@ -16,7 +16,7 @@ type group struct {
 	root   *node
 	rows   int64
 	rowLen int64
-	order  int // first appearance among the outputs, the order reads go in
+	places []*placement
 }
 
 // node is one source of a group's tree. Derived nodes compute their rows
@@ -55,7 +55,7 @@ func groupPlacements(files []*outFile) []*group {
 			root := chain[len(chain)-1]
 			g := byRoot[root.src]
 			if g == nil || g.rows != t.Rows() || !keyable(root.src) {
-				g = &group{root: &node{src: root.src, rowBytes: root.rowBytes}, rows: t.Rows(), rowLen: t.RowLen(), order: len(groups)}
+				g = &group{root: &node{src: root.src, rowBytes: root.rowBytes}, rows: t.Rows(), rowLen: t.RowLen()}
 				groups = append(groups, g)
 				if keyable(root.src) {
 					byRoot[root.src] = g
@@ -132,18 +132,21 @@ func (g *group) rowWeight() (perRow, scratch int64) {
 	return sum(g.root), 8 * g.rowLen
 }
 
-// placements lists the group's placements, depth first.
+// placements lists the group's placements, depth first; computed once, as
+// every chunk of the group asks.
 func (g *group) placements() []*placement {
-	var out []*placement
+	if g.places != nil {
+		return g.places
+	}
 	var walk func(n *node)
 	walk = func(n *node) {
-		out = append(out, n.places...)
+		g.places = append(g.places, n.places...)
 		for _, k := range n.kids {
 			walk(k)
 		}
 	}
 	walk(g.root)
-	return out
+	return g.places
 }
 
 // keyable reports whether a source can be a map key: every source in the
