@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"github.com/mlmf-run/mlmf-run/tensor"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -166,21 +168,7 @@ func checkDest(path string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%s is a %s, %w: refusing to replace it", path, kindOf(mode), ErrNotRegular)
-}
-
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "block device"
-	}
-	return "special file"
+	return fmt.Errorf("%s is %s, %w: refusing to replace it", path, tensor.FileKind(mode), ErrNotRegular)
 }
 
 // stageAt is where a stage is declared, so a problem with its output points

@@ -86,7 +86,7 @@ func TestOutputThatIsNoRegularFileIsRefused(t *testing.T) {
 		folder:                          folder + " is an existing folder",
 		filepath.Join(dir, "new") + "/": filepath.Join(dir, "new") + "/ ends in a slash",
 		filepath.Join(dir, "link"):      "link is a symbolic link to a folder",
-		fifo:                            fifo + " is a FIFO, not a regular file: refusing to replace it",
+		fifo:                            fifo + " is a named pipe (FIFO), not a regular file: refusing to replace it",
 	} {
 		if msg := planProblem(t, recipe(out, 1, 2, 2, "")); !strings.Contains(msg, want) {
 			t.Errorf("output %s: %s", out, msg)
@@ -124,7 +124,7 @@ func TestSpecialFileAppearingAfterPlanningIsNotReplaced(t *testing.T) {
 		}
 	}}
 	_, err := Run(context.Background(), parseSet(t, recipe(out, 1, 2, 2, "")), opt)
-	if err == nil || !strings.Contains(err.Error(), "is a FIFO") {
+	if err == nil || !strings.Contains(err.Error(), "is a named pipe (FIFO)") {
 		t.Fatalf("got %v", err)
 	}
 	if st, err := os.Lstat(out); err != nil || st.Mode()&os.ModeNamedPipe == 0 {

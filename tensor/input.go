@@ -32,7 +32,7 @@ func OpenInput(path string) (*os.File, fs.FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		f.Close()
 		return nil, nil, &fs.PathError{Op: "open", Path: path,
-			Err: fmt.Errorf("%w: it is %s, expected a regular file", ErrNotRegular, fileKind(st.Mode()))}
+			Err: fmt.Errorf("%w: it is %s, expected a regular file", ErrNotRegular, FileKind(st.Mode()))}
 	}
 	return f, st, nil
 }
@@ -52,7 +52,9 @@ func ReadInput(path string) ([]byte, error) {
 	return b, nil
 }
 
-func fileKind(m fs.FileMode) string {
+// FileKind names what kind of file a mode is, with its article ("a named
+// pipe (FIFO)"), for messages that refuse it.
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
