@@ -1,14 +1,14 @@
 package pipeline
 
 import (
-	"github.com/mlmf-run/mlmf-run/tensor"
-
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
 // checkOutputs refuses, at plan time, every output that would corrupt data
