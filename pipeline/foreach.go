@@ -34,9 +34,13 @@ var notInID = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // ID-ITEM, inputs point at the copies of the same item, and ${as} is
 // substituted in each copy. It runs before substitution and validation, so
 // the copies are checked like any stage, at the template's line and column.
-func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) string, add addFunc, unset unsetFunc) {
+// declared holds the recipe's var names, which as may not take. It returns,
+// by stage id, the as of a for_each that was reported and left uncopied:
+// that stage and those it feeds still hold ${as}, which is no second problem.
+func expandForEach(seq *yaml.Node, vals map[string]string, declared map[string]bool, stageOf func(string) string, add addFunc, unset unsetFunc) (muted map[string]string) {
+	muted = map[string]string{}
 	if seq == nil || seq.Kind != yaml.SequenceNode {
-		return
+		return muted
 	}
 	by := map[string]*expansion{} // stage id -> how it is copied
 	plan := make([]*expansion, len(seq.Content))
@@ -47,9 +51,15 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		if unset != nil {
 			listUnset = func(at *yaml.Node, name string) { unset(at, stageOf(ptr), false, name) }
 		}
-		e, ok := stageExpansion(n, vals, by, func(at *yaml.Node, format string, args ...any) {
+		e, ok := stageExpansion(n, vals, declared, by, func(at *yaml.Node, format string, args ...any) {
 			add(at, stageOf(ptr), format, args...)
 		}, listUnset)
+		if e != nil && (!ok || e.items == nil) {
+			if id := mapValue(n, "id"); id != nil {
+				by[id.Value], muted[id.Value] = e, e.as
+			}
+			continue
+		}
 		if !ok || e == nil {
 			continue
 		}
@@ -63,7 +73,7 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 				at, what = n, "copied with its inputs by for_each"
 			}
 			add(at, stageOf(ptr), "%s: %d copies would grow the recipe past %d YAML nodes, expected at most %[3]d", what, len(e.items), maxRecipeNodes)
-			return
+			return muted
 		}
 		copies += len(e.items) * size
 		if id := mapValue(n, "id"); id != nil {
@@ -91,14 +101,16 @@ func expandForEach(seq *yaml.Node, vals map[string]string, stageOf func(string) 
 		}
 	}
 	seq.Content = out
+	return muted
 }
 
 // stageExpansion says how stage n is copied: by its own for_each, or like
 // the copied stages among its inputs; nil when it is not copied. ok is false
-// after a problem was reported.
+// after a problem was reported; e is then the failed for_each's as with no
+// items (or nil), and stages it feeds get the same.
 // With listUnset (an Outline), a list var without a value leaves the stage
 // as written, uncopied, and is passed to listUnset.
-func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansion, problem func(*yaml.Node, string, ...any),
+func stageExpansion(n *yaml.Node, vals map[string]string, declared map[string]bool, by map[string]*expansion, problem func(*yaml.Node, string, ...any),
 	listUnset func(at *yaml.Node, name string)) (e *expansion, ok bool) {
 	var fed []*expansion
 	for _, in := range seqValues(mapValue(n, "inputs")) {
@@ -113,6 +125,9 @@ func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansi
 		}
 	}
 	f := mapValue(n, "for_each")
+	if len(fed) > 0 && fed[0].items == nil {
+		return fed[0], f == nil // copied by a for_each already reported
+	}
 	if f == nil {
 		if len(fed) > 0 {
 			return fed[0], true
@@ -130,6 +145,11 @@ func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansi
 	if f.Kind != yaml.MappingNode || f.Decode(&c) != nil || c.Var == "" || c.As == "" {
 		return nil, true // the schema reports it
 	}
+	failed := &expansion{as: c.As}
+	if declared[c.As] {
+		problem(mapValue(f, "as"), "for_each: as: %s is a var the recipe declares, expected a name of its own", c.As)
+		return failed, false
+	}
 	v, set := vals[c.Var]
 	if !set && listUnset != nil {
 		listUnset(f, c.Var)
@@ -137,7 +157,7 @@ func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansi
 	}
 	if !set {
 		problem(f, "for_each: var %q is not set, expected a list under vars: or --set %s=A,B,...", c.Var, c.Var)
-		return nil, false
+		return failed, false
 	}
 	e = &expansion{as: c.As}
 	seen := map[string]bool{}
@@ -148,14 +168,14 @@ func stageExpansion(n *yaml.Node, vals map[string]string, by map[string]*expansi
 			continue
 		case seen[notInID.ReplaceAllString(it, "_")]:
 			problem(f, "for_each: item %q of var %q is listed twice", it, c.Var)
-			return nil, false
+			return failed, false
 		}
 		seen[notInID.ReplaceAllString(it, "_")] = true
 		e.items = append(e.items, it)
 	}
 	if len(e.items) == 0 {
 		problem(f, "for_each: var %q is an empty list, expected at least one item", c.Var)
-		return nil, false
+		return failed, false
 	}
 	return e, true
 }

@@ -79,3 +79,29 @@ func fmtParam(v any) string {
 	}
 	return v.(string)
 }
+
+// TestForEachOneProblemPerCause: a for_each that cannot be expanded is one
+// problem, at the for_each; the ${as} it leaves in the stage is not a
+// second "var is not set" problem (seen with --type Q8_0,Q8_0).
+func TestForEachOneProblemPerCause(t *testing.T) {
+	rec := strings.Replace(matrix, `"${out}"`, `"d/${t}.raw"`, 1)
+	_, err := Parse("r.yaml", []byte(rec), map[string]string{"types": "a,b,a"}, testRegistry())
+	want := `r.yaml:9:15: stage "s": for_each: item "a" of var "types" is listed twice`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}
+
+// TestForEachAsShadowsAVar: `as` naming a declared var would silently
+// replace the user's value in the copies (with as: out, --set
+// out=d/m.gguf wrote ./Q8_0 and ./F16): refused at the as.
+func TestForEachAsShadowsAVar(t *testing.T) {
+	for _, as := range []string{"out", "types"} {
+		rec := strings.Replace(matrix, "as: t}", "as: "+as+"}", 1)
+		_, err := Parse("r.yaml", []byte(rec), map[string]string{"out": "d/x.raw"}, testRegistry())
+		want := `r.yaml:9:32: stage "s": for_each: as: ` + as + ` is a var the recipe declares, expected a name of its own`
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("as %s: got %v\nwant %s", as, err, want)
+		}
+	}
+}

@@ -100,8 +100,13 @@ func parse(file string, raw []byte, sets map[string]string, reg Registry, unset 
 	if unset != nil {
 		onUnset = outlineUnset(root, unset, unresolved, add)
 	}
-	expandForEach(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
-	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
+	muted := expandForEach(mapValue(root, "stages"), r.Vars, declaredVars(root), stageIDAt(root), add, onUnset)
+	substitute(mapValue(root, "stages"), r.Vars, stageIDAt(root), func(n *yaml.Node, stage, format string, args ...any) {
+		if as, ok := muted[stage]; ok && len(args) > 0 && args[0] == as {
+			return // the for_each that should have set it is reported
+		}
+		add(n, stage, format, args...)
+	}, onUnset)
 	skip := skippedStages(mapValue(root, "stages"), r.Vars, stageIDAt(root), add, onUnset)
 
 	docSchema := RecipeSchema(reg)

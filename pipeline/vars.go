@@ -59,6 +59,17 @@ func resolveVars(root *yaml.Node, sets map[string]string, add addFunc) map[strin
 	return vals
 }
 
+// declaredVars is the names under the recipe's vars:, set or not.
+func declaredVars(root *yaml.Node) map[string]bool {
+	declared := map[string]bool{}
+	if vn := mapValue(root, "vars"); vn != nil && vn.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(vn.Content); i += 2 {
+			declared[vn.Content[i].Value] = true
+		}
+	}
+	return declared
+}
+
 // substitute replaces ${name} in every scalar under n. A scalar that is
 // exactly one reference takes the value's own YAML type, quoted or not (so
 // "${threads}" can fill an integer parameter); references inside longer
