@@ -24,7 +24,7 @@ func convertCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Convert a Hugging Face folder to GGUF (runs recipes/hf-to-gguf.yaml, or hf-to-gguf-matrix.yaml for several types), or to one .safetensors file",
 		Long: `Convert a Hugging Face folder to GGUF at one type, or at several types in one
 pass: --type Q8_0,Q6_K,Q4_K_M -o 'out/model-{type}.gguf' reads the model once
-and writes one file per type, {type} in the path standing for each.
+and writes one file per type, {type} (or ${type}) in the path standing for each.
 -o NAME.safetensors writes one safetensors file instead, the checkpoint's
 dtypes kept (recipes/reshard.yaml): a pytorch_model.bin becomes safetensors.`,
 		Args: cobra.ExactArgs(1),
@@ -95,8 +95,11 @@ func convertRecipe(cmd *cobra.Command, model, typ, out string, vals map[string]s
 
 // ggufRecipe picks the GGUF recipe for --type and -o and sets their vars:
 // several types go through the matrix recipe, one read for all, and need
-// {type} in the output path so each gets its own file.
+// {type} in the output path so each gets its own file. ${type}, the
+// matrix recipe's own spelling, is taken as {type} (else it named files
+// m-$Q8_0.gguf).
 func ggufRecipe(typ, out string, vals map[string]string) (string, error) {
+	out = strings.ReplaceAll(out, "${type}", "{type}")
 	types := strings.Split(typ, ",")
 	if len(types) == 1 {
 		if strings.Contains(out, "{type}") {

@@ -38,3 +38,19 @@ func TestConvertSeveralTypes(t *testing.T) {
 		t.Fatalf("exit %d, %q; want 2 and a word about {type}", code, errs)
 	}
 }
+
+// TestConvertDollarType: the matrix recipe's own spelling, -o
+// 'm-${type}.gguf', names the files as {type} does; it wrote m-$Q8_0.gguf.
+func TestConvertDollarType(t *testing.T) {
+	for _, tc := range []struct{ types, out, recipe, want string }{
+		{"Q8_0,F16", "d/m-${type}.gguf", "hf-to-gguf-matrix.yaml", "d/m-${type}.gguf"},
+		{"Q8_0", "d/m-${type}.gguf", "hf-to-gguf.yaml", "d/m-Q8_0.gguf"},
+		{"Q8_0", "d/m-{type}.gguf", "hf-to-gguf.yaml", "d/m-Q8_0.gguf"},
+	} {
+		vals := map[string]string{}
+		name, err := ggufRecipe(tc.types, tc.out, vals)
+		if err != nil || name != tc.recipe || vals["out"] != tc.want {
+			t.Errorf("--type %s -o %s: recipe %s, out %q, %v; want %s, %q", tc.types, tc.out, name, vals["out"], err, tc.recipe, tc.want)
+		}
+	}
+}
