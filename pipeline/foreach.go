@@ -160,17 +160,26 @@ func stageExpansion(n *yaml.Node, vals map[string]string, declared map[string]bo
 		return failed, false
 	}
 	e = &expansion{as: c.As}
-	seen := map[string]bool{}
+	seen := map[string]string{} // copy id suffix -> the item that takes it
 	for _, it := range strings.Split(v, ",") {
 		it = strings.TrimSpace(it)
-		switch {
+		id := notInID.ReplaceAllString(it, "_")
+		switch first, dup := seen[id]; {
 		case it == "":
 			continue
-		case seen[notInID.ReplaceAllString(it, "_")]:
+		case strings.Contains(it, "${"):
+			// Copies are substituted again, so the item would be a template.
+			problem(f, "for_each: item %q of var %q holds \"${\", expected a plain value", it, c.Var)
+			return failed, false
+		case dup && first == it:
 			problem(f, "for_each: item %q of var %q is listed twice", it, c.Var)
 			return failed, false
+		case dup:
+			problem(f, "for_each: items %q and %q of var %q both name copy %s-%s, expected items that differ in letters, digits, - or _",
+				first, it, c.Var, stageID(n), id)
+			return failed, false
 		}
-		seen[notInID.ReplaceAllString(it, "_")] = true
+		seen[id] = it
 		e.items = append(e.items, it)
 	}
 	if len(e.items) == 0 {
@@ -205,6 +214,13 @@ func withItem(vals map[string]string, name, item string) map[string]string {
 	}
 	m[name] = item
 	return m
+}
+
+func stageID(n *yaml.Node) string {
+	if id := mapValue(n, "id"); id != nil {
+		return id.Value
+	}
+	return ""
 }
 
 func seqValues(n *yaml.Node) []string {

@@ -105,3 +105,19 @@ func TestForEachAsShadowsAVar(t *testing.T) {
 		}
 	}
 }
+
+// TestForEachItemsAreNames: an item is taken as written, never as a
+// template (types=${model} wrote under the model's path), and two items
+// that name the same copy are both named in the problem (é and ü were
+// "ü listed twice").
+func TestForEachItemsAreNames(t *testing.T) {
+	for _, tc := range []struct{ types, want string }{
+		{"${out},b", `r.yaml:9:15: stage "s": for_each: item "${out}" of var "types" holds "${", expected a plain value`},
+		{"é,ü", `r.yaml:9:15: stage "s": for_each: items "é" and "ü" of var "types" both name copy s-_, expected items that differ in letters, digits, - or _`},
+	} {
+		_, err := Parse("r.yaml", []byte(matrix), map[string]string{"types": tc.types, "out": "d/x-${t}.raw"}, testRegistry())
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("types=%s: got %v\nwant %s", tc.types, err, tc.want)
+		}
+	}
+}
