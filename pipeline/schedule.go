@@ -95,7 +95,7 @@ func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *sema
 		perRow, scratch := g.rowWeight()
 		places := g.placements()
 		if w := perRow + scratch; w > opt.Memory {
-			return fmt.Errorf("tensor %q: one row needs %d bytes in flight (for %d outputs), more than the memory budget of %d", places[0].t.Name, w, len(places), opt.Memory)
+			return fmt.Errorf("tensor %q: one row needs %d bytes in flight (for %d outputs), more than the memory budget of %d bytes (--memory)", places[0].t.Name, w, len(places), opt.Memory)
 		}
 		per := max((chunkTarget(opt)-scratch)/perRow, 1)
 		for _, p := range places {

@@ -55,9 +55,9 @@ dtypes kept (recipes/reshard.yaml): a pytorch_model.bin becomes safetensors.`,
 			if err != nil {
 				return err
 			}
-			mem, err := ParseSize(o.memory)
+			mem, err := memoryBudget(o.memory)
 			if err != nil {
-				return usageError{fmt.Errorf("--memory: %w", err)}
+				return usageError{err}
 			}
 			return execute(cmd.Context(), r, o, mem, stdout, stderr)
 		},

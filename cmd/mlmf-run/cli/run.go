@@ -83,9 +83,9 @@ func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.W
 	if err := o.check(); err != nil {
 		return err
 	}
-	mem, err := ParseSize(o.memory)
+	mem, err := memoryBudget(o.memory)
 	if err != nil {
-		return usageError{fmt.Errorf("--memory: %w", err)}
+		return usageError{err}
 	}
 	r, err := loadRecipe(path, o.sets)
 	if err != nil {

@@ -42,3 +42,20 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// minMemory is the smallest --memory a run accepts: below it even one row
+// of an ordinary tensor, with its outputs and float32 scratch, does not fit,
+// and the run would fail only once it started.
+const minMemory = 1 << 20
+
+// memoryBudget reads --memory.
+func memoryBudget(s string) (int64, error) {
+	n, err := ParseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("--memory: %w", err)
+	}
+	if n < minMemory {
+		return 0, fmt.Errorf("--memory %s: %d bytes, expected at least 1MiB", s, n)
+	}
+	return n, nil
+}

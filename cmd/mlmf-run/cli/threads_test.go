@@ -37,3 +37,22 @@ stages:
 		}
 	}
 }
+
+// TestMemoryTooSmallIsAUsageError: a budget no row fits in is refused with
+// the flag named, before anything runs, not as a failed run.
+func TestMemoryTooSmallIsAUsageError(t *testing.T) {
+	model := filepath.Join(moduleRoot(t), "testdata", "tiny-llama")
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	for _, args := range [][]string{
+		{"convert", model, "-o", out, "--memory", "1"},
+		{"hf-to-gguf", "--set", "model=" + model, "--set", "out=" + out, "--memory", "64KiB"},
+	} {
+		code, _, errs := runCLI(args...)
+		if code != exitUsage || !strings.Contains(errs, "--memory") || !strings.Contains(errs, "expected at least 1MiB") {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming --memory", args, code, errs, exitUsage)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s: %v, want nothing written", out, err)
+	}
+}
