@@ -64,11 +64,7 @@ func validateOutline(stdout io.Writer, arg string) error {
 // loadOutline reads the recipe a RECIPE argument names and checks it
 // without requiring its vars.
 func loadOutline(arg string, sets []string) (*pipeline.Outline, error) {
-	vals, err := parseSets(sets)
-	if err != nil {
-		return nil, err
-	}
-	label, raw, err := readRecipe(arg)
+	label, raw, vals, err := recipeAndSets(arg, sets)
 	if err != nil {
 		return nil, err
 	}

@@ -68,15 +68,21 @@ func parseSets(sets []string) (map[string]string, error) {
 // loadRecipe reads the recipe a RECIPE argument names (a file, or a shipped
 // recipe) and parses it with every var required.
 func loadRecipe(arg string, sets []string) (*pipeline.Recipe, error) {
-	vals, err := parseSets(sets)
-	if err != nil {
-		return nil, err
-	}
-	label, raw, err := readRecipe(arg)
+	label, raw, vals, err := recipeAndSets(arg, sets)
 	if err != nil {
 		return nil, err
 	}
 	return pipeline.Parse(label, raw, vals, registry())
+}
+
+// recipeAndSets reads the recipe a RECIPE argument names and the --set
+// values given with it, for the parsers that take both.
+func recipeAndSets(arg string, sets []string) (label string, raw []byte, vals map[string]string, err error) {
+	if vals, err = parseSets(sets); err != nil {
+		return "", nil, nil, err
+	}
+	label, raw, err = readRecipe(arg)
+	return label, raw, vals, err
 }
 
 func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.Writer) error {
