@@ -119,3 +119,46 @@ func blocks(t tensor.DType, n, nbytes int) (int, int, error) {
 	}
 	return bs, bb, nil
 }
+
+// rowQuantizers holds, per type, ggml's quantize_<type>(src, dst, nrow,
+// n_per_row, quant_weights) for one row: x is the row, w its importance
+// weight per column (an imatrix entry, len(x) values) or nil, b the row's
+// encoded bytes. Some types need the whole row (Q4_0's importance search
+// scales by the row's mean square), and the IQ types have no block-local
+// reference at all, so weighted and IQ quantization goes row by row.
+//
+// An entry must do with w == nil exactly what ggml does with a NULL
+// imatrix (for the legacy and K types that is the block reference
+// quantizer). Types without an entry ignore the imatrix, as ggml's Q8_0,
+// TQ1_0, TQ2_0 and MXFP4 do, and are encoded by their block codec.
+// Entries are added by init functions of the files that implement them.
+var rowQuantizers = map[tensor.DType]func(x, w []float32, b []byte){}
+
+// QuantizeRows encodes src, whole rows of n columns, into dst (exactly their
+// encoded size) as llama-quantize does with importance weights w (n values
+// shared by every row, or nil for none).
+func QuantizeRows(t tensor.DType, src []float32, n int, w []float32, dst []byte) error {
+	if w != nil && len(w) != n {
+		return fmt.Errorf("quant: %v rows of %d columns given %d importance weights", t, n, len(w))
+	}
+	rq, ok := rowQuantizers[t]
+	if !ok {
+		return Quantize(t, src, dst)
+	}
+	if n <= 0 || len(src)%n != 0 {
+		return fmt.Errorf("quant: %d values are not whole rows of %d", len(src), n)
+	}
+	in := t.Info()
+	bs, bb := int(in.BlockSize), int(in.BlockBytes)
+	if n%bs != 0 {
+		return fmt.Errorf("quant: quantizing to %v: rows of %d are not whole %d-element blocks", t, n, bs)
+	}
+	rb := n / bs * bb
+	if len(dst) != len(src)/n*rb {
+		return fmt.Errorf("quant: quantizing to %v: %d rows take %d bytes, buffer has %d", t, len(src)/n, len(src)/n*rb, len(dst))
+	}
+	for i, j := 0, 0; i < len(src); i, j = i+n, j+rb {
+		rq(src[i:i+n:i+n], w, dst[j:j+rb:j+rb])
+	}
+	return nil
+}
