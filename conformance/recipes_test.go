@@ -38,6 +38,9 @@ var shipped = map[string]func(root, dir, corpusDir string) map[string]string{
 	"merge-lora.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "merged"), "max_shard_size": "1MB"}
 	},
+	"vlm-to-gguf.yaml": func(root, dir, c string) map[string]string {
+		return map[string]string{"model": filepath.Join(c, "tiny-smolvlm"), "out": filepath.Join(dir, "text.gguf"), "mmproj": filepath.Join(dir, "mmproj.gguf"), "type": "Q8_0"}
+	},
 	"lora-to-gguf.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "lora.gguf")}
 	},

@@ -14,6 +14,7 @@ var all = []*pipeline.Spec{loadSpec, detectSpec, remapSpec, quantizeSpec, export
 	mergeLoraSpec,
 	exportLoraSpec,
 	shardSpec, unmapSpec,
+	fuseSpec,
 }
 
 type registry map[string]*pipeline.Spec

@@ -194,6 +194,12 @@ func Parse(b []byte) (*Arch, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("arch table: %w", err)
 	}
+	return build(t)
+}
+
+// build checks a decoded table and compiles its rules; vision tables,
+// which extend the format, share it.
+func build(t Table) (*Arch, error) {
 	if t.Arch == "" {
 		return nil, fmt.Errorf("arch table: missing arch")
 	}

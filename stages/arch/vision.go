@@ -1,0 +1,252 @@
+package arch
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+	"gopkg.in/yaml.v3"
+)
+
+// A vision table describes how convert_hf_to_gguf.py --mmproj writes one
+// family's vision tower and projector (the "mmproj" GGUF llama.cpp's mtmd
+// loads beside the text model). It is the text table format plus what only
+// a vision-language checkpoint needs; tables/vision/*.yaml hold them.
+type visionTable struct {
+	Table `yaml:",inline"`
+	// Projector is clip.projector_type, and the table's name.
+	Projector string `yaml:"projector"`
+	// Parts are substrings of HF names that belong to the vision side (the
+	// converter's filter_tensors); every other tensor is the language model's.
+	Parts []string `yaml:"parts"`
+	// Defaults fill vision_config keys that checkpoints of one vision
+	// model_type leave out, as the converter's __init__ does.
+	Defaults map[string]map[string]any `yaml:"defaults"`
+}
+
+// Vision is a parsed vision table.
+type Vision struct {
+	*Arch
+	Projector string
+	parts     []string
+	defaults  map[string]map[string]any
+}
+
+//go:embed tables/vision/*.yaml
+var visionFS embed.FS
+
+var visionBuiltin = map[string]*Vision{}
+
+func init() {
+	includes["mmproj"] = mmprojKeys
+	files, err := fs.Glob(visionFS, "tables/vision/*.yaml")
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range files {
+		b, err := visionFS.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		v, err := ParseVision(b)
+		if err != nil {
+			panic(fmt.Sprintf("embedded %s: %v", f, err))
+		}
+		visionBuiltin[v.Projector] = v
+	}
+}
+
+// ParseVision reads a vision table; like Parse, unknown keys are errors.
+func ParseVision(b []byte) (*Vision, error) {
+	var t visionTable
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("vision table: %w", err)
+	}
+	if t.Projector == "" || len(t.Parts) == 0 {
+		return nil, fmt.Errorf("vision table: need projector and parts")
+	}
+	a, err := build(t.Table)
+	if err != nil {
+		return nil, err
+	}
+	return &Vision{Arch: a, Projector: t.Projector, parts: t.Parts, defaults: t.Defaults}, nil
+}
+
+// KnownVision lists the HF architectures the vision tables know, sorted.
+func KnownVision() []string {
+	var out []string
+	for _, v := range visionBuiltin {
+		out = append(out, v.HFArchitectures...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DetectVision finds the vision table for a vision-language checkpoint from
+// config.json's architectures; an unknown one is an error naming the known.
+func DetectVision(cfg map[string]any) (*Vision, error) {
+	archs := strs(cfg["architectures"])
+	for _, hf := range archs {
+		for _, v := range visionBuiltin {
+			if contains(v.HFArchitectures, hf) {
+				return v, nil
+			}
+		}
+	}
+	if _, ok := cfg["vision_config"].(map[string]any); !ok {
+		return nil, fmt.Errorf("config.json has no vision_config: %s is not a vision-language model", orNone(archs))
+	}
+	return nil, fmt.Errorf("no vision table for %s; known vision-language architectures: %s", orNone(archs), strings.Join(KnownVision(), ", "))
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "a config naming no architecture"
+	}
+	return strings.Join(s, ", ")
+}
+
+// IsVision reports whether an HF tensor belongs to the vision tower or
+// the projector.
+func (v *Vision) IsVision(name string) bool {
+	for _, p := range v.parts {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is the config a vision table's keys and params read, as
+// MmprojModel sees it: vision_config's keys at the top level (with the
+// table's defaults), config.json's keys as "global.<key>", the
+// preprocessor's as "preprocessor.<key>" (one nested level as
+// "preprocessor.size.longest_edge"), and n_embd_text, the language model's
+// hidden size. pre is preprocessor_config.json merged with
+// processor_config.json's image_processor, or nil.
+func (v *Vision) Config(cfg, pre map[string]any) (map[string]any, error) {
+	vc, ok := cfg["vision_config"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("config.json: no vision_config object")
+	}
+	out := map[string]any{}
+	for k, x := range vc {
+		out[k] = x
+	}
+	if mt, _ := vc["model_type"].(string); v.defaults[mt] != nil {
+		for k, x := range v.defaults[mt] {
+			if _, ok := out[k]; !ok {
+				out[k] = x
+			}
+		}
+	}
+	flattenInto(out, "global.", cfg)
+	flattenInto(out, "preprocessor.", pre)
+	if np, ok := cfg["_name_or_path"]; ok {
+		out["_name_or_path"] = np
+	} else {
+		delete(out, "_name_or_path")
+	}
+	text := map[string]any{}
+	for k, x := range cfg {
+		text[k] = x
+	}
+	if tc, ok := cfg["text_config"].(map[string]any); ok {
+		for k, x := range tc {
+			text[k] = x
+		}
+	}
+	n, _ := intOf(text["hidden_size"])
+	if n == 0 {
+		n, _ = intOf(text["n_embd"])
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("config.json: no text_config.hidden_size (or n_embd): the projector's output size is unknown")
+	}
+	out["n_embd_text"] = n
+	return out, nil
+}
+
+func flattenInto(dst map[string]any, prefix string, src map[string]any) {
+	for k, x := range src {
+		dst[prefix+k] = x
+		if m, ok := x.(map[string]any); ok {
+			for k2, x2 := range m {
+				dst[prefix+k+"."+k2] = x2
+			}
+		}
+	}
+}
+
+// Header is the mmproj file's metadata, in the converter's order: the
+// general keys as for a text model but general.type "mmproj", then the
+// table's keys. vcfg is what Config returned; tensors are the remapped
+// projector tensors (their counts give general.size_label).
+func (v *Vision) Header(vcfg map[string]any, tensors []*tensor.Desc, opt HeaderOptions) (*gguf.Meta, error) {
+	m, err := v.Arch.Header(vcfg, tensors, opt)
+	if err != nil {
+		return nil, err
+	}
+	m.Set("general.type", gguf.String("mmproj"))
+	return m, nil
+}
+
+// OutType is the type the converter writes a projector tensor in: the
+// table's float32 list (tensor_force_quant) first, then patch embeddings
+// in F16 for F16 files and F32 otherwise (MmprojModel.tensor_force_quant),
+// then the text rules (1-D, norms, biases and position embeddings F32, a
+// Q8_0 row that does not fill whole blocks F16).
+func (v *Vision) OutType(name string, shape []int64, requested tensor.DType) tensor.DType {
+	for _, p := range v.F32 {
+		if globRegexp(p).MatchString(name) {
+			return tensor.F32
+		}
+	}
+	if len(shape) > 1 && (strings.Contains(name, ".patch_embd.weight") || strings.Contains(name, ".patch_merger.weight")) {
+		if requested == tensor.F16 {
+			return tensor.F16
+		}
+		return tensor.F32
+	}
+	return outType(name, shape, requested, nil)
+}
+
+// mmprojKeys is MmprojModel.set_gguf_parameters for a vision encoder.
+func mmprojKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
+	m.Set(a.fullKey("has_vision_encoder"), gguf.Bool(true))
+	keys := []Key{
+		{Key: "vision.projection_dim", From: strList{"n_embd_text"}, Type: "UINT32"},
+		{Key: "vision.image_size", From: strList{"image_size"}, Type: "UINT32"},
+		{Key: "vision.patch_size", From: strList{"patch_size"}, Type: "UINT32"},
+		{Key: "vision.embedding_length", From: strList{"hidden_size", "width", "vt_hidden_size"}, Type: "UINT32"},
+		{Key: "vision.feed_forward_length", From: strList{"intermediate_size", "vt_intermediate_size"}, Type: "UINT32"},
+		{Key: "vision.block_count", From: strList{"n_layers", "num_hidden_layers", "n_layer", "num_layers", "depth", "layers", "encoder_layers", "vt_num_hidden_layers"}, Type: "UINT32"},
+		{Key: "vision.attention.head_count", From: strList{"num_attention_heads", "num_heads", "heads", "vt_num_attention_heads"}, Type: "UINT32"},
+	}
+	if err := setAll(a, h, m, keys); err != nil {
+		return err
+	}
+	for _, k := range []string{"image_mean", "image_std"} {
+		l, ok := h.cfg["preprocessor."+k].([]any)
+		if !ok {
+			return fmt.Errorf("%s: preprocessor_config.json has no %s list", a.fullKey("vision."+k), k)
+		}
+		fs := make([]float32, len(l))
+		for i, x := range l {
+			f, ok := num(x)
+			if !ok {
+				return fmt.Errorf("%s: preprocessor_config.json %s[%d] = %v: want a number", a.fullKey("vision."+k), k, i, x)
+			}
+			fs[i] = float32(f)
+		}
+		m.Set(a.fullKey("vision."+k), gguf.Float32s(fs))
+	}
+	return nil
+}
