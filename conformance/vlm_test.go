@@ -110,3 +110,111 @@ var smolvlmTextOrder = []string{"output.weight", "token_embd.weight",
 	"blk.1.attn_norm.weight", "blk.1.ffn_down.weight", "blk.1.ffn_gate.weight", "blk.1.ffn_up.weight", "blk.1.ffn_norm.weight",
 	"blk.1.attn_k.weight", "blk.1.attn_output.weight", "blk.1.attn_q.weight", "blk.1.attn_v.weight",
 	"output_norm.weight"}
+
+// TestVLMProjectorTypes checks the converter's type rules for a projector
+// at each --outtype (conversion/base.py prepare_tensors and the
+// tensor_force_quant of MmprojModel and SmolVLMModel): 1-D tensors, norms
+// and biases stay F32, every ".embeddings." tensor (patch and position)
+// F32, the other matrices take the requested type; general.file_type is
+// the outtype's. Only the F16 file has a corpus reference; Q8_0 rows are
+// ggml's quantizer, judged on the text conversions.
+func TestVLMProjectorTypes(t *testing.T) {
+	for _, c := range []struct {
+		typ, matrices string
+		fileType      uint32
+	}{{"F32", "F32", 0}, {"F16", "F16", 1}, {"BF16", "BF16", 32}, {"Q8_0", "Q8_0", 7}} {
+		t.Run(c.typ, func(t *testing.T) {
+			_, mmproj := runVLM(t, map[string]string{"type": c.typ})
+			checkProjectorTypes(t, mmproj, c.matrices, c.fileType)
+		})
+	}
+	t.Run("Q4_K_M-text", func(t *testing.T) {
+		text, mmproj := runVLM(t, map[string]string{"type": "Q4_K_M", "mmproj_type": "Q8_0"})
+		checkProjectorTypes(t, mmproj, "Q8_0", 7)
+		f, c, err := gguf.Open(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if ft, _ := f.Meta.Uint("general.file_type"); ft != 15 {
+			t.Errorf("text general.file_type = %d, want 15 (Q4_K_M)", ft)
+		}
+	})
+}
+
+func checkProjectorTypes(t *testing.T, path, matrices string, fileType uint32) {
+	t.Helper()
+	f, c, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	in, err := gguf.Describe(f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ft, _ := f.Meta.Uint("general.file_type"); ft != uint64(fileType) {
+		t.Errorf("general.file_type = %d, want %d", ft, fileType)
+	}
+	for _, ti := range in.Tensors {
+		want := matrices
+		if len(ti.Shape) == 1 || strings.Contains(ti.Name, "_embd.") {
+			want = "F32"
+		}
+		if ti.DType != want {
+			t.Errorf("%s %v: %s, want %s", ti.Name, ti.Shape, ti.DType, want)
+		}
+	}
+}
+
+// TestVLMProjectorTypeRefused: llama.cpp writes no projector in a
+// llama-quantize type, so a Q4_K_M run must say which var to set rather
+// than pick a type.
+func TestVLMProjectorTypeRefused(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"model": corpus.Path(t, "tiny-smolvlm"), "out": filepath.Join(dir, "t.gguf"),
+		"mmproj": filepath.Join(dir, "m.gguf"), "type": "Q4_K_M"}
+	err := runRecipeFile(filepath.Join(corpus.Root(t), "recipes", "vlm-to-gguf.yaml"), vars)
+	if err == nil || !strings.Contains(err.Error(), "mmproj_type") {
+		t.Fatalf("err = %v, want one naming mmproj_type", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a refused run left %d files", len(ents))
+	}
+}
+
+// TestVLMConnectorMismatch: a config whose scale_factor does not fit the
+// connector is refused at plan time, naming the tensor and both sizes, and
+// nothing is written.
+func TestVLMConnectorMismatch(t *testing.T) {
+	src := corpus.Path(t, "tiny-smolvlm")
+	model := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(model, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(model, "config.json"))
+	cfg = bytes.Replace(cfg, []byte(`"scale_factor": 2`), []byte(`"scale_factor": 3`), 1)
+	if err := os.WriteFile(filepath.Join(model, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	err = runRecipeFile(filepath.Join(corpus.Root(t), "recipes", "vlm-to-gguf.yaml"), map[string]string{
+		"model": model, "out": filepath.Join(out, "t.gguf"), "mmproj": filepath.Join(out, "m.gguf")})
+	want := "model.connector.modality_projection.proj.weight has 256 in dimension 1 but the config gives n_embd * scale * scale = 576"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v\nwant %q", err, want)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("a refused run left %d files", len(ents))
+	}
+}
