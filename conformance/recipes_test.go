@@ -41,6 +41,11 @@ var shipped = map[string]func(root, dir, corpusDir string) map[string]string{
 	"vlm-to-gguf.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"model": filepath.Join(c, "tiny-smolvlm"), "out": filepath.Join(dir, "text.gguf"), "mmproj": filepath.Join(dir, "mmproj.gguf"), "type": "Q8_0"}
 	},
+	"vlm-gguf-to-hf.yaml": func(root, dir, c string) map[string]string {
+		ref := filepath.Join(c, "tiny-smolvlm-ref", "mmproj-tiny-smolvlm-f16.gguf")
+		return map[string]string{"model": filepath.Join(c, "tiny-llama-spm-ref", "tiny-llama-spm-Q8_0.gguf"), "mmproj": ref,
+			"out": filepath.Join(dir, "hf"), "image_token_id": "500"}
+	},
 	"lora-to-gguf.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "lora.gguf")}
 	},

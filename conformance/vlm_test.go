@@ -218,3 +218,32 @@ func TestVLMConnectorMismatch(t *testing.T) {
 		t.Errorf("a refused run left %d files", len(ents))
 	}
 }
+
+// TestVLMRoundTrip: text GGUF + mmproj -> one HF vision-language folder
+// (vlm-gguf-to-hf) -> text GGUF + mmproj (vlm-to-gguf) gives both files
+// back byte for byte, so the folder's config.json, vision_config and
+// preprocessor_config.json carry everything the converter reads. F32
+// tensors in the folder keep every value; the tokenizer files come from the
+// corpus folder, as GGUF -> HF copies them.
+func TestVLMRoundTrip(t *testing.T) {
+	text, mmproj := runVLM(t, map[string]string{"type": "F16"})
+	hf := filepath.Join(t.TempDir(), "hf")
+	runRecipe(t, "vlm-gguf-to-hf.yaml", map[string]string{"model": text, "mmproj": mmproj, "out": hf,
+		"dtype": "F32", "image_token_id": "500", "tokenizer": corpus.Path(t, "tiny-smolvlm")})
+	dir := t.TempDir()
+	text2, mmproj2 := filepath.Join(dir, "text.gguf"), filepath.Join(dir, "mmproj.gguf")
+	runRecipe(t, "vlm-to-gguf.yaml", map[string]string{"model": hf, "out": text2, "mmproj": mmproj2, "name": "Tiny Smolvlm"})
+	for _, p := range [][2]string{{text, text2}, {mmproj, mmproj2}} {
+		a, err := os.ReadFile(p[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs after the round trip through %s", filepath.Base(p[0]), hf)
+		}
+	}
+}

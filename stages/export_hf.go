@@ -101,7 +101,17 @@ func (s *exportStage) planSplits(meta *gguf.Meta, ts []*tensor.Desc) error {
 // hfSideFiles are the files beside the weights that a Hugging Face folder
 // carries over unchanged.
 var hfSideFiles = []string{"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-	"added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json", "generation_config.json"}
+	"added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json", "generation_config.json",
+	"preprocessor_config.json", "processor_config.json"}
+
+func sortedNames(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // planHF writes a Hugging Face folder: safetensors sharded as transformers
 // shards them, config.json (the source's own file when the model came from
@@ -120,12 +130,19 @@ func (s *exportStage) planHF(m *pipeline.Model) error {
 		return err
 	}
 	outs = append(outs, sideFile(filepath.Join(s.Path, "config.json"), cfg))
+	made, _ := m.Facts[FactSideFiles].(map[string][]byte)
+	for _, name := range sortedNames(made) {
+		outs = append(outs, sideFile(filepath.Join(s.Path, name), made[name]))
+	}
 	from := s.FilesFrom
 	if from == "" {
 		from = m.Dir
 	}
 	if from != "" {
 		for _, name := range hfSideFiles {
+			if _, ok := made[name]; ok {
+				continue
+			}
 			p := filepath.Join(from, name)
 			b, err := readSideFile(from, name)
 			if errors.Is(err, os.ErrNotExist) {

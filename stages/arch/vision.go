@@ -27,14 +27,22 @@ type visionTable struct {
 	// Defaults fill vision_config keys that checkpoints of one vision
 	// model_type leave out, as the converter's __init__ does.
 	Defaults map[string]map[string]any `yaml:"defaults"`
+	// VisionModelType is vision_config's model_type in a folder written
+	// from an mmproj file.
+	VisionModelType string `yaml:"vision_model_type"`
+	// TextPrefix replaces the language model's "model." prefix inside the
+	// checkpoint (SmolVLM: model.text_model.).
+	TextPrefix string `yaml:"text_prefix"`
 }
 
 // Vision is a parsed vision table.
 type Vision struct {
 	*Arch
-	Projector string
-	parts     []string
-	defaults  map[string]map[string]any
+	Projector       string
+	parts           []string
+	defaults        map[string]map[string]any
+	visionModelType string
+	textPrefix      string
 }
 
 //go:embed tables/vision/*.yaml
@@ -76,7 +84,8 @@ func ParseVision(b []byte) (*Vision, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Vision{Arch: a, Projector: t.Projector, parts: t.Parts, defaults: t.Defaults}, nil
+	return &Vision{Arch: a, Projector: t.Projector, parts: t.Parts, defaults: t.Defaults,
+		visionModelType: t.VisionModelType, textPrefix: t.TextPrefix}, nil
 }
 
 // KnownVision lists the HF architectures the vision tables know, sorted.
@@ -249,4 +258,12 @@ func mmprojKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 		m.Set(a.fullKey("vision."+k), gguf.Float32s(fs))
 	}
 	return nil
+}
+
+// LookupVision returns the vision table for a clip.projector_type.
+func LookupVision(projector string) (*Vision, error) {
+	if v, ok := visionBuiltin[projector]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("no vision table for projector type %q; known: %s", projector, strings.Join(sortedKeys(visionBuiltin), ", "))
 }
