@@ -71,17 +71,23 @@ var _ pipeline.Sink = (*fuseStage)(nil)
 
 func (s *fuseStage) Outputs() []*pipeline.OutputFile { return s.outs }
 
-// Plan writes the vision side to the mmproj file and returns the language
-// model: the same folder, config and tokenizer, without the vision tensors,
-// for detect, remap, quantize and export to make the text GGUF.
+// Plan splits one input, joins two.
 func (s *fuseStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.Model) (*pipeline.Model, error) {
 	if len(in) == 2 {
 		return s.join(in[0], in[1])
 	}
+	return s.split(in[0])
+}
+
+// split plans the mmproj file of a vision-language checkpoint and returns
+// its language model: the same folder, config and tokenizer, without the
+// vision tensors, for detect, remap, quantize and export to make the text
+// GGUF.
+func (s *fuseStage) split(in *pipeline.Model) (*pipeline.Model, error) {
 	if s.MMProj == "" {
 		return nil, errors.New("with one input fuse splits a vision-language model: set mmproj, the projector file to write")
 	}
-	m := in[0].Clone()
+	m := in.Clone()
 	if m.Naming != "hf" || m.Config == nil {
 		return nil, errors.New("fuse splits a Hugging Face vision-language folder (config.json with a vision_config): load one")
 	}
@@ -105,11 +111,23 @@ func (s *fuseStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 	if len(vision) == 0 {
 		return nil, fmt.Errorf("config.json names %s but no tensor belongs to a vision tower or projector", v.Projector)
 	}
-	typ, err := s.projectorType(vision[0].DType)
+	vcfg, err := v.Config(m.Config, pre)
 	if err != nil {
 		return nil, err
 	}
-	vcfg, err := v.Config(m.Config, pre)
+	out, err := s.mmprojFile(v, vcfg, m.Dir, vision)
+	if err != nil {
+		return nil, err
+	}
+	s.outs = []*pipeline.OutputFile{out}
+	m.Tensors = text
+	return m, nil
+}
+
+// mmprojFile lays out the projector GGUF: tensors checked against the
+// config, renamed, converted to the converter's types, and its header.
+func (s *fuseStage) mmprojFile(v *arch.Vision, vcfg map[string]any, dir string, vision []*tensor.Desc) (*pipeline.OutputFile, error) {
+	typ, err := s.projectorType(vision[0].DType)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +144,7 @@ func (s *fuseStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 			return nil, err
 		}
 	}
-	meta, err := v.Header(vcfg, ts, arch.HeaderOptions{Dir: m.Dir, Name: s.Name, OutType: typ})
+	meta, err := v.Header(vcfg, ts, arch.HeaderOptions{Dir: dir, Name: s.Name, OutType: typ})
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +152,7 @@ func (s *fuseStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipeline.
 	if err != nil {
 		return nil, err
 	}
-	s.outs = []*pipeline.OutputFile{placed(s.MMProj, prefix, size, ts, offs)}
-	m.Tensors = text
-	return m, nil
+	return placed(s.MMProj, prefix, size, ts, offs), nil
 }
 
 // projectorType is mmproj_type, else type when the converter writes a
