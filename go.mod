@@ -3,6 +3,7 @@ module github.com/mlmf-run/mlmf-run
 go 1.26.8
 
 require (
+	github.com/ebitengine/purego v0.11.3
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
 	github.com/spf13/cobra v1.10.2
 	github.com/x448/float16 v0.8.4

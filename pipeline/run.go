@@ -34,6 +34,9 @@ type RunOptions struct {
 	// OnManifest, when set, is told before the manifest hashes its files:
 	// how many, and their bytes (a long silence otherwise, after 100%).
 	OnManifest func(files int, bytes int64)
+	// Device is the run's --device (auto, cpu, cuda, cuda:0,1): the device
+	// of stages that encode rows and have no device: of their own.
+	Device string
 }
 
 // Result is what a run produced.
@@ -90,7 +93,7 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 			s.End()
 		}
 	}()
-	plan, err = Build(ctx, r, Env{Log: log, Threads: opt.Threads, Memory: opt.Memory})
+	plan, err = Build(ctx, r, Env{Log: log, Threads: opt.Threads, Memory: opt.Memory, Device: opt.Device})
 	if err != nil {
 		return nil, err
 	}

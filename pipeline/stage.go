@@ -80,6 +80,8 @@ type Env struct {
 	Threads int
 	// Memory is the run's memory budget in bytes.
 	Memory int64
+	// Device is the run's --device, for stages whose device: is unset.
+	Device string
 	// StageID is the id of the stage being planned, for messages.
 	StageID string
 }

@@ -36,13 +36,17 @@ var mergeLoraSpec = &pipeline.Spec{
 				"path":   str("PEFT adapter folder (adapter_config.json + adapter_model.safetensors or .bin)"),
 				"weight": map[string]any{"type": "number", "description": "multiplies the adapter's delta (default 1)"},
 			}, "path")},
-		mergeDType: enum("dtype of every floating-point output tensor; base (or auto) keeps each tensor's own", "base", "auto", "F32", "F16", "BF16"),
+		mergeDType:  enum("dtype of every floating-point output tensor; base (or auto) keeps each tensor's own", "base", "auto", "F32", "F16", "BF16"),
+		stageDevice: deviceParam,
 	}, mergeAdapters),
 	MinInputs: 1, MaxInputs: 1,
 	Examples: []string{"id: merged\nkind: merge-lora\ninputs: [base]\nwith:\n  adapters: [{path: ./my-lora}, {path: ./style-lora, weight: 0.5}]\n  dtype: BF16"},
 	New: func(p pipeline.Params) (pipeline.Stage, error) {
 		s := &mergeLoraStage{DType: "base"}
 		if err := p.Decode(s); err != nil {
+			return nil, err
+		}
+		if err := checkDevice(s.Device); err != nil {
 			return nil, err
 		}
 		for i := range s.Adapters {
@@ -68,6 +72,7 @@ type adapterRef struct {
 type mergeLoraStage struct {
 	Adapters []adapterRef `json:"adapters"`
 	DType    string       `json:"dtype"`
+	Device   string       `json:"device"`
 	closers  []io.Closer
 }
 
@@ -84,6 +89,9 @@ func (s *mergeLoraStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipe
 	m := in[0].Clone()
 	if m.Naming != "hf" {
 		return nil, fmt.Errorf("merge-lora works on Hugging Face tensor names (PEFT's); the input is named for %s: merge before remap", m.Naming)
+	}
+	if _, err := planDevice(env, s.Device); err != nil {
+		return nil, err
 	}
 	base := map[string]*tensor.Desc{}
 	for _, t := range m.Tensors {

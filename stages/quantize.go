@@ -33,6 +33,7 @@ var quantizeSpec = &pipeline.Spec{
 		quantOutput:    str("type for output.weight"),
 		quantEmbedding: str("type for token_embd.weight"),
 		quantRequant:   boolean("allow dequantizing already-quantized input tensors and quantizing them again (lossy)"),
+		stageDevice:    deviceParam,
 	}, quantType),
 	MinInputs: 1, MaxInputs: 1,
 	Examples: []string{"id: q\nkind: quantize\ninputs: [names]\nwith: {type: Q4_K_M}"},
@@ -46,6 +47,7 @@ type quantizeStage struct {
 	Output    string            `json:"output_type"`
 	Embedding string            `json:"embedding_type"`
 	Requant   bool              `json:"allow_requantize"`
+	Device    string            `json:"device"`
 	plain     tensor.DType
 	auto      bool
 	mix       *mixChoice
@@ -64,6 +66,9 @@ var converterTypes = map[string]tensor.DType{"F32": tensor.F32, "F16": tensor.F1
 func newQuantize(p pipeline.Params) (pipeline.Stage, error) {
 	s := &quantizeStage{}
 	if err := p.Decode(s); err != nil {
+		return nil, err
+	}
+	if err := checkDevice(s.Device); err != nil {
 		return nil, err
 	}
 	if t, ok := converterTypes[strings.ToUpper(s.Type)]; ok && !s.Pure && s.Output == "" && s.Embedding == "" {
@@ -96,6 +101,9 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 	m := in[0].Clone()
 	if m.Naming != "gguf" {
 		return nil, fmt.Errorf("quantize works on GGUF tensor names: put detect and remap before it")
+	}
+	if _, err := planDevice(env, s.Device); err != nil {
+		return nil, err
 	}
 	types, err := s.choose(m)
 	if err != nil {

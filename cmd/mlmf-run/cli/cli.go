@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages"
 )
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case code == exitUsage && errors.As(err, &ps):
 		fmt.Fprintln(stderr, ps.Error())
+	case errors.Is(err, gpu.ErrNoGPU):
+		fmt.Fprintln(stderr, "mlmf-run:", err)
 	case code == exitUsage:
 		if cmd == nil {
 			cmd = root
@@ -97,8 +100,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // exitCode is 2 only for "a recipe or usage problem, nothing ran": the
-// recipe's Problems (found parsing or planning) and usage errors; any
-// failure once execution began, or of anything else, is 1.
+// recipe's Problems (found parsing or planning), usage errors, and a GPU
+// asked for that this machine cannot give; any failure once execution
+// began, or of anything else, is 1.
 func exitCode(err error) int {
 	var ran ranError
 	var ps pipeline.Problems
@@ -108,7 +112,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ran):
 		return exitFailed
-	case errors.As(err, &ps), errors.As(err, &ue):
+	case errors.As(err, &ps), errors.As(err, &ue), errors.Is(err, gpu.ErrNoGPU):
 		return exitUsage
 	}
 	return exitFailed

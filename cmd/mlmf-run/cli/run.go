@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 )
 
@@ -27,6 +28,7 @@ type runFlags struct {
 	quiet      bool
 	json       bool
 	noManifest bool
+	device     string
 }
 
 func (o *runFlags) register(c *cobra.Command) {
@@ -39,6 +41,7 @@ func (o *runFlags) register(c *cobra.Command) {
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
 	f.BoolVar(&o.noManifest, "no-manifest", false, "write no OUT.manifest.json (skips hashing every input and output)")
+	f.StringVar(&o.device, "device", "auto", "where quantize and merge-lora encode rows: "+gpu.Specs+" (docs/gpu.md)")
 }
 
 // maxThreads bounds -j: workers past the cores only queue, and a typo such
@@ -49,6 +52,28 @@ const maxThreads = 1024
 func (o *runFlags) check() error {
 	if o.threads < 1 || o.threads > maxThreads {
 		return usageError{fmt.Errorf("-j/--threads %d: expected 1 to %d", o.threads, maxThreads)}
+	}
+	if _, err := gpu.ParseSpec(o.device); err != nil {
+		return usageError{fmt.Errorf("--device: %w", err)}
+	}
+	return nil
+}
+
+// chooseDevice resolves --device before planning: a GPU asked for and not
+// usable ends the run here (exit 2, one line, nothing written); auto's
+// fallback to the CPU is said in one line, by a binary that can use a GPU
+// (the static default build cannot, and would say so on every run).
+func (o *runFlags) chooseDevice(log *slog.Logger) error {
+	s, err := gpu.ParseSpec(o.device)
+	if err != nil {
+		return usageError{fmt.Errorf("--device: %w", err)}
+	}
+	c, err := gpu.Choose(s)
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	if c.CPU() && c.Reason != "" && gpu.Built() {
+		log.Info("device: the CPU encodes: " + c.Reason)
 	}
 	return nil
 }
@@ -121,9 +146,12 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 		level = slog.LevelError
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := o.chooseDevice(log); err != nil {
+		return err
+	}
 	var prog *progress
 	planned := false
-	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(),
+	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(), Device: o.device,
 		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan,
 		OnPlan: func(p *pipeline.Plan) {
 			planned = true
