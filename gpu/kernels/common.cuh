@@ -11,23 +11,41 @@
 // gives INT32_MIN), since ggml's reference and our Go codecs run there.
 #pragma once
 
-#ifdef __CUDACC__
+#if defined(__NVCC__) || defined(__CUDA__)
 #define KDEV __device__ static __forceinline__
 #define KERNEL extern "C" __global__ void
-#define THREAD_ID ((long long)blockIdx.x * blockDim.x + threadIdx.x)
 typedef unsigned char u8;
 typedef signed char i8;
 typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 typedef long long i64;
+#if defined(__NVCC__)
+#define THREAD_ID ((long long)blockIdx.x * blockDim.x + threadIdx.x)
 KDEV u32 f2u(float f) { return __float_as_uint(f); }
 KDEV float u2f(u32 u) { return __uint_as_float(u); }
+// IEEE square root and fused multiply-add whatever the flags say.
+KDEV float ksqrt(float v) { return __fsqrt_rn(v); }
+KDEV double kfma(double a, double b, double c) { return __fma_rn(a, b, c); }
+#else
+// clang -x cuda -nocudainc (scripts/gen-ptx.sh where nvcc is missing): no
+// CUDA headers, so the attributes and special registers are spelled out;
+// the LLVM intrinsics lower to sqrt.rn.f32 and fma.rn.f64.
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __forceinline__ __attribute__((always_inline))
+#define THREAD_ID \
+  ((long long)__nvvm_read_ptx_sreg_ctaid_x() * __nvvm_read_ptx_sreg_ntid_x() + __nvvm_read_ptx_sreg_tid_x())
+KDEV u32 f2u(float f) { return __builtin_bit_cast(u32, f); }
+KDEV float u2f(u32 u) { return __builtin_bit_cast(float, u); }
+KDEV float ksqrt(float v) { return __builtin_sqrtf(v); }
+KDEV double kfma(double a, double b, double c) { return __builtin_fma(a, b, c); }
+#endif
 // x86nan gives a NaN that arithmetic made the bits x86 gives it (the
 // negative "default NaN"): the GPU makes a positive one. Finite inputs
 // reach NaN only through arithmetic (inf - inf, 0 * inf), so this keeps
 // them bit-exact; NaN inputs are outside the promise (docs/gpu.md).
-KDEV float x86nan(float v) { return v != v ? __uint_as_float(0xffc00000u) : v; }
+KDEV float x86nan(float v) { return v != v ? u2f(0xffc00000u) : v; }
 #else
 #include <math.h>
 #include <stdint.h>
@@ -44,6 +62,8 @@ typedef int32_t i32;
 typedef int64_t i64;
 KDEV u32 f2u(float f) { u32 u; memcpy(&u, &f, 4); return u; }
 KDEV float u2f(u32 u) { float f; memcpy(&f, &u, 4); return f; }
+KDEV float ksqrt(float v) { return sqrtf(v); }
+KDEV double kfma(double a, double b, double c) { return fma(a, b, c); }
 KDEV float x86nan(float v) { return v; }
 #endif
 

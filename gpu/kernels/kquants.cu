@@ -299,7 +299,7 @@ KDEV void fit_q45(const float* x, u8* y, u8* L, int nmax, float rmin, float rdel
       float t = x[32 * j + l] * x[32 * j + l];
       sum_x2 += t;
     }
-    float av_x = sqrtf(sum_x2 / 32);
+    float av_x = ksqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + fabs32(x[32 * j + l]);
     scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, false);
     if (scales[j] > max_scale) max_scale = scales[j];

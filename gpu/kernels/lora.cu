@@ -26,7 +26,7 @@ KERNEL lora_delta(float* acc, const float* L, const float* R, i64 rows, i64 cols
   if (e >= rows * cols) return;
   i64 r = e / cols, i = e % cols;
   float d = 0;
-  for (int k = 0; k < rank; k++) d = (float)fma((double)L[r * rank + k], (double)R[(i64)k * cols + i], (double)d);
+  for (int k = 0; k < rank; k++) d = (float)kfma((double)L[r * rank + k], (double)R[(i64)k * cols + i], (double)d);
   float v = round_to(round, d * scale);
   if (apply_weight) v = v * weight;
   acc[e] = acc[e] + v;
