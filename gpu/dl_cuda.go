@@ -158,3 +158,117 @@ func (l *cudaLib) FreeMem(i int) (free, total int64, err error) {
 	}
 	return int64(f), int64(t), nil
 }
+
+// workLib is the rest of the driver, resolved when a worker first starts.
+type workLib struct {
+	moduleLoad, moduleFunc, memAlloc, memFree, hostAlloc, hostFree,
+	streamCreate, copyIn, copyOut, launch, streamSync uintptr
+}
+
+var (
+	workOnce sync.Once
+	work     workLib
+	workErr  error
+)
+
+func (l *cudaLib) resolveWork() error {
+	workOnce.Do(func() {
+		h, err := purego.Dlopen(libcuda, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			workErr = fmt.Errorf("%w: %v", errNoDriver, err)
+			return
+		}
+		for _, s := range []struct {
+			name string
+			at   *uintptr
+		}{
+			{"cuModuleLoadData", &work.moduleLoad}, {"cuModuleGetFunction", &work.moduleFunc},
+			{"cuMemAlloc_v2", &work.memAlloc}, {"cuMemFree_v2", &work.memFree},
+			{"cuMemAllocHost_v2", &work.hostAlloc}, {"cuMemFreeHost", &work.hostFree},
+			{"cuStreamCreate", &work.streamCreate}, {"cuMemcpyHtoDAsync_v2", &work.copyIn},
+			{"cuMemcpyDtoHAsync_v2", &work.copyOut}, {"cuLaunchKernel", &work.launch},
+			{"cuStreamSynchronize", &work.streamSync},
+		} {
+			if *s.at, err = purego.Dlsym(h, s.name); err != nil {
+				workErr = fmt.Errorf("%s lacks %s: %v", libcuda, s.name, err)
+				return
+			}
+		}
+	})
+	return workErr
+}
+
+func (l *cudaLib) Context(i int) (uintptr, error) {
+	d, err := l.dev(i)
+	if err != nil {
+		return 0, err
+	}
+	if err := l.resolveWork(); err != nil {
+		return 0, err
+	}
+	var ctx uintptr
+	err = l.call("cuDevicePrimaryCtxRetain", l.retain, uintptr(unsafe.Pointer(&ctx)), d)
+	return ctx, err
+}
+
+func (l *cudaLib) SetCurrent(ctx uintptr) error { return l.call("cuCtxSetCurrent", l.setCurrent, ctx) }
+
+func (l *cudaLib) LoadModule(ptx []byte) (uintptr, error) {
+	img := append(append([]byte(nil), ptx...), 0) // NUL-terminated text
+	var mod uintptr
+	err := l.call("cuModuleLoadData", work.moduleLoad, uintptr(unsafe.Pointer(&mod)), uintptr(unsafe.Pointer(&img[0])))
+	return mod, err
+}
+
+func (l *cudaLib) Function(mod uintptr, name string) (uintptr, error) {
+	cname := append([]byte(name), 0)
+	var fn uintptr
+	err := l.call("cuModuleGetFunction", work.moduleFunc, uintptr(unsafe.Pointer(&fn)), mod, uintptr(unsafe.Pointer(&cname[0])))
+	return fn, err
+}
+
+func (l *cudaLib) Alloc(n int64) (uint64, error) {
+	var p uint64
+	err := l.call("cuMemAlloc_v2", work.memAlloc, uintptr(unsafe.Pointer(&p)), uintptr(n))
+	return p, err
+}
+
+func (l *cudaLib) Free(p uint64) error { return l.call("cuMemFree_v2", work.memFree, uintptr(p)) }
+
+func (l *cudaLib) HostAlloc(n int64) ([]byte, error) {
+	var p unsafe.Pointer
+	if err := l.call("cuMemAllocHost_v2", work.hostAlloc, uintptr(unsafe.Pointer(&p)), uintptr(n)); err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(p), n), nil
+}
+
+func (l *cudaLib) HostFree(b []byte) error {
+	return l.call("cuMemFreeHost", work.hostFree, uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+}
+
+// streamNonBlocking is CU_STREAM_NON_BLOCKING: no implicit sync with stream 0.
+const streamNonBlocking = 1
+
+func (l *cudaLib) NewStream() (uintptr, error) {
+	var s uintptr
+	err := l.call("cuStreamCreate", work.streamCreate, uintptr(unsafe.Pointer(&s)), streamNonBlocking)
+	return s, err
+}
+
+func (l *cudaLib) CopyIn(dst uint64, src []byte, stream uintptr) error {
+	return l.call("cuMemcpyHtoDAsync_v2", work.copyIn, uintptr(dst), uintptr(unsafe.Pointer(unsafe.SliceData(src))), uintptr(len(src)), stream)
+}
+
+func (l *cudaLib) CopyOut(dst []byte, src uint64, stream uintptr) error {
+	return l.call("cuMemcpyDtoHAsync_v2", work.copyOut, uintptr(unsafe.Pointer(unsafe.SliceData(dst))), uintptr(src), uintptr(len(dst)), stream)
+}
+
+func (l *cudaLib) Launch(fn uintptr, grid, block uint32, stream uintptr, params []unsafe.Pointer) error {
+	return l.call("cuLaunchKernel", work.launch, fn, uintptr(grid), 1, 1, uintptr(block), 1, 1, 0, stream,
+		uintptr(unsafe.Pointer(unsafe.SliceData(params))), 0)
+}
+
+func (l *cudaLib) Sync(stream uintptr) error {
+	return l.call("cuStreamSynchronize", work.streamSync, stream)
+}

@@ -2,7 +2,10 @@
 
 package gpu
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // ptx holds the kernels compiled to PTX (scripts/gen-ptx.sh), which the
 // driver compiles for the GPU at hand when cuModuleLoadData loads them.
@@ -10,3 +13,6 @@ import "embed"
 //
 //go:embed kernels/*.ptx
 var ptx embed.FS
+
+// kernelsFS is the embedded PTX, kernels/*.ptx.
+func kernelsFS() fs.FS { return ptx }

@@ -101,7 +101,9 @@ func Choose(s Spec) (Choice, error) {
 	if s.Kind == "cpu" {
 		return Choice{}, nil
 	}
-	probeOnce.Do(func() { probed = probe(loadDriver, kernelsBuilt) })
+	probeOnce.Do(func() {
+		probed = probe(loadDriver, func(d driver, g GPU) error { return selfCheck(d, g, kernelsFS()) })
+	})
 	return choose(s, probed)
 }
 
@@ -122,9 +124,9 @@ type probedGPU struct {
 	unusable string
 }
 
-// probe asks the driver about every device. kernels says whether this
-// build carries the GPU kernels; without them no device is usable.
-func probe(load func() (driver, error), kernels func() error) probeResult {
+// probe asks the driver about every device; check runs on each device
+// that is otherwise usable (the self-check of the kernels on it).
+func probe(load func() (driver, error), check func(driver, GPU) error) probeResult {
 	d, err := load()
 	if err != nil {
 		return probeResult{none: err.Error()}
@@ -146,16 +148,15 @@ func probe(load func() (driver, error), kernels func() error) probeResult {
 	if n == 0 {
 		return probeResult{none: "no CUDA device (the driver sees none)"}
 	}
-	kerr := kernels()
 	var r probeResult
 	for i := range n {
-		r.devices = append(r.devices, describe(d, i, kerr))
+		r.devices = append(r.devices, describe(d, i, check))
 	}
 	return r
 }
 
 // describe reads one device and says why it cannot be used, if it cannot.
-func describe(d driver, i int, kernels error) probedGPU {
+func describe(d driver, i int, check func(driver, GPU) error) probedGPU {
 	p := probedGPU{GPU: GPU{Ordinal: i}}
 	var err error
 	if p.Name, err = d.Name(i); err != nil {
@@ -178,8 +179,8 @@ func describe(d driver, i int, kernels error) probedGPU {
 		p.unusable = fmt.Sprintf("GPU %d (%s) has too little memory free: %s of %s, needs %s", i, p.Name, mib(p.Free), mib(p.Total), mib(MinFree))
 		return p
 	}
-	if kernels != nil {
-		p.unusable = fmt.Sprintf("%s found, but %v", p.GPU, kernels)
+	if err := check(d, p.GPU); err != nil {
+		p.unusable = fmt.Sprintf("%s found, but %v", p.GPU, err)
 	}
 	return p
 }

@@ -37,7 +37,9 @@ func h200(free int64) GPU {
 	return GPU{Name: "NVIDIA H200", Major: 9, Minor: 0, Free: free, Total: 140 << 30}
 }
 
-func withKernels() error { return nil }
+func withKernels(driver, GPU) error { return nil }
+
+func noKernels(driver, GPU) error { return errNoKernels }
 
 func load(d *fakeDriver) func() (driver, error) {
 	return func() (driver, error) { return d, nil }
@@ -66,7 +68,7 @@ func TestChooseFallsBackWithOneReason(t *testing.T) {
 	cases := []struct {
 		name    string
 		load    func() (driver, error)
-		kernels func() error
+		kernels func(driver, GPU) error
 		reason  string
 	}{
 		{"not built", func() (driver, error) { return nil, errNotBuilt }, withKernels, "built without GPU support"},
@@ -82,7 +84,7 @@ func TestChooseFallsBackWithOneReason(t *testing.T) {
 		{"too old a GPU", load(&fakeDriver{gpus: []GPU{{Name: "Tesla K80", Major: 3, Minor: 7, Free: 10 << 30}}}), withKernels, "compute capability 3.7"},
 		{"name fails", load(&fakeDriver{gpus: []GPU{h200(100 << 30)}, fail: map[string]error{"Name": &cuResult{call: "cuDeviceGetName", code: 101}}}), withKernels, "GPU 0: cuDeviceGetName: CUDA error 101"},
 		{"meminfo fails", load(&fakeDriver{gpus: []GPU{h200(100 << 30)}, fail: map[string]error{"FreeMem": &cuResult{call: "cuMemGetInfo_v2", code: 2, text: "out of memory"}}}), withKernels, "out of memory"},
-		{"no kernels", load(&fakeDriver{gpus: []GPU{h200(100 << 30)}}), kernelsBuilt, "GPU 0 (NVIDIA H200, sm_90, 102400 MiB free of 143360 MiB) found, but this build has no GPU worker yet"},
+		{"no kernels", load(&fakeDriver{gpus: []GPU{h200(100 << 30)}}), noKernels, "GPU 0 (NVIDIA H200, sm_90, 102400 MiB free of 143360 MiB) found, but this build carries no GPU kernels"},
 	}
 	for _, c := range cases {
 		r := probe(c.load, c.kernels)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/lora"
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -73,6 +74,7 @@ type mergeLoraStage struct {
 	Adapters []adapterRef `json:"adapters"`
 	DType    string       `json:"dtype"`
 	Device   string       `json:"device"`
+	dev      tensor.Device
 	closers  []io.Closer
 }
 
@@ -90,9 +92,11 @@ func (s *mergeLoraStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipe
 	if m.Naming != "hf" {
 		return nil, fmt.Errorf("merge-lora works on Hugging Face tensor names (PEFT's); the input is named for %s: merge before remap", m.Naming)
 	}
-	if _, err := planDevice(env, s.Device); err != nil {
+	choice, err := planDevice(env, s.Device)
+	if err != nil {
 		return nil, err
 	}
+	s.dev = gpu.Open(choice)
 	base := map[string]*tensor.Desc{}
 	for _, t := range m.Tensors {
 		base[t.Name] = t
@@ -210,7 +214,7 @@ func (s *mergeLoraStage) output(t *tensor.Desc, ds []*lora.Delta, repl *tensor.D
 		want, _ = tensor.ParseDType(s.DType)
 	}
 	if len(ds) > 0 {
-		return lora.Merge(t, want, ds)
+		return lora.MergeOn(s.dev, t, want, ds)
 	}
 	src := t
 	if repl != nil {

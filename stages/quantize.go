@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -102,9 +103,11 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 	if m.Naming != "gguf" {
 		return nil, fmt.Errorf("quantize works on GGUF tensor names: put detect and remap before it")
 	}
-	if _, err := planDevice(env, s.Device); err != nil {
+	choice, err := planDevice(env, s.Device)
+	if err != nil {
 		return nil, err
 	}
+	dev := gpu.Open(choice)
 	types, err := s.choose(m)
 	if err != nil {
 		return nil, err
@@ -118,7 +121,7 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 				break
 			}
 		}
-		c, err := s.convert(env, t, want)
+		c, err := s.convert(env, t, want, dev)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -161,7 +164,7 @@ func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
 
 // convert wraps t's source so rows come out in type want. Requantizing an
 // already-quantized tensor loses precision twice, so it must be asked for.
-func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.DType) (*tensor.Desc, error) {
+func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.DType, dev tensor.Device) (*tensor.Desc, error) {
 	if t.DType == want {
 		return t, nil
 	}
@@ -171,7 +174,7 @@ func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.D
 		}
 		env.Warnf("requantizing %s from %v to %v loses precision", t.Name, t.DType, want)
 	}
-	src, err := tensor.Convert(t.Src, t.DType, want, t.RowLen())
+	src, err := tensor.ConvertOn(dev, t.Src, t.DType, want, t.RowLen())
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q %v: %v -> %v: %w", t.Name, t.Shape, t.DType, want, err)
 	}

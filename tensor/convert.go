@@ -34,6 +34,7 @@ type converted struct {
 	src                 Source
 	from, to            DType
 	rowLen, inRB, outRB int64
+	dev                 Device // nil: the CPU
 }
 
 // F32Pool recycles float32 row scratch: conversion runs once per chunk on every
@@ -55,6 +56,15 @@ func (c *converted) ReadRows(row, n int64, dst []byte) error { return ReadDerive
 func (c *converted) Input() (Source, int64) { return c.src, c.inRB }
 
 func (c *converted) Derive(row, n int64, in, dst []byte) error {
+	if c.dev != nil {
+		done, err := c.dev.Encode(c.from, c.to, c.rowLen, n, in, dst)
+		if err != nil {
+			return fmt.Errorf("%s: rows %d..%d on %s: %w", c.src.Describe(), row, row+n, c.dev.Name(), err)
+		}
+		if done {
+			return nil
+		}
+	}
 	f := GetF32(int(c.rowLen))
 	defer F32Pool.Put(f)
 	for r := int64(0); r < n; r++ {

@@ -11,6 +11,12 @@ import (
 // block is decoded to float32, every delta is added in order (DoRA
 // rescaled), and the sum is rounded once to out. Nothing is read here.
 func Merge(base *tensor.Desc, out tensor.DType, deltas []*Delta) (*tensor.Desc, error) {
+	return MergeOn(nil, base, out, deltas)
+}
+
+// MergeOn is Merge with its row blocks merged on dev (nil: the CPU), which
+// may decline them (DoRA's row norms always stay on the CPU).
+func MergeOn(dev tensor.Device, base *tensor.Desc, out tensor.DType, deltas []*Delta) (*tensor.Desc, error) {
 	if !tensor.HasCodec(out) {
 		return nil, fmt.Errorf("tensor %s: cannot encode %v", base.Name, out)
 	}
@@ -21,7 +27,7 @@ func Merge(base *tensor.Desc, out tensor.DType, deltas []*Delta) (*tensor.Desc, 
 	c := base.Clone()
 	c.DType = out
 	c.Src = &merged{base: base.Src, in: base.DType, out: out, cols: base.RowLen(),
-		inRB: base.RowBytes(), outRB: outRB, deltas: deltas}
+		inRB: base.RowBytes(), outRB: outRB, deltas: deltas, dev: dev}
 	return c, nil
 }
 
@@ -31,6 +37,7 @@ type merged struct {
 	cols        int64
 	inRB, outRB int64
 	deltas      []*Delta
+	dev         tensor.Device
 }
 
 func (m *merged) ReadRows(row, n int64, dst []byte) error {
@@ -53,6 +60,11 @@ func (m *merged) Derive(row, n int64, raw, dst []byte) error {
 		}
 		facs[i] = fac{l, r, mag}
 	}
+	if ok, err := m.onDevice(row, n, raw, dst, func(i int) ([]float32, []float32, []float32) {
+		return facs[i].l, facs[i].r, facs[i].mag
+	}); ok || err != nil {
+		return err
+	}
 	accP, scrP := tensor.GetF32(int(m.cols)), tensor.GetF32(int(m.cols))
 	defer tensor.F32Pool.Put(accP)
 	defer tensor.F32Pool.Put(scrP)
@@ -72,6 +84,35 @@ func (m *merged) Derive(row, n int64, raw, dst []byte) error {
 		d.done(n)
 	}
 	return nil
+}
+
+// onDevice hands rows [row, row+n) to the merge's device, with each
+// delta's factors for those rows; ok is false when there is no device or
+// it declines (DoRA, or a pair it has no kernels for).
+func (m *merged) onDevice(row, n int64, raw, dst []byte, fac func(int) (l, r, mag []float32)) (bool, error) {
+	if m.dev == nil {
+		return false, nil
+	}
+	ds := make([]tensor.LoRA, len(m.deltas))
+	for i, d := range m.deltas {
+		l, r, mag := fac(i)
+		if mag != nil {
+			return false, nil
+		}
+		rank := int64(len(l)) / d.rows
+		ds[i] = tensor.LoRA{L: l[row*rank : (row+n)*rank], R: r, Rank: int(rank), Scale: float32(d.Module.Scale),
+			Weight: float32(d.Weight), Weighted: d.Weight != 1, Round: d.round}
+	}
+	ok, err := m.dev.Merge(m.in, m.out, m.cols, n, raw, ds, dst)
+	if err != nil {
+		return false, fmt.Errorf("%s: rows %d..%d on %s: %w", m.Describe(), row, row+n, m.dev.Name(), err)
+	}
+	if ok {
+		for _, d := range m.deltas {
+			d.done(n)
+		}
+	}
+	return ok, nil
 }
 
 func (m *merged) Describe() string {
