@@ -139,3 +139,38 @@ func checkMerge(t *testing.T, bin string, r *rand.Rand, transposed bool, baseT, 
 		t.Fatalf("merged rows differ from the CPU merge in %d of %d bytes (got %d bytes)", diff, len(want), len(got))
 	}
 }
+
+// mergeOnDevice merges through dev (lora.MergeOn) and on the CPU, and
+// requires equal bytes: two adapters, rsLoRA and plain scales.
+func mergeOnDevice(t *testing.T, dev tensor.Device, r *rand.Rand, transposed bool, bt, ot tensor.DType) {
+	t.Helper()
+	const rows, cols = 300, 512
+	gauss := func(s float64) func() float32 { return func() float32 { return float32(r.NormFloat64() * s) } }
+	base, _ := encoded(t, "base", bt, []int64{rows, cols}, gauss(0.05))
+	in, out := int64(cols), int64(rows)
+	if transposed {
+		in, out = rows, cols
+	}
+	var ds []*lora.Delta
+	for k, rank := range []int64{16, 4} {
+		a, _ := encoded(t, "A", tensor.BF16, []int64{rank, in}, gauss(0.1))
+		b, _ := encoded(t, "B", tensor.F32, []int64{out, rank}, gauss(0.02))
+		scale := []float64{16 / math.Sqrt(float64(rank)), 8 / float64(rank)}[k]
+		m := &lora.Module{Name: "layer", A: a, B: b, Rank: int(rank), Alpha: 16, Scale: scale}
+		d, err := lora.Bind(m, base, transposed, []float64{1, 0.5}[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	cpu, _ := lora.Merge(base, ot, ds)
+	want, err := tensor.ReadAll(cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, _ := lora.MergeOn(dev, base, ot, ds)
+	got, err := tensor.ReadAll(on)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("transposed %v, %v -> %v on %s: %v, equal %v", transposed, bt, ot, dev.Name(), err, bytes.Equal(got, want))
+	}
+}
