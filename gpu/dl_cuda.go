@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -140,6 +141,9 @@ func (l *cudaLib) Capability(i int) (int, int, error) {
 }
 
 func (l *cudaLib) FreeMem(i int) (free, total int64, err error) {
+	// The context is current per OS thread: keep the calls on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	d, err := l.dev(i)
 	if err != nil {
 		return 0, 0, err

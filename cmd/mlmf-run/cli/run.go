@@ -72,8 +72,15 @@ func (o *runFlags) chooseDevice(log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	if c.CPU() && c.Reason != "" && gpu.Built() {
+	switch {
+	case c.CPU() && c.Reason != "" && gpu.Built():
 		log.Info("device: the CPU encodes: " + c.Reason)
+	case !c.CPU():
+		var names []string
+		for _, g := range c.GPUs {
+			names = append(names, g.String())
+		}
+		log.Info("device: " + strings.Join(names, "; "))
 	}
 	return nil
 }
