@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Standard-library GGUF helpers for scripts/make-imatrix-refs.sh (no numpy here).
+
+  gguf_refs.py odd IN.gguf OUT.gguf N_FF
+      writes IN with the feed-forward width cut to N_FF (ffn_gate/ffn_up keep
+      their first N_FF rows, ffn_down its first N_FF columns), so ffn_down rows
+      are not a multiple of 256: the input for llama-quantize's fallbacks.
+  gguf_refs.py describe FILE.gguf...
+      prints one JSON object per file in the corpus *.gguf.json shape
+      (kv with types and values, tensors with type, shape, nbytes and
+      sha256(data)[:16], tensor_order), as the conformance tests read it.
+"""
+import hashlib
+import json
+import struct
+import sys
+
+SCALARS = {0: ("UINT8", "<B"), 1: ("INT8", "<b"), 2: ("UINT16", "<H"), 3: ("INT16", "<h"),
+           4: ("UINT32", "<I"), 5: ("INT32", "<i"), 6: ("FLOAT32", "<f"), 7: ("BOOL", "<?"),
+           10: ("UINT64", "<Q"), 11: ("INT64", "<q"), 12: ("FLOAT64", "<d")}
+STRING, ARRAY = 8, 9
+# ggml type -> (name, block size, block bytes) for the types these files hold.
+TYPES = {0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
+         6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 10: ("Q2_K", 256, 84),
+         11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176),
+         14: ("Q6_K", 256, 210), 30: ("BF16", 1, 2)}
+
+
+class Reader:
+    def __init__(self, b):
+        self.b, self.o = b, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.b, self.o)[0]
+        self.o += struct.calcsize(fmt)
+        return v
+
+    def str(self):
+        n = self.take("<Q")
+        s = self.b[self.o:self.o + n].decode("utf-8")
+        self.o += n
+        return s
+
+    def value(self, t):
+        if t == STRING:
+            return self.str()
+        if t == ARRAY:
+            et, n = self.take("<I"), self.take("<Q")
+            return (et, [self.value(et) for _ in range(n)])
+        return self.take(SCALARS[t][1])
+
+
+def parse(b):
+    r = Reader(b)
+    assert r.take("<I") == 0x46554747, "not a GGUF file"
+    version, nt, nkv = r.take("<I"), r.take("<Q"), r.take("<Q")
+    kv = []
+    for _ in range(nkv):
+        k, t = r.str(), r.take("<I")
+        kv.append((k, t, r.value(t)))
+    tensors = []
+    for _ in range(nt):
+        name, nd = r.str(), r.take("<I")
+        ne = [r.take("<Q") for _ in range(nd)]
+        tensors.append([name, ne, r.take("<I"), r.take("<Q")])
+    align = next((v for k, t, v in kv if k == "general.alignment"), 32)
+    data = (r.o + align - 1) // align * align
+    return version, kv, tensors, data, align
+
+
+def nbytes(t, ne):
+    _, bs, bb = TYPES[t]
+    n = 1
+    for d in ne:
+        n *= d
+    return n // bs * bb
+
+
+def describe(path):
+    b = open(path, "rb").read()
+    _, kv, tensors, data, _ = parse(b)
+    out = {"kv": {}, "tensors": {}, "tensor_order": []}
+    for k, t, v in kv:
+        if t == ARRAY:
+            et, items = v
+            name = "STRING" if et == STRING else SCALARS[et][0]
+            vals = items if et == STRING else [[x] for x in items]
+            digest = hashlib.sha256(json.dumps(vals).encode()).hexdigest()[:16]
+            out["kv"][k] = {"type": ["ARRAY", name], "len": len(items), "digest": digest, "head": vals[:3]}
+        else:
+            out["kv"][k] = {"type": ["STRING" if t == STRING else SCALARS[t][0]], "value": v}
+    for name, ne, t, off in tensors:
+        n = nbytes(t, ne)
+        d = b[data + off:data + off + n]
+        out["tensors"][name] = {"type": TYPES[t][0], "shape": ne, "nbytes": n,
+                                "digest": hashlib.sha256(d).hexdigest()[:16]}
+        out["tensor_order"].append(name)
+    return out
+
+
+def put_value(o, t, v):
+    if t == STRING:
+        e = v.encode("utf-8")
+        o += struct.pack("<Q", len(e)) + e
+    elif t == ARRAY:
+        et, items = v
+        o += struct.pack("<IQ", et, len(items))
+        for x in items:
+            put_value(o, et, x)
+    else:
+        o += struct.pack(SCALARS[t][1], v)
+
+
+def odd(src, dst, nff):
+    b = open(src, "rb").read()
+    version, kv, tensors, data, align = parse(b)
+    kv = [(k, t, nff if k.endswith(".feed_forward_length") else v) for k, t, v in kv]
+    blobs = []
+    for tn in tensors:
+        name, ne, t, off = tn
+        rb = nbytes(t, [ne[0]])
+        raw = b[data + off:data + off + nbytes(t, ne)]
+        if ".ffn_gate." in name or ".ffn_up." in name:
+            ne = [ne[0], nff]
+            raw = raw[:nff * rb]
+        elif ".ffn_down." in name:
+            keep = nbytes(t, [nff])
+            raw = b"".join(raw[r * rb:r * rb + keep] for r in range(ne[1]))
+            ne = [nff, ne[1]]
+        tn[1] = ne
+        blobs.append(raw)
+    o = bytearray(struct.pack("<IIQQ", 0x46554747, version, len(tensors), len(kv)))
+    for k, t, v in kv:
+        put_value(o, STRING, k)
+        o += struct.pack("<I", t)
+        put_value(o, t, v)
+    off = 0
+    for (name, ne, t, _), raw in zip(tensors, blobs):
+        put_value(o, STRING, name)
+        o += struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        o += struct.pack("<IQ", t, off)
+        off += (len(raw) + align - 1) // align * align
+    o += bytes(-len(o) % align)
+    for raw in blobs:
+        o += raw + bytes(-len(raw) % align)
+    open(dst, "wb").write(o)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "odd":
+        odd(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "describe":
+        for p in sys.argv[2:]:
+            print(json.dumps(describe(p)))
+    else:
+        sys.exit(__doc__)
