@@ -1,0 +1,333 @@
+package quant
+
+import "github.com/mlmf-run/mlmf-run/tensor"
+
+// Importance-weighted row quantizers: ggml's quantize_row_<type>_impl for
+// the legacy and k-quant types, the code llama-quantize runs when an
+// importance matrix has an entry for the tensor. Without weights each one
+// is the block reference quantizer, as ggml's quantize_<type> is with a
+// NULL imatrix. Each group's weight is the imatrix entry scaled by
+// sqrt(sigma² + x²), where sigma² is the mean square of the row (legacy
+// types) or of the super-block (twice that for Q3_K, Q4_K, Q5_K); Q6_K
+// takes the entry as it is.
+func init() {
+	for t, f := range map[tensor.DType]func(x, w []float32, b []byte){
+		tensor.Q4_0: rowQ4_0, tensor.Q4_1: rowQ4_1, tensor.Q5_0: rowQ5_0, tensor.Q5_1: rowQ5_1,
+		tensor.Q2_K: rowQ2_K, tensor.Q3_K: rowQ3_K, tensor.Q4_K: rowQ4_K, tensor.Q5_K: rowQ5_K,
+		tensor.Q6_K: rowQ6_K,
+	} {
+		rowQuantizers[t] = weightedOrRef(t, f)
+	}
+}
+
+// weightedOrRef runs f for a row with weights, and the type's block
+// reference quantizer for a row without.
+func weightedOrRef(t tensor.DType, f func(x, w []float32, b []byte)) func(x, w []float32, b []byte) {
+	quant := codecs[t].quant
+	in := t.Info()
+	bs, bb := int(in.BlockSize), int(in.BlockBytes)
+	return func(x, w []float32, b []byte) {
+		if w != nil {
+			f(x, w, b)
+			return
+		}
+		for i, j := 0, 0; i < len(x); i, j = i+bs, j+bb {
+			quant(x[i:i+bs:i+bs], b[j:j+bb:j+bb])
+		}
+	}
+}
+
+// meanSquare is sum(x²)/len(x), summed in order.
+func meanSquare(x []float32) float32 {
+	var s float32
+	for _, v := range x {
+		s += float32(v * v)
+	}
+	return s / float32(len(x))
+}
+
+// groupWeights fills dst with qw·sqrt(sigma2 + x²) and returns their sum.
+func groupWeights(dst, x, qw []float32, sigma2 float32) (sum float32) {
+	for i, v := range x {
+		dst[i] = float32(qw[i] * sqrt32(sigma2+float32(v*v)))
+		sum += dst[i]
+	}
+	return sum
+}
+
+func rowQ4_0(x, w []float32, b []byte) {
+	sigma2 := meanSquare(x)
+	var weight [qk]float32
+	var L [qk]int8
+	for ib := 0; ib < len(x)/qk; ib++ {
+		xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
+		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
+		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 8, weight[:])))
+		for j := 0; j < qk/2; j++ {
+			y[2+j] = uint8(L[j]) | uint8(L[j+qk/2])<<4
+		}
+	}
+}
+
+func rowQ4_1(x, w []float32, b []byte) {
+	sigma2 := meanSquare(x)
+	var weight [qk]float32
+	var L [qk]uint8
+	for ib := 0; ib < len(x)/qk; ib++ {
+		xb, y := x[qk*ib:qk*ib+qk], b[20*ib:20*ib+20]
+		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
+		d, m := makeQKX3Quants(xb, weight[:], L[:], 15, -0.9, 0.05, 36)
+		le.PutUint16(y, fp16(d))
+		le.PutUint16(y[2:], fp16(-m))
+		for j := 0; j < qk/2; j++ {
+			y[4+j] = L[j] | L[j+qk/2]<<4
+		}
+	}
+}
+
+// pack5 stores 32 five-bit levels as a Q5 block's qh (4 bytes) and qs (16).
+func pack5(L *[qk]uint8, qh, qs []byte) {
+	var h uint32
+	for j := 0; j < qk/2; j++ {
+		l0, l1 := L[j], L[j+qk/2]
+		qs[j] = l0&0xf | (l1&0xf)<<4
+		h |= uint32(l0&0x10) >> 4 << j
+		h |= uint32(l1&0x10) >> 4 << (j + qk/2)
+	}
+	le.PutUint32(qh, h)
+}
+
+func rowQ5_0(x, w []float32, b []byte) {
+	sigma2 := meanSquare(x)
+	var weight [qk]float32
+	var L [qk]int8
+	var U [qk]uint8
+	for ib := 0; ib < len(x)/qk; ib++ {
+		xb, y := x[qk*ib:qk*ib+qk], b[22*ib:22*ib+22]
+		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
+		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 16, weight[:])))
+		for j, l := range L {
+			U[j] = uint8(l)
+		}
+		pack5(&U, y[2:6], y[6:22])
+	}
+}
+
+func rowQ5_1(x, w []float32, b []byte) {
+	sigma2 := meanSquare(x)
+	var weight [qk]float32
+	var L [qk]uint8
+	for ib := 0; ib < len(x)/qk; ib++ {
+		xb, y := x[qk*ib:qk*ib+qk], b[24*ib:24*ib+24]
+		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
+		d, m := makeQKX3Quants(xb, weight[:], L[:], 31, -0.9, 0.05, 36)
+		le.PutUint16(y, fp16(d))
+		le.PutUint16(y[2:], fp16(-m))
+		pack5(&L, y[4:8], y[8:24])
+	}
+}
+
+// rowQ2_K: sixteen groups of 16 fitted with weights, then their scales and
+// minimums fitted to 4 bits with the groups' weight sums, then every level
+// requantized with the rounded scales.
+func rowQ2_K(x, w []float32, b []byte) {
+	var L [qkK]uint8
+	var weight [16]float32
+	var scales, mins, sw [16]float32
+	var Ls, Lm [16]uint8
+	for i := 0; i < len(x)/qkK; i++ {
+		xs, qw, y := x[qkK*i:qkK*i+qkK], w[qkK*i:], b[84*i:84*i+84]
+		sigma2 := meanSquare(xs)
+		for j := range 16 {
+			g := xs[16*j : 16*j+16]
+			sw[j] = groupWeights(weight[:], g, qw[16*j:], sigma2)
+			scales[j], mins[j] = makeQKX3Quants(g, weight[:], L[16*j:], 3, -0.9, 0.05, 36)
+		}
+		dm := makeQPQuants(scales[:], Ls[:], 15, sw[:])
+		mm := makeQPQuants(mins[:], Lm[:], 15, sw[:])
+		le.PutUint16(y[80:], fp16(dm))
+		le.PutUint16(y[82:], fp16(mm))
+		dm, mm = fp16to32(le.Uint16(y[80:])), fp16to32(le.Uint16(y[82:]))
+		sc := y[0:16]
+		for j := range sc {
+			sc[j] = Ls[j] | Lm[j]<<4
+		}
+		for j := range 16 {
+			d := float32(dm * float32(sc[j]&0xf))
+			if d == 0 {
+				continue
+			}
+			m := float32(mm * float32(sc[j]>>4))
+			for ii, v := range xs[16*j : 16*j+16] {
+				L[16*j+ii] = uint8(clamp(nearestInt((v+m)/d), 0, 3))
+			}
+		}
+		pack2(y[16:80], &L)
+	}
+}
+
+// rowQ3_K: sixteen symmetric groups of 16 with weights, their scales fitted
+// to 6 bits with the groups' weight sums.
+func rowQ3_K(x, w []float32, b []byte) {
+	var L [qkK]int8
+	var weight [16]float32
+	var scales, sw [16]float32
+	var Ls [16]int8
+	for i := 0; i < len(x)/qkK; i++ {
+		xs, qw, y := x[qkK*i:qkK*i+qkK], w[qkK*i:], b[110*i:110*i+110]
+		sigma2 := 2 * meanSquare(xs)
+		for j := range 16 {
+			g := xs[16*j : 16*j+16]
+			sw[j] = groupWeights(weight[:], g, qw[16*j:], sigma2)
+			scales[j] = makeQXQuantsW(g, L[16*j:], 4, weight[:])
+		}
+		sc := (*[12]byte)(y[96:108])
+		clear(sc[:])
+		le.PutUint16(y[108:], fp16(makeQXQuantsW(scales[:], Ls[:], 32, sw[:])))
+		for j, l := range Ls {
+			if j < 8 {
+				sc[j] = uint8(l) & 0xf
+			} else {
+				sc[j-8] |= (uint8(l) & 0xf) << 4
+			}
+			sc[j%4+8] |= uint8(l) >> 4 << (2 * (j / 4))
+		}
+		d := fp16to32(le.Uint16(y[108:]))
+		for j := range 16 {
+			dl := float32(d * float32(q3Scale(sc, j)))
+			if dl == 0 {
+				continue
+			}
+			for ii, v := range xs[16*j : 16*j+16] {
+				L[16*j+ii] = int8(clamp(nearestInt(v/dl), -4, 3) + 4)
+			}
+		}
+		hm := y[0:32]
+		clear(hm)
+		var lo [qkK]uint8
+		for j, l := range L {
+			hm[j%32] |= uint8(l) >> 2 & 1 << (j / 32)
+			lo[j] = uint8(l) & 3
+		}
+		pack2(y[32:96], &lo)
+	}
+}
+
+// fitQ45W is the shared part of the weighted Q4_K and Q5_K: eight groups of
+// 32 fitted asymmetrically, their scales and minimums fitted to 6 bits,
+// packed into y's d, dmin and scales, and the levels requantized into L.
+func fitQ45W(xs, qw []float32, y []byte, L *[qkK]uint8, nmax int32) {
+	var weight [32]float32
+	var scales, mins, sw [8]float32
+	var Ls, Lm [8]uint8
+	sigma2 := 2 * meanSquare(xs)
+	for j := range 8 {
+		g := xs[32*j : 32*j+32]
+		sw[j] = groupWeights(weight[:], g, qw[32*j:], sigma2)
+		scales[j], mins[j] = makeQKX3Quants(g, weight[:], L[32*j:], nmax, -0.9, 0.05, 36)
+	}
+	dBlock := makeQPQuants(scales[:], Ls[:], 63, sw[:])
+	mBlock := makeQPQuants(mins[:], Lm[:], 63, sw[:])
+	sc := (*[12]byte)(y[4:16])
+	for j := range 8 {
+		ls, lm := min(63, Ls[j]), min(63, Lm[j]) // Q4_K does not clamp; make_qp_quants keeps them <= 63 anyway
+		if j < 4 {
+			sc[j], sc[j+4] = ls, lm
+		} else {
+			sc[j+4] = ls&0xf | (lm&0xf)<<4
+			sc[j-4] |= ls >> 4 << 6
+			sc[j] |= lm >> 4 << 6
+		}
+	}
+	le.PutUint16(y[0:], fp16(dBlock))
+	le.PutUint16(y[2:], fp16(mBlock))
+	d, dmin := fp16to32(le.Uint16(y[0:])), fp16to32(le.Uint16(y[2:]))
+	for j := range 8 {
+		s, m := scaleMinK4(sc, j)
+		dl := float32(d * float32(s))
+		if dl == 0 {
+			continue
+		}
+		dm := float32(dmin * float32(m))
+		for ii, v := range xs[32*j : 32*j+32] {
+			L[32*j+ii] = uint8(clamp(nearestInt((v+dm)/dl), 0, nmax))
+		}
+	}
+}
+
+func rowQ4_K(x, w []float32, b []byte) {
+	var L [qkK]uint8
+	for i := 0; i < len(x)/qkK; i++ {
+		y := b[144*i : 144*i+144]
+		fitQ45W(x[qkK*i:qkK*i+qkK], w[qkK*i:], y, &L, 15)
+		q := y[16:144]
+		for j := 0; j < qkK; j += 64 {
+			for l := range 32 {
+				q[j/2+l] = L[j+l] | L[j+l+32]<<4
+			}
+		}
+	}
+}
+
+func rowQ5_K(x, w []float32, b []byte) {
+	var L [qkK]uint8
+	for i := 0; i < len(x)/qkK; i++ {
+		y := b[176*i : 176*i+176]
+		fitQ45W(x[qkK*i:qkK*i+qkK], w[qkK*i:], y, &L, 31)
+		qh, ql := y[16:48], y[48:176]
+		clear(qh)
+		for n := 0; n < qkK; n += 64 {
+			for j := range 32 {
+				l1, l2 := L[n+j], L[n+j+32]
+				qh[j] |= l1>>4<<(n/32) | l2>>4<<(n/32+1)
+				ql[n/2+j] = l1&0xf | (l2&0xf)<<4
+			}
+		}
+	}
+}
+
+// rowQ6_K: sixteen symmetric groups of 16 weighted by the entry itself,
+// their scales rounded to int8 under one half scale.
+func rowQ6_K(x, w []float32, b []byte) {
+	var L [qkK]int8
+	var scales [16]float32
+	for i := 0; i < len(x)/qkK; i++ {
+		xs, qw, y := x[qkK*i:qkK*i+qkK], w[qkK*i:], b[210*i:210*i+210]
+		var maxScale, maxAbs float32
+		for ib := range 16 {
+			scales[ib] = makeQXQuantsW(xs[16*ib:16*ib+16], L[16*ib:], 32, qw[16*ib:16*ib+16])
+			if a := abs32(scales[ib]); a > maxAbs {
+				maxAbs, maxScale = a, scales[ib]
+			}
+		}
+		if maxAbs < groupMaxEps {
+			clear(y)
+			continue
+		}
+		iscale := -128 / maxScale
+		le.PutUint16(y[208:], fp16(1/iscale))
+		sc := y[192:208]
+		for ib := range sc {
+			sc[ib] = uint8(min(127, nearestInt(float32(iscale*scales[ib]))))
+		}
+		d := fp16to32(le.Uint16(y[208:]))
+		for j := range 16 {
+			dl := float32(d * float32(int8(sc[j])))
+			if dl == 0 {
+				continue
+			}
+			for ii, v := range xs[16*j : 16*j+16] {
+				L[16*j+ii] = int8(clamp(nearestInt(v/dl), -32, 31) + 32)
+			}
+		}
+		ql, qh := y[0:128], y[128:192]
+		for j := 0; j < qkK; j += 128 {
+			for l := range 32 {
+				q1, q2, q3, q4 := uint8(L[j+l]), uint8(L[j+l+32]), uint8(L[j+l+64]), uint8(L[j+l+96])
+				ql[j/2+l] = q1&0xf | q3<<4
+				ql[j/2+l+32] = q2&0xf | q4<<4
+				qh[j/4+l] = q1>>4 | q2>>4<<2 | q3>>4<<4 | q4>>4<<6
+			}
+		}
+	}
+}
