@@ -46,6 +46,10 @@ var shipped = map[string]func(root, dir, corpusDir string) map[string]string{
 		return map[string]string{"model": filepath.Join(c, "tiny-llama-spm-ref", "tiny-llama-spm-Q8_0.gguf"), "mmproj": ref,
 			"out": filepath.Join(dir, "hf"), "image_token_id": "500"}
 	},
+	"quantize-gguf.yaml": func(root, dir, c string) map[string]string {
+		return map[string]string{"model": filepath.Join(c, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf"), "out": filepath.Join(dir, "q.gguf"),
+			"imatrix": filepath.Join(root, "testdata", "imatrix", "tiny-llama-spm.imatrix.gguf")}
+	},
 	"lora-to-gguf.yaml": func(root, dir, c string) map[string]string {
 		return map[string]string{"base": filepath.Join(c, "tiny-llama-spm"), "adapter": filepath.Join(c, "tiny-llama-spm-lora"), "out": filepath.Join(dir, "lora.gguf")}
 	},

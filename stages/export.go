@@ -101,6 +101,9 @@ func (s *exportStage) planGGUF(m *pipeline.Model) error {
 		return err
 	}
 	m.Files = append(m.Files, metaFiles(m)...)
+	for _, kv := range metaOverrides(m) {
+		meta.Set(kv.Key, kv.Value)
+	}
 	for k, v := range s.Metadata {
 		meta.Set(k, gguf.String(v))
 	}

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 	"github.com/mlmf-run/mlmf-run/stages/arch"
 	"github.com/mlmf-run/mlmf-run/tensor"
-	_ "github.com/mlmf-run/mlmf-run/tensor/quant" // registers the block codecs
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+	"github.com/mlmf-run/mlmf-run/tensor/quant"
 )
 
 const (
@@ -27,7 +29,7 @@ var quantizeSpec = &pipeline.Spec{
 	Kind: "quantize",
 	Summary: "Choose every tensor's type (F32/F16/BF16/Q8_0 as llama.cpp's converter does, or a llama-quantize mix such as Q4_K_M) " +
 		"and convert rows on the fly",
-	Params: obj(props{
+	Params: obj(withQuantFlags(props{
 		quantType:      str("auto (F16 or BF16, as convert_hf_to_gguf --outtype auto), F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, or a mix: Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K"),
 		quantOverrides: strMap("per-tensor types by regex over GGUF names, e.g. {'blk\\..*\\.ffn_down\\.weight': Q6_K}; first match wins"),
 		quantPure:      boolean("every quantizable tensor in the mix's base type (llama-quantize --pure)"),
@@ -35,7 +37,7 @@ var quantizeSpec = &pipeline.Spec{
 		quantEmbedding: str("type for token_embd.weight"),
 		quantRequant:   boolean("allow dequantizing already-quantized input tensors and quantizing them again (lossy)"),
 		stageDevice:    deviceParam,
-	}, quantType),
+	}), quantType),
 	MinInputs: 1, MaxInputs: 1,
 	Examples: []string{"id: q\nkind: quantize\ninputs: [names]\nwith: {type: Q4_K_M}"},
 	New:      newQuantize,
@@ -49,6 +51,7 @@ type quantizeStage struct {
 	Embedding string            `json:"embedding_type"`
 	Requant   bool              `json:"allow_requantize"`
 	Device    string            `json:"device"`
+	llamaFlags
 	plain     tensor.DType
 	auto      bool
 	mix       *mixChoice
@@ -72,7 +75,10 @@ func newQuantize(p pipeline.Params) (pipeline.Stage, error) {
 	if err := checkDevice(s.Device); err != nil {
 		return nil, err
 	}
-	if t, ok := converterTypes[strings.ToUpper(s.Type)]; ok && !s.Pure && s.Output == "" && s.Embedding == "" {
+	if err := s.llamaFlags.parse(); err != nil {
+		return nil, err
+	}
+	if t, ok := converterTypes[strings.ToUpper(s.Type)]; ok && !s.Pure && s.Output == "" && s.Embedding == "" && !s.llamaFlags.any() {
 		s.plain = t
 	} else if strings.EqualFold(s.Type, "auto") {
 		s.auto = true
@@ -108,7 +114,27 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 		return nil, err
 	}
 	dev := gpu.Open(choice)
-	types, err := s.choose(m)
+	var im *stageImatrix
+	if s.Imatrix != "" {
+		if im, err = loadImatrix(&s.llamaFlags); err != nil {
+			return nil, err
+		}
+		if im == nil {
+			env.Warnf("imatrix %s: no entry is left after %s/%s: quantizing without it, as llama-quantize does", s.Imatrix, quantInclude, quantExclude)
+		}
+	}
+	keys, blocks := map[*tensor.Desc]string{}, -1
+	var kv []gguf.KV
+	if len(s.prune) > 0 {
+		if kv, err = unprunedLabel(m); err != nil {
+			return nil, err
+		}
+		m.Tensors, keys, blocks = pruneLayers(m.Tensors, s.prune)
+	}
+	if s.mix != nil && m.Format == "gguf" {
+		m.Tensors = loaderOrder(m.Tensors)
+	}
+	types, needs, err := s.choose(m, im != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +147,18 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 				break
 			}
 		}
-		c, err := s.convert(env, t, want, dev)
+		var w []float32
+		if im != nil && want != t.DType && want.Quantized() {
+			key, ok := keys[t]
+			if !ok {
+				key = t.Name
+			}
+			if w, err = im.forTensor(t, key, want, needs[i]); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		c, err := s.convert(env, t, want, dev, w)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -131,14 +168,26 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	kv = append(append(slices.Clone(metaOverrides(m)), kv...), s.kv...)
+	if im != nil {
+		kv = append(kv, im.meta()...)
+	}
+	if blocks >= 0 {
+		kv = append(kv, gguf.KV{Key: m.Arch + ".block_count", Value: gguf.Uint32(uint32(blocks))})
+	}
+	if len(kv) > 0 {
+		m.Facts[FactMetaOverrides] = kv
+	}
 	return m, nil
 }
 
 // choose gives each tensor its target type by the converter's rules or by
 // the mix's.
-func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
+// needs marks the tensors whose type is garbage without an importance
+// matrix (for the mixes; none for the converter's types).
+func (s *quantizeStage) choose(m *pipeline.Model, hasImatrix bool) (types []tensor.DType, needs []bool, err error) {
 	if s.mix != nil {
-		return s.mix.plan(m)
+		return s.mix.plan(m, hasImatrix)
 	}
 	if s.auto {
 		// convert_hf_to_gguf's --outtype auto: F16 when the first tensor is
@@ -149,7 +198,7 @@ func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
 		}
 	}
 	a, _ := m.Facts[FactArch].(*arch.Arch)
-	types := make([]tensor.DType, len(m.Tensors))
+	types = make([]tensor.DType, len(m.Tensors))
 	for i, t := range m.Tensors {
 		if a != nil {
 			types[i] = a.OutType(t.Name, t.Shape, s.plain)
@@ -159,12 +208,16 @@ func (s *quantizeStage) choose(m *pipeline.Model) ([]tensor.DType, error) {
 	}
 	m.Facts[FactOutType] = s.plain
 	delete(m.Facts, FactFileType)
-	return types, nil
+	return types, make([]bool, len(types)), nil
 }
 
-// convert wraps t's source so rows come out in type want. Requantizing an
+// convert wraps t's source so rows come out in type want: quantized types
+// through quant.Rows, with importance weights w (nil for none), as
+// llama-quantize calls ggml's quantizers, or on dev (a GPU, nil for none)
+// when there are no weights and the type has a block codec (the GPU
+// kernels have no importance-weighted search). Requantizing an
 // already-quantized tensor loses precision twice, so it must be asked for.
-func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.DType, dev tensor.Device) (*tensor.Desc, error) {
+func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.DType, dev tensor.Device, w []float32) (*tensor.Desc, error) {
 	if t.DType == want {
 		return t, nil
 	}
@@ -174,7 +227,13 @@ func (s *quantizeStage) convert(env *pipeline.Env, t *tensor.Desc, want tensor.D
 		}
 		env.Warnf("requantizing %s from %v to %v loses precision", t.Name, t.DType, want)
 	}
-	src, err := tensor.ConvertOn(dev, t.Src, t.DType, want, t.RowLen())
+	var src tensor.Source
+	var err error
+	if want.Quantized() && (w != nil || dev == nil || !tensor.HasCodec(want)) {
+		src, err = quant.Rows(t.Src, t.DType, want, t.RowLen(), rowsPerExpert(t), w)
+	} else {
+		src, err = tensor.ConvertOn(dev, t.Src, t.DType, want, t.RowLen())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q %v: %v -> %v: %w", t.Name, t.Shape, t.DType, want, err)
 	}

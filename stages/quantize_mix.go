@@ -2,6 +2,7 @@ package stages
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
@@ -20,7 +21,7 @@ func newMixChoice(s *quantizeStage) (*mixChoice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("type: %w", err)
 	}
-	c := &mixChoice{mix: mx, opt: quant.Options{Pure: s.Pure}}
+	c := &mixChoice{mix: mx, opt: quant.Options{Pure: s.Pure, LeaveOutput: s.LeaveOutput, Overrides: s.tensorTypes}}
 	for _, f := range []struct {
 		v   string
 		dst *tensor.DType
@@ -38,7 +39,10 @@ func newMixChoice(s *quantizeStage) (*mixChoice, error) {
 	return c, nil
 }
 
-func (c *mixChoice) plan(m *pipeline.Model) ([]tensor.DType, error) {
+// plan chooses the types and marks the tensors that need an importance
+// matrix; without one (hasImatrix false) such a tensor is refused here, as
+// llama-quantize refuses the whole file before quantizing.
+func (c *mixChoice) plan(m *pipeline.Model, hasImatrix bool) ([]tensor.DType, []bool, error) {
 	info := quant.ModelInfo{Arch: m.Arch}
 	info.NLayer = int(metaUint(m, m.Arch+".block_count"))
 	info.NExpert = int(metaUint(m, m.Arch+".expert_count"))
@@ -47,9 +51,21 @@ func (c *mixChoice) plan(m *pipeline.Model) ([]tensor.DType, error) {
 	if info.NLayer == 0 {
 		info.NLayer = countBlocks(m.Tensors)
 	}
-	types, err := c.mix.Plan(info, m.Tensors, c.opt)
+	opt := c.opt
+	opt.HasImatrix = hasImatrix
+	r, err := c.mix.PlanReport(info, m.Tensors, opt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	types := r.Types
+	needs := make([]bool, len(types))
+	for _, n := range r.NeedsImatrix {
+		i := slices.IndexFunc(m.Tensors, func(t *tensor.Desc) bool { return t.Name == n })
+		if !hasImatrix {
+			return nil, nil, fmt.Errorf("quantization mix %s: tensor %s needs an importance matrix as %v: set %s (llama-quantize refuses it too)",
+				c.mix.Name, n, types[i], quantImatrix)
+		}
+		needs[i] = true
 	}
 	if a := archOf(m); a != nil && m.Format != "gguf" {
 		// One pass stands for convert-then-quantize: what the mix leaves
@@ -62,7 +78,7 @@ func (c *mixChoice) plan(m *pipeline.Model) ([]tensor.DType, error) {
 	}
 	m.Facts[FactOutType] = c.mix.Default
 	m.Facts[FactFileType] = c.mix.FileType
-	return types, nil
+	return types, needs, nil
 }
 
 // metaUint reads a hyperparameter from a GGUF input's metadata, or from the

@@ -1,0 +1,154 @@
+package conformance
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+)
+
+// imatrixCase is one llama-quantize run recorded by
+// scripts/make-imatrix-refs.sh: its flags, type, and what it wrote,
+// described as the corpus *.gguf.json files are.
+type imatrixCase struct {
+	Model string           `json:"model"`
+	Flags string           `json:"flags"`
+	Type  string           `json:"type"`
+	GGUF  corpus.Reference `json:"gguf"`
+}
+
+// quantizeVars turns llama-quantize's flags into recipes/quantize-gguf.yaml
+// vars, file names resolved in dir (where the script ran).
+func quantizeVars(t *testing.T, flags, dir string) map[string]string {
+	t.Helper()
+	vars := map[string]string{}
+	add := func(k, v, sep string) {
+		if vars[k] != "" {
+			v = vars[k] + sep + v
+		}
+		vars[k] = v
+	}
+	f := strings.Fields(flags)
+	for i := 0; i < len(f); i++ {
+		arg := func() string { i++; return f[i] }
+		switch f[i] {
+		case "--imatrix":
+			vars["imatrix"] = filepath.Join(dir, arg())
+		case "--include-weights":
+			add("include_weights", arg(), " ")
+		case "--exclude-weights":
+			add("exclude_weights", arg(), " ")
+		case "--tensor-type":
+			add("tensor_types", arg(), " ")
+		case "--tensor-type-file":
+			vars["tensor_type_file"] = filepath.Join(dir, arg())
+		case "--output-tensor-type":
+			vars["output_tensor_type"] = arg()
+		case "--token-embedding-type":
+			vars["token_embedding_type"] = arg()
+		case "--leave-output-tensor":
+			vars["leave_output_tensor"] = "true"
+		case "--pure":
+			vars["pure"] = "true"
+		case "--prune-layers":
+			vars["prune_layers"] = arg()
+		case "--override-kv":
+			add("override_kv", arg(), "\n")
+		default:
+			t.Fatalf("flag %q: not mapped to a recipe var", f[i])
+		}
+	}
+	return vars
+}
+
+// oddModel rebuilds the reference script's tiny-llama-odd-bf16.gguf (the
+// corpus model with a feed-forward width of 320, so ffn_down rows are not
+// a multiple of 256) and checks it is the very file llama-imatrix and
+// llama-quantize were given.
+func oddModel(t *testing.T, root, dir string) string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if corpus.InCI() {
+			t.Fatal("python3 is needed to rebuild the odd-width model")
+		}
+		t.Skip("no python3: cannot rebuild the odd-width model")
+	}
+	out := filepath.Join(dir, "tiny-llama-odd-bf16.gguf")
+	runTool(t, py, filepath.Join(root, "scripts", "gguf_refs.py"), "odd", corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf"), out, "320")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "imatrix", "tiny-llama-odd-bf16.gguf.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != strings.TrimSpace(string(want)) {
+		t.Fatal("the rebuilt odd-width model is not the one the references were made from")
+	}
+	return out
+}
+
+// TestImatrixMatchesLlamaQuantize quantizes the corpus model and its
+// odd-width copy with recipes/quantize-gguf.yaml as
+// scripts/make-imatrix-refs.sh ran llama-quantize (with importance
+// matrices from llama-imatrix, and its per-tensor flags): every key and
+// every tensor's type, shape and data digest must be llama-quantize's.
+func TestImatrixMatchesLlamaQuantize(t *testing.T) {
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "testdata", "imatrix")
+	b, err := os.ReadFile(filepath.Join(dir, "refs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases map[string]imatrixCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]string{"spm": corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf")}
+	tmp := t.TempDir()
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
+		c := cases[name]
+		t.Run(name, func(t *testing.T) {
+			if models[c.Model] == "" {
+				models[c.Model] = oddModel(t, root, tmp)
+			}
+			out := filepath.Join(t.TempDir(), "out.gguf")
+			vars := quantizeVars(t, c.Flags, dir)
+			vars["model"], vars["out"], vars["type"] = models[c.Model], out, c.Type
+			runRecipe(t, "quantize-gguf.yaml", vars)
+			// The file key records the imatrix path as given: the script
+			// gave a relative name, this test an absolute one.
+			diffs, err := corpus.DiffGGUF(out, &c.GGUF, "quantize.imatrix.file")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range diffs {
+				t.Error(d)
+			}
+			if _, ok := c.GGUF.KV["quantize.imatrix.file"]; ok {
+				f, closer, err := gguf.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer closer.Close()
+				if got, _ := f.Meta.Str("quantize.imatrix.file"); got != vars["imatrix"] {
+					t.Errorf("quantize.imatrix.file = %q, want %q", got, vars["imatrix"])
+				}
+			}
+		})
+	}
+}
