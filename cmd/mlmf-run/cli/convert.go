@@ -18,6 +18,7 @@ import (
 // behaves exactly like the reviewed file.
 func convertCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o runFlags
+	var q quantFlags
 	var out, typ, pre string
 	c := &cobra.Command{
 		Use:   "convert MODEL -o OUT.gguf [--type T | --type T1,T2,... -o 'OUT-{type}.gguf'] | -o OUT.safetensors",
@@ -47,6 +48,9 @@ dtypes kept (recipes/reshard.yaml): a pytorch_model.bin becomes safetensors.`,
 			if err != nil {
 				return err
 			}
+			if err := q.set(cmd, name, vals); err != nil {
+				return usageError{err}
+			}
 			vals["model"] = args[0]
 			if pre != "" {
 				vals["pre"] = pre
@@ -66,6 +70,7 @@ dtypes kept (recipes/reshard.yaml): a pytorch_model.bin becomes safetensors.`,
 	c.Flags().StringVarP(&out, "out", "o", "", "output path: .gguf, or .safetensors (one file, the checkpoint's dtypes)")
 	c.Flags().StringVar(&typ, "type", "F16", "F32, F16, BF16, Q8_0, Q4_0..Q5_1, or a mix such as Q4_K_M; several, comma-separated, with {type} in -o")
 	c.Flags().StringVar(&pre, "pre", "", "tokenizer.ggml.pre for BPE tokenizers mlmf-run cannot name")
+	q.register(c)
 	return c
 }
 
