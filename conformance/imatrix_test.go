@@ -24,6 +24,8 @@ type imatrixCase struct {
 	Flags string           `json:"flags"`
 	Type  string           `json:"type"`
 	GGUF  corpus.Reference `json:"gguf"`
+	// Parts are the files of a --keep-split output, instead of GGUF.
+	Parts []corpus.Reference `json:"parts"`
 }
 
 // quantizeVars turns llama-quantize's flags into recipes/quantize-gguf.yaml
@@ -61,6 +63,8 @@ func quantizeVars(t *testing.T, flags, dir string) map[string]string {
 			vars["pure"] = "true"
 		case "--prune-layers":
 			vars["prune_layers"] = arg()
+		case "--keep-split":
+			vars["keep_split"] = "true"
 		case "--override-kv":
 			add("override_kv", arg(), "\n")
 		default:
@@ -123,13 +127,31 @@ func TestImatrixMatchesLlamaQuantize(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(cases)) {
 		c := cases[name]
 		t.Run(name, func(t *testing.T) {
-			if models[c.Model] == "" {
+			switch {
+			case models[c.Model] != "":
+			case c.Model == "odd":
 				models[c.Model] = oddModel(t, root, tmp)
+			case c.Model == "spm-split8":
+				// The script's split input, cut by llama-gguf-split again.
+				runTool(t, llamaTool(t, "llama-gguf-split"), "--split", "--split-max-tensors", "8", models["spm"], filepath.Join(tmp, "in"))
+				models[c.Model] = filepath.Join(tmp, "in-00001-of-00003.gguf")
 			}
 			out := filepath.Join(t.TempDir(), "out.gguf")
 			vars := quantizeVars(t, c.Flags, dir)
 			vars["model"], vars["out"], vars["type"] = models[c.Model], out, c.Type
 			runRecipe(t, "quantize-gguf.yaml", vars)
+			if len(c.Parts) > 0 {
+				for i := range c.Parts {
+					diffs, err := corpus.DiffGGUF(gguf.SplitPath(strings.TrimSuffix(out, ".gguf"), i, len(c.Parts)), &c.Parts[i], "quantize.imatrix.file")
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, d := range diffs {
+						t.Errorf("part %d: %s", i+1, d)
+					}
+				}
+				return
+			}
 			// The file key records the imatrix path as given: the script
 			// gave a relative name, this test an absolute one.
 			diffs, err := corpus.DiffGGUF(out, &c.GGUF, "quantize.imatrix.file")

@@ -79,6 +79,13 @@ printf '%s\n' 'attn_v=q6_k' 'blk\.0\.ffn_up=Q4_1' ' ffn_down=q5_k' >tensor-types
       "$(python3 "$root/scripts/gguf_refs.py" describe "$tmp/out.gguf")"
     sep=$',\n'
   done
+  # --keep-split: the model cut by llama-gguf-split into files of 8 tensors.
+  "$LLAMA_TOOLS/llama-gguf-split" --split --split-max-tensors 8 "$spm" "$tmp/in" >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+  flags="--keep-split --imatrix tiny-llama-spm.imatrix.gguf"
+  # shellcheck disable=SC2086
+  "$LLAMA_TOOLS/llama-quantize" $flags "$tmp/in-00001-of-00003.gguf" "$tmp/ks.gguf" Q4_K_M 2 >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+  printf ',\n"spm-keep-split-Q4_K_M": {"model": "spm-split8", "flags": "%s", "type": "Q4_K_M", "parts": [%s]}' "$flags" \
+    "$(python3 "$root/scripts/gguf_refs.py" describe "$tmp"/ks-0000?-of-00003.gguf | paste -sd,)"
   echo
   echo "}"
 } >refs.json

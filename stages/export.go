@@ -110,6 +110,10 @@ func (s *exportStage) planGGUF(m *pipeline.Model) error {
 	if s.splitting() {
 		return s.planSplits(meta, m.Tensors)
 	}
+	if groups := splitGroups(m); len(groups) > 1 {
+		s.outs, err = ggufSplitFiles(s.Path, meta, groups)
+		return err
+	}
 	prefix, offs, size, err := gguf.Layout(meta, m.Tensors, gguf.DefaultAlignment)
 	if err != nil {
 		return err

@@ -17,6 +17,11 @@ import (
 	"github.com/mlmf-run/mlmf-run/tensor/torch"
 )
 
+// FactSplitParts is the Model.Facts key where load records, for a split
+// GGUF input, which file of the set holds each tensor (map[string]int,
+// 0-based), for quantize's keep_split.
+const FactSplitParts = "split_parts"
+
 const (
 	loadPath   = "path"
 	loadFormat = "format"
@@ -120,6 +125,15 @@ func (s *loadStage) open(ctx context.Context, m *pipeline.Model, target, format 
 			}
 		}
 		m.Tensors, m.Meta, m.Naming = f.Tensors, f.Meta, "gguf"
+		if len(f.Parts) > 1 {
+			parts := map[string]int{}
+			for i, p := range f.Parts {
+				for _, t := range p.Tensors {
+					parts[t.Name] = i
+				}
+			}
+			m.Facts[FactSplitParts] = parts
+		}
 		m.Arch, _ = f.Meta.Str("general.architecture")
 	default:
 		return fmt.Errorf("%s: cannot tell the container format; set format: safetensors, torch or gguf", target)

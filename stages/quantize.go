@@ -131,7 +131,18 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 		}
 		m.Tensors, keys, blocks = pruneLayers(m.Tensors, s.prune)
 	}
-	if s.mix != nil && m.Format == "gguf" {
+	if s.KeepSplit {
+		// llama-quantize keeps each split's tensors in file order.
+		parts, err := keepSplit(m, keys)
+		if err != nil {
+			return nil, err
+		}
+		if parts == nil {
+			env.Warnf("%s: the input is not a split GGUF set: one output file", quantKeepSplit)
+		} else {
+			m.Facts[FactKeepSplit] = parts
+		}
+	} else if s.mix != nil && m.Format == "gguf" {
 		m.Tensors = loaderOrder(m.Tensors)
 	}
 	types, needs, err := s.choose(m, im != nil)
@@ -139,6 +150,7 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 		return nil, err
 	}
 	var errs []error
+	var missing []string
 	for i, t := range m.Tensors {
 		want := types[i]
 		for _, o := range s.overrides {
@@ -157,6 +169,11 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 				errs = append(errs, err)
 				continue
 			}
+			// llama-imatrix never records the embeddings (a lookup, not a
+			// product) nor, by default, output.weight: no news there.
+			if _, ok := im.weights[key]; !ok && t.Name != "token_embd.weight" && t.Name != "output.weight" {
+				missing = append(missing, t.Name)
+			}
 		}
 		c, err := s.convert(env, t, want, dev, w)
 		if err != nil {
@@ -164,6 +181,11 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 			continue
 		}
 		m.Tensors[i] = c
+	}
+	if im != nil && len(m.Tensors) > 0 {
+		if err := im.checkNames(env, m.Tensors, keys, missing); err != nil {
+			errs = append([]error{err}, errs...)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

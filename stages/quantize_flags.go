@@ -27,6 +27,7 @@ const (
 	quantLeaveOutput    = "leave_output_tensor"
 	quantPrune          = "prune_layers"
 	quantOverrideKV     = "override_kv"
+	quantKeepSplit      = "keep_split"
 )
 
 // withQuantFlags adds the schema entries of llamaFlags. List parameters also
@@ -45,6 +46,7 @@ func withQuantFlags(p props) props {
 	p[quantLeaveOutput] = boolean("leave output.weight in its input type (--leave-output-tensor)")
 	p[quantPrune] = map[string]any{"type": []any{"string", "integer"}, "minimum": 0,
 		"description": "comma-separated block numbers to drop, the others renumbered (--prune-layers)"}
+	p[quantKeepSplit] = boolean("write the output in the same split files as the split GGUF input (--keep-split)")
 	p[quantOverrideKV] = list("KEY=TYPE:VALUE metadata overrides, TYPE int, float, bool or str (--override-kv)")
 	return p
 }
@@ -59,6 +61,7 @@ type llamaFlags struct {
 	LeaveOutput    bool       `json:"leave_output_tensor"`
 	PruneLayers    numberList `json:"prune_layers"`
 	OverrideKV     lineList   `json:"override_kv"`
+	KeepSplit      bool       `json:"keep_split"`
 
 	tensorTypes []quant.Override
 	prune       []int
@@ -68,7 +71,7 @@ type llamaFlags struct {
 // any reports whether an option that only llama-quantize's path has is set.
 func (f *llamaFlags) any() bool {
 	return f.Imatrix != "" || len(f.TensorTypes) > 0 || f.TensorTypeFile != "" || f.LeaveOutput ||
-		f.PruneLayers != "" || len(f.OverrideKV) > 0
+		f.PruneLayers != "" || len(f.OverrideKV) > 0 || f.KeepSplit
 }
 
 // parse checks and compiles the options at construction, reporting each by
@@ -315,4 +318,47 @@ func unprunedLabel(m *pipeline.Model) ([]gguf.KV, error) {
 		return []gguf.KV{{Key: "general.size_label", Value: v}}, nil
 	}
 	return nil, nil
+}
+
+// FactKeepSplit is the Model.Facts key where quantize asks export for
+// llama-quantize's --keep-split: the output file (0-based) of each tensor
+// by name (map[string]int), the tensors already in file order.
+const FactKeepSplit = "keep_split"
+
+// keepSplit maps each (possibly renumbered) tensor to its input file.
+func keepSplit(m *pipeline.Model, keys map[*tensor.Desc]string) (map[string]int, error) {
+	in, ok := m.Facts[FactSplitParts].(map[string]int)
+	if !ok {
+		return nil, nil
+	}
+	out := make(map[string]int, len(m.Tensors))
+	for _, t := range m.Tensors {
+		key, ok := keys[t]
+		if !ok {
+			key = t.Name
+		}
+		p, ok := in[key]
+		if !ok {
+			return nil, fmt.Errorf("%s: tensor %s is in no file of the input split set", quantKeepSplit, t.Name)
+		}
+		out[t.Name] = p
+	}
+	return out, nil
+}
+
+// splitGroups cuts ts into runs of tensors of the same file, as
+// llama-quantize --keep-split writes them; nil when export was not asked.
+func splitGroups(m *pipeline.Model) [][]*tensor.Desc {
+	parts, ok := m.Facts[FactKeepSplit].(map[string]int)
+	if !ok {
+		return nil
+	}
+	var groups [][]*tensor.Desc
+	for i, t := range m.Tensors {
+		if i == 0 || parts[t.Name] != parts[m.Tensors[i-1].Name] {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], t)
+	}
+	return groups
 }

@@ -2,6 +2,11 @@ package stages
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/pipeline"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
@@ -94,4 +99,35 @@ func rowsPerExpert(t *tensor.Desc) int64 {
 		return t.Shape[len(t.Shape)-2]
 	}
 	return 1
+}
+
+// checkNames refuses an imatrix none of whose entries names a tensor of the
+// model (one made for another model, or for names before a remap), which
+// llama-quantize would silently apply to nothing; and warns, as
+// llama-quantize does, about quantized tensors it has no entry for.
+func (im *stageImatrix) checkNames(env *pipeline.Env, ts []*tensor.Desc, keys map[*tensor.Desc]string, missing []string) error {
+	for _, t := range ts {
+		key, ok := keys[t]
+		if !ok {
+			key = t.Name
+		}
+		if _, ok := im.weights[key]; ok {
+			return im.reportMissing(env, missing)
+		}
+	}
+	entries := slices.Sorted(maps.Keys(im.weights))
+	return fmt.Errorf("%s: %s: none of its %d entries (%q, ...) names a tensor of this model (%q, ...): an imatrix of another model?",
+		quantImatrix, im.path, len(entries), entries[0], ts[0].Name)
+}
+
+func (im *stageImatrix) reportMissing(env *pipeline.Env, missing []string) error {
+	if len(missing) > 0 {
+		more := ""
+		if len(missing) > 3 {
+			more, missing = fmt.Sprintf(" and %d more", len(missing)-3), missing[:3]
+		}
+		env.Warnf("imatrix %s has no entry for %s%s: quantized without importance weights, as llama-quantize does",
+			im.path, strings.Join(missing, ", "), more)
+	}
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 type quantFlags struct {
 	imatrix, tensorTypeFile, outputType, embeddingType, prune string
 	include, exclude, tensorTypes, overrideKV                 []string
-	leaveOutput, pure                                         bool
+	leaveOutput, pure, keepSplit                              bool
 }
 
 func (q *quantFlags) register(c *cobra.Command) {
@@ -29,11 +29,16 @@ func (q *quantFlags) register(c *cobra.Command) {
 	f.BoolVar(&q.pure, "pure", false, "no per-tensor rules: every quantized tensor in the mix's base type")
 	f.StringVar(&q.prune, "prune-layers", "", "comma-separated block numbers to drop (the others renumbered)")
 	f.StringArrayVar(&q.overrideKV, "override-kv", nil, "KEY=TYPE:VALUE metadata in the output, TYPE int, float, bool or str (repeatable)")
+	f.BoolVar(&q.keepSplit, "keep-split", false, "refused here: convert reads a Hugging Face folder, not a split GGUF (see recipes/quantize-gguf.yaml)")
 }
 
 // set puts the flags given into the recipe's vars. The several-type recipe
 // has no such vars: there they are refused rather than ignored.
 func (q *quantFlags) set(c *cobra.Command, recipe string, vals map[string]string) error {
+	if q.keepSplit {
+		return fmt.Errorf("--keep-split keeps the files of a split GGUF input, and convert reads a Hugging Face folder: " +
+			"split the output with --set split_max_size=... or --set split_max_tensors=..., or quantize a split GGUF with recipes/quantize-gguf.yaml --set keep_split=true")
+	}
 	list := func(v []string, sep string) string { return strings.Join(v, sep) }
 	for _, f := range []struct{ flag, key, val string }{
 		{"imatrix", "imatrix", q.imatrix},
