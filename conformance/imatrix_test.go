@@ -74,37 +74,42 @@ func quantizeVars(t *testing.T, flags, dir string) map[string]string {
 	return vars
 }
 
-// oddModel rebuilds the reference script's tiny-llama-odd-bf16.gguf (the
-// corpus model with a feed-forward width of 320, so ffn_down rows are not
-// a multiple of 256) and checks it is the very file llama-imatrix and
-// llama-quantize were given.
-func oddModel(t *testing.T, root, dir string) string {
+// derivedModel rebuilds one of the reference script's inputs made from the
+// corpus model by scripts/gguf_refs.py: "odd" (a feed-forward width of 320,
+// so ffn_down rows are not a multiple of 256) or "moe" (4 experts), and
+// checks it is the very file llama-imatrix and llama-quantize were given.
+func derivedModel(t *testing.T, root, dir, kind string) string {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		if corpus.InCI() {
-			t.Fatal("python3 is needed to rebuild the odd-width model")
+			t.Fatal("python3 is needed to rebuild the derived models")
 		}
-		t.Skip("no python3: cannot rebuild the odd-width model")
+		t.Skip("no python3: cannot rebuild the derived models")
 	}
-	out := filepath.Join(dir, "tiny-llama-odd-bf16.gguf")
-	runTool(t, py, filepath.Join(root, "scripts", "gguf_refs.py"), "odd", corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf"), out, "320")
+	out := filepath.Join(dir, "tiny-llama-"+kind+"-bf16.gguf")
+	args := []string{filepath.Join(root, "scripts", "gguf_refs.py"), kind, corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf"), out}
+	if kind == "odd" {
+		args = append(args, "320")
+	}
+	runTool(t, py, args...)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join(root, "testdata", "imatrix", "tiny-llama-odd-bf16.gguf.sha256"))
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "imatrix", "tiny-llama-"+kind+"-bf16.gguf.sha256"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != strings.TrimSpace(string(want)) {
-		t.Fatal("the rebuilt odd-width model is not the one the references were made from")
+		t.Fatalf("the rebuilt %s model is not the one the references were made from", kind)
 	}
 	return out
 }
 
-// TestImatrixMatchesLlamaQuantize quantizes the corpus model and its
-// odd-width copy with recipes/quantize-gguf.yaml as
+// TestImatrixMatchesLlamaQuantize quantizes the corpus model, its
+// odd-width copy and its mixture-of-experts copy (with full and with
+// partial expert data) with recipes/quantize-gguf.yaml as
 // scripts/make-imatrix-refs.sh ran llama-quantize (with importance
 // matrices from llama-imatrix, and its per-tensor flags): every key and
 // every tensor's type, shape and data digest must be llama-quantize's.
@@ -129,8 +134,8 @@ func TestImatrixMatchesLlamaQuantize(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			switch {
 			case models[c.Model] != "":
-			case c.Model == "odd":
-				models[c.Model] = oddModel(t, root, tmp)
+			case c.Model == "odd" || c.Model == "moe":
+				models[c.Model] = derivedModel(t, root, tmp, c.Model)
 			case c.Model == "spm-split8":
 				// The script's split input, cut by llama-gguf-split again.
 				runTool(t, llamaTool(t, "llama-gguf-split"), "--split", "--split-max-tensors", "8", models["spm"], filepath.Join(tmp, "in"))

@@ -5,6 +5,13 @@
       writes IN with the feed-forward width cut to N_FF (ffn_gate/ffn_up keep
       their first N_FF rows, ffn_down its first N_FF columns), so ffn_down rows
       are not a multiple of 256: the input for llama-quantize's fallbacks.
+  gguf_refs.py moe IN.gguf OUT.gguf
+      writes IN as a mixture of 4 experts (2 used) of width 256: the
+      ffn_gate/ffn_up/ffn_down rows regrouped into ffn_*_exps stacks and a
+      router from attn_q's first rows (F32), for the MoE imatrix paths.
+  gguf_refs.py zero-expert IN.imatrix.gguf OUT.imatrix.gguf NAME EXPERT
+      writes an imatrix whose entry NAME has count 0 for EXPERT: partial
+      expert data, as when calibration never routed a token there.
   gguf_refs.py describe FILE.gguf...
       prints one JSON object per file in the corpus *.gguf.json shape
       (kv with types and values, tensors with type, shape, nbytes and
@@ -111,6 +118,66 @@ def put_value(o, t, v):
         o += struct.pack(SCALARS[t][1], v)
 
 
+def write(dst, version, kv, tensors, align):
+    """tensors: (name, ne, ggml type, raw bytes)."""
+    o = bytearray(struct.pack("<IIQQ", 0x46554747, version, len(tensors), len(kv)))
+    for k, t, v in kv:
+        put_value(o, STRING, k)
+        o += struct.pack("<I", t)
+        put_value(o, t, v)
+    off = 0
+    for name, ne, t, raw in tensors:
+        put_value(o, STRING, name)
+        o += struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+        o += struct.pack("<IQ", t, off)
+        off += (len(raw) + align - 1) // align * align
+    o += bytes(-len(o) % align)
+    for _, _, _, raw in tensors:
+        o += raw + bytes(-len(raw) % align)
+    open(dst, "wb").write(o)
+
+
+def moe(src, dst):
+    b = open(src, "rb").read()
+    version, kv, tensors, data, align = parse(b)
+    raw = {n: b[data + off:data + off + nbytes(t, ne)] for n, ne, t, off in tensors}
+    arch = next(v for k, t, v in kv if k == "general.architecture")
+    kv = [(k, t, 256 if k.endswith(".feed_forward_length") else v) for k, t, v in kv]
+    kv += [(arch + ".expert_count", 4, 4), (arch + ".expert_used_count", 4, 2)]
+    half = 256 * 256 * 2  # 256 rows of 256 BF16 values
+    out = []
+    for n, ne, t, _ in tensors:
+        if ".ffn_gate." in n or ".ffn_up." in n:
+            continue
+        if ".ffn_down." not in n:
+            out.append((n, ne, t, raw[n]))
+            continue
+        blk = n[:n.index(".ffn_down.")]
+        g, u, d = raw[blk + ".ffn_gate.weight"], raw[blk + ".ffn_up.weight"], raw[blk + ".ffn_down.weight"]
+        gs, us = [g[:half], g[half:]], [u[:half], u[half:]]
+        # ffn_down rows are 512 wide: expert e takes one half of every row.
+        ds = [b"".join(d[r * 1024 + h * 512:r * 1024 + h * 512 + 512] for r in range(256)) for h in (0, 1)]
+        q = raw[blk + ".attn_q.weight"][:4 * 256 * 2]
+        router = b"".join(b"\0\0" + q[i:i + 2] for i in range(0, len(q), 2))  # BF16 -> F32
+        out.append((blk + ".ffn_gate_inp.weight", [256, 4], 0, router))
+        out.append((blk + ".ffn_gate_exps.weight", [256, 256, 4], t, b"".join(gs + us)))
+        out.append((blk + ".ffn_up_exps.weight", [256, 256, 4], t, b"".join(us + gs)))
+        out.append((blk + ".ffn_down_exps.weight", [256, 256, 4], t, b"".join(ds + ds[::-1])))
+    write(dst, version, kv, out, align)
+
+
+def zero_expert(src, dst, name, expert):
+    b = open(src, "rb").read()
+    version, kv, tensors, data, align = parse(b)
+    out = []
+    for n, ne, t, off in tensors:
+        r = bytearray(b[data + off:data + off + nbytes(t, ne)])
+        if n == name + ".counts":
+            struct.pack_into("<f", r, 4 * expert, 0.0)
+        out.append((n, ne, t, bytes(r)))
+    write(dst, version, kv, out, align)
+
+
 def odd(src, dst, nff):
     b = open(src, "rb").read()
     version, kv, tensors, data, align = parse(b)
@@ -129,26 +196,16 @@ def odd(src, dst, nff):
             ne = [nff, ne[1]]
         tn[1] = ne
         blobs.append(raw)
-    o = bytearray(struct.pack("<IIQQ", 0x46554747, version, len(tensors), len(kv)))
-    for k, t, v in kv:
-        put_value(o, STRING, k)
-        o += struct.pack("<I", t)
-        put_value(o, t, v)
-    off = 0
-    for (name, ne, t, _), raw in zip(tensors, blobs):
-        put_value(o, STRING, name)
-        o += struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
-        o += struct.pack("<IQ", t, off)
-        off += (len(raw) + align - 1) // align * align
-    o += bytes(-len(o) % align)
-    for raw in blobs:
-        o += raw + bytes(-len(raw) % align)
-    open(dst, "wb").write(o)
+    write(dst, version, kv, [(n, ne, t, raw) for (n, ne, t, _), raw in zip(tensors, blobs)], align)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "odd":
         odd(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "moe":
+        moe(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "zero-expert":
+        zero_expert(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     elif sys.argv[1] == "describe":
         for p in sys.argv[2:]:
             print(json.dumps(describe(p)))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates testdata/imatrix: importance matrices computed by llama.cpp's own
 # llama-imatrix on the corpus model (and on a copy of it whose feed-forward
-# width is 320, so ffn_down rows are not a multiple of 256), and the sha256
+# width is 320, so ffn_down rows are not a multiple of 256, and on a
+# mixture-of-experts copy, then with two experts' counts zeroed), and the sha256
 # digests of what llama-quantize writes from them, with and without its
 # per-tensor flags. The conformance test TestImatrixMatchesLlamaQuantize
 # compares mlmf-run's bytes with those digests. Nothing here is mlmf-run's
@@ -20,6 +21,10 @@ odd=$tmp/tiny-llama-odd-bf16.gguf
 python3 "$root/scripts/gguf_refs.py" odd "$spm" "$odd" 320
 # The test rebuilds the odd model the same way and checks it against this.
 sha256sum <"$odd" | cut -d' ' -f1 >"$out/tiny-llama-odd-bf16.gguf.sha256"
+# A mixture-of-experts copy (4 experts of width 256, 2 used), likewise.
+moe=$tmp/tiny-llama-moe-bf16.gguf
+python3 "$root/scripts/gguf_refs.py" moe "$spm" "$moe"
+sha256sum <"$moe" | cut -d' ' -f1 >"$out/tiny-llama-moe-bf16.gguf.sha256"
 
 cd "$out" # relative names, so that the files record no local paths
 imatrix() { # model output [format]
@@ -29,6 +34,10 @@ imatrix() { # model output [format]
 imatrix "$spm" tiny-llama-spm.imatrix.gguf
 imatrix "$spm" tiny-llama-spm.imatrix.dat dat
 imatrix "$odd" tiny-llama-odd.imatrix.gguf
+imatrix "$moe" tiny-llama-moe.imatrix.gguf
+# Partial expert data: two experts the calibration "never reached" (count 0).
+python3 "$root/scripts/gguf_refs.py" zero-expert tiny-llama-moe.imatrix.gguf "$tmp/p1.gguf" blk.0.ffn_down_exps.weight 3
+python3 "$root/scripts/gguf_refs.py" zero-expert "$tmp/p1.gguf" tiny-llama-moe-partial.imatrix.gguf blk.1.ffn_gate_exps.weight 1
 
 # case name | model | flags (before the input) | type
 cases=(
@@ -64,6 +73,9 @@ cases=(
   "odd-Q5_K_S|odd|--imatrix tiny-llama-odd.imatrix.gguf|Q5_K_S"
   "odd-Q6_K|odd|--imatrix tiny-llama-odd.imatrix.gguf|Q6_K"
   "odd-Q4_K_M-noimatrix|odd||Q4_K_M"
+  "moe-Q4_K_M|moe|--imatrix tiny-llama-moe.imatrix.gguf|Q4_K_M"
+  "moe-partial-Q2_K_S|moe|--imatrix tiny-llama-moe-partial.imatrix.gguf|Q2_K_S"
+  "moe-partial-Q5_0|moe|--imatrix tiny-llama-moe-partial.imatrix.gguf|Q5_0"
 )
 printf '%s\n' 'attn_v=q6_k' 'blk\.0\.ffn_up=Q4_1' ' ffn_down=q5_k' >tensor-types.txt
 {
@@ -73,6 +85,7 @@ printf '%s\n' 'attn_v=q6_k' 'blk\.0\.ffn_up=Q4_1' ' ffn_down=q5_k' >tensor-types
     IFS='|' read -r name model flags typ <<<"$c"
     in=$spm
     [[ $model == odd ]] && in=$odd
+    [[ $model == moe ]] && in=$moe
     # shellcheck disable=SC2086 # flags are words
     "$LLAMA_TOOLS/llama-quantize" $flags "$in" "$tmp/out.gguf" "$typ" 2 >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
     printf '%s"%s": {"model": "%s", "flags": "%s", "type": "%s", "gguf": %s}' "$sep" "$name" "$model" "$flags" "$typ" \
