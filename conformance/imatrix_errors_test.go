@@ -103,3 +103,28 @@ func TestImatrixMismatchIsAPlanError(t *testing.T) {
 		})
 	}
 }
+
+// TestImatrixIsAnInput: the imatrix is read by the run, so an output over
+// it is refused when planning and the file is left as it was.
+func TestImatrixIsAnInput(t *testing.T) {
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "testdata", "imatrix", "tiny-llama-spm.imatrix.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := filepath.Join(t.TempDir(), "imatrix.gguf")
+	if err := os.WriteFile(im, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = runRecipeFile(filepath.Join(root, "recipes", "quantize-gguf.yaml"), map[string]string{
+		"model": corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf"), "out": im, "type": "Q4_K_M", "imatrix": im})
+	if err == nil || !strings.Contains(err.Error(), "would overwrite an input") {
+		t.Fatalf("%v, want the output refused as an input", err)
+	}
+	if after, _ := os.ReadFile(im); !bytes.Equal(after, b) {
+		t.Error("the imatrix was changed")
+	}
+}

@@ -114,6 +114,13 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 		return nil, err
 	}
 	dev := gpu.Open(choice)
+	// The files read here are inputs too: the manifest lists them, and no
+	// output may overwrite them.
+	for _, f := range []string{s.Imatrix, s.TensorTypeFile} {
+		if f != "" {
+			m.Files = append(m.Files, f)
+		}
+	}
 	var im *stageImatrix
 	if s.Imatrix != "" {
 		if im, err = loadImatrix(&s.llamaFlags); err != nil {
