@@ -170,7 +170,7 @@ func newPlanner(m *Mix, info ModelInfo, ts []*tensor.Desc, opt Options) (*planne
 // tensorType is llama_tensor_get_type for a tensor that may be quantized.
 func (p *planner) tensorType(t *tensor.Desc, r *Report) (tensor.DType, error) {
 	cat := categoryOf(t.Name)
-	if p.opt.EmbeddingType != tensor.Invalid && cat == catTokenEmbd {
+	if p.opt.EmbeddingType != tensor.Invalid && cat == catTokenEmbd && !p.overrideNames(t.Name) {
 		return p.opt.EmbeddingType, nil
 	}
 	if p.opt.OutputType != tensor.Invalid && cat == catOutput {
