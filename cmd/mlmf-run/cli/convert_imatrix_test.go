@@ -76,3 +76,22 @@ func TestConvertQ2_K_SWithoutImatrix(t *testing.T) {
 		t.Error("an output was written")
 	}
 }
+
+// TestConvertSeveralTypesWithImatrix: one read, several types, each with the
+// importance matrix, each what llama-quantize wrote.
+func TestConvertSeveralTypesWithImatrix(t *testing.T) {
+	im := filepath.Join("..", "..", "..", "testdata", "imatrix", "tiny-llama-spm.imatrix.gguf")
+	dir := t.TempDir()
+	code, _, errs := runCLI("convert", corpus.Path(t, "tiny-llama-spm"), "-q", "--no-manifest", "--type", "Q2_K_S,Q4_K_M,Q5_0",
+		"--imatrix", im, "-o", filepath.Join(dir, "m-{type}.gguf"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, ty := range []string{"Q2_K_S", "Q4_K_M", "Q5_0"} {
+		diffs, err := corpus.DiffGGUF(filepath.Join(dir, "m-"+ty+".gguf"), refCase(t, "spm-"+ty), "quantize.imatrix.file", "general.name")
+		must(t, err)
+		for _, d := range diffs {
+			t.Errorf("%s: %s", ty, d)
+		}
+	}
+}

@@ -32,8 +32,9 @@ func (q *quantFlags) register(c *cobra.Command) {
 	f.BoolVar(&q.keepSplit, "keep-split", false, "refused here: convert reads a Hugging Face folder, not a split GGUF (see recipes/quantize-gguf.yaml)")
 }
 
-// set puts the flags given into the recipe's vars. The several-type recipe
-// has no such vars: there they are refused rather than ignored.
+// set puts the flags given into the recipe's vars (the GGUF recipes, one
+// type or several, have them all); for another recipe they are refused
+// rather than ignored.
 func (q *quantFlags) set(c *cobra.Command, recipe string, vals map[string]string) error {
 	if q.keepSplit {
 		return fmt.Errorf("--keep-split keeps the files of a split GGUF input, and convert reads a Hugging Face folder: " +
@@ -56,8 +57,8 @@ func (q *quantFlags) set(c *cobra.Command, recipe string, vals map[string]string
 		if !c.Flags().Changed(f.flag) {
 			continue
 		}
-		if recipe != "hf-to-gguf.yaml" {
-			return fmt.Errorf("--%s applies to a single-type GGUF conversion", f.flag)
+		if recipe != "hf-to-gguf.yaml" && recipe != "hf-to-gguf-matrix.yaml" {
+			return fmt.Errorf("--%s applies to a GGUF output", f.flag)
 		}
 		vals[f.key] = f.val
 	}
