@@ -17,6 +17,9 @@ type outFile struct {
 	tmp  string
 	f    *os.File
 	lock *os.File
+	// digest, when set, is the sha256 of the synced temporary, hashed
+	// already (a finalize verifying parts): the manifest takes it.
+	digest *FileDigest
 }
 
 // createTemps locks every output, refuses one that became a folder or a

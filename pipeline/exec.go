@@ -40,15 +40,7 @@ type tensorTrack struct {
 // only when all are complete; on any error or cancellation every temporary
 // is removed and no final name is touched.
 func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
-	if opt.Memory <= 0 {
-		opt.Memory = DefaultMemory
-	}
-	if opt.Threads <= 0 {
-		opt.Threads = runtime.GOMAXPROCS(0)
-	}
-	if opt.Tracer == nil {
-		opt.Tracer = noop.NewTracerProvider().Tracer("")
-	}
+	opt = execDefaults(opt)
 	files, err := createTemps(p.Outputs)
 	defer func() {
 		if err != nil {
@@ -58,13 +50,27 @@ func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err = stream(ctx, files, opt); err != nil {
+	if err = stream(ctx, files, wholeGroups(groupPlacements(files)), opt); err != nil {
 		return err
 	}
 	if err = ctx.Err(); err != nil {
 		return err
 	}
 	return commit(ctx, files, p, opt.Manifest)
+}
+
+// execDefaults fills in what the options leave unset.
+func execDefaults(opt ExecOptions) ExecOptions {
+	if opt.Memory <= 0 {
+		opt.Memory = DefaultMemory
+	}
+	if opt.Threads <= 0 {
+		opt.Threads = runtime.GOMAXPROCS(0)
+	}
+	if opt.Tracer == nil {
+		opt.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	return opt
 }
 
 // spanCtx returns a context whose span is the sink stage span that owns f.

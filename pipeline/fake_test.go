@@ -107,6 +107,10 @@ var whileStreaming func()
 
 var streamingMu sync.Mutex
 
+// stallAt, when set, sees every read of a generated tensor (tensor index,
+// rows) before it happens, and may stop it for good (a part to SIGKILL).
+var stallAt func(t, row, n int64)
+
 func (s *genSource) ReadRows(row, n int64, dst []byte) error {
 	streamingMu.Lock()
 	if f := whileStreaming; f != nil {
@@ -114,6 +118,9 @@ func (s *genSource) ReadRows(row, n int64, dst []byte) error {
 		f()
 	}
 	streamingMu.Unlock()
+	if stallAt != nil {
+		stallAt(s.t, row, n)
+	}
 	if s.g.DelayMS > 0 {
 		time.Sleep(time.Duration(s.g.DelayMS) * time.Millisecond)
 	}

@@ -30,6 +30,22 @@ type node struct {
 	places   []*placement
 }
 
+// span is rows [lo, hi) of a group: all of them in a run in one process,
+// one part's share when a run is divided into parts (parts.go).
+type span struct {
+	g      *group
+	lo, hi int64
+}
+
+// wholeGroups is every row of every group.
+func wholeGroups(groups []*group) []span {
+	spans := make([]span, len(groups))
+	for i, g := range groups {
+		spans[i] = span{g, 0, g.rows}
+	}
+	return spans
+}
+
 // placement is one tensor at its offset in one output file.
 type placement struct {
 	file  *outFile

@@ -95,6 +95,10 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 		g.Go(func() (err error) { m.Inputs[i], err = digest(gctx, f, f); return })
 	}
 	for i, f := range files {
+		if f.digest != nil {
+			m.Outputs[i] = *f.digest
+			continue
+		}
 		g.Go(func() (err error) { m.Outputs[i], err = digest(gctx, f.tmp, f.out.Path); return })
 	}
 	if err := g.Wait(); err != nil {

@@ -28,6 +28,9 @@ type RunOptions struct {
 	// is written; an error from it ends the run (the CLI refuses there a
 	// --trace-file that Plan.CheckWrite refuses).
 	CheckPlan func(*Plan) error
+	// Part, when Part.N > 0, runs one part of a run divided into N, or
+	// its finalize (parts.go).
+	Part PartOptions
 	// OnPlan, when set, sees the plan before execution starts (progress
 	// display, --dry-run printing).
 	OnPlan func(*Plan)
@@ -116,7 +119,16 @@ func Run(ctx context.Context, r *Recipe, opt RunOptions) (res *Result, err error
 	if !opt.NoManifest && len(plan.Outputs) > 0 {
 		man = &ManifestOptions{Version: opt.Version, Started: started, Threads: opt.Threads, OnHash: opt.OnManifest}
 	}
-	err = Execute(ctx, plan, ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans, Manifest: man})
+	eo := ExecOptions{Memory: opt.Memory, Threads: opt.Threads, Tracer: tr, StageSpans: spans, Manifest: man}
+	switch {
+	case opt.Part.N > 0 && opt.Part.Finalize:
+		err = Finalize(ctx, plan, opt.Part.N, opt.Version, eo)
+	case opt.Part.N > 0:
+		err = ExecutePart(ctx, plan, opt.Part, opt.Version, eo)
+		man = nil // the finalize writes it
+	default:
+		err = Execute(ctx, plan, eo)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -50,8 +50,7 @@ func chunkTarget(opt ExecOptions) int64 {
 // fill in parallel and out of order. One writer a file, because concurrent
 // writes to one file serialize on its inode lock in the kernel, where
 // spinning waiters burn the CPU the workers need.
-func stream(ctx context.Context, files []*outFile, opt ExecOptions) error {
-	groups := groupPlacements(files)
+func stream(ctx context.Context, files []*outFile, spans []span, opt ExecOptions) error {
 	g, ctx := errgroup.WithContext(ctx)
 	budget := semaphore.NewWeighted(opt.Memory)
 	jobs := make(chan *chunk, opt.Threads)
@@ -65,7 +64,7 @@ func stream(ctx context.Context, files []*outFile, opt ExecOptions) error {
 	}()
 	g.Go(func() error {
 		defer close(jobs)
-		return produce(ctx, groups, opt, budget, jobs, &tracks)
+		return produce(ctx, spans, opt, budget, jobs, &tracks)
 	})
 	writers := map[*outFile]chan writeReq{}
 	for _, f := range files {
@@ -88,10 +87,11 @@ func stream(ctx context.Context, files []*outFile, opt ExecOptions) error {
 	return g.Wait()
 }
 
-// produce cuts every group into chunks, in the order the groups' roots
-// appear in the sources, so reads stay sequential on disk.
-func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *semaphore.Weighted, jobs chan<- *chunk, tracks *[]*tensorTrack) error {
-	for _, g := range groups {
+// produce cuts every span's rows into chunks, in the order the groups'
+// roots appear in the sources, so reads stay sequential on disk.
+func produce(ctx context.Context, spans []span, opt ExecOptions, budget *semaphore.Weighted, jobs chan<- *chunk, tracks *[]*tensorTrack) error {
+	for _, s := range spans {
+		g := s.g
 		perRow, scratch := g.rowWeight()
 		places := g.placements()
 		if w := perRow + scratch; w > opt.Memory {
@@ -100,7 +100,7 @@ func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *sema
 		per := max((chunkTarget(opt)-scratch)/perRow, 1)
 		for _, p := range places {
 			p.track = &tensorTrack{}
-			p.track.left.Store((g.rows + per - 1) / per)
+			p.track.left.Store((s.hi - s.lo + per - 1) / per)
 			_, p.track.span = opt.Tracer.Start(spanCtx(ctx, opt.StageSpans, p.file), "tensor "+p.t.Name, trace.WithAttributes(
 				attribute.String("tensor.name", p.t.Name),
 				attribute.String("tensor.dtype", p.t.DType.String()),
@@ -109,8 +109,8 @@ func produce(ctx context.Context, groups []*group, opt ExecOptions, budget *sema
 			))
 			*tracks = append(*tracks, p.track)
 		}
-		for r := int64(0); r < g.rows; r += per {
-			n := min(per, g.rows-r)
+		for r := s.lo; r < s.hi; r += per {
+			n := min(per, s.hi-r)
 			c := &chunk{g: g, row: r, n: n, weight: n*perRow + scratch, budget: budget}
 			if err := budget.Acquire(ctx, c.weight); err != nil {
 				return err
