@@ -29,6 +29,7 @@ type runFlags struct {
 	json       bool
 	noManifest bool
 	device     string
+	parts      partFlags
 }
 
 func (o *runFlags) register(c *cobra.Command) {
@@ -42,6 +43,7 @@ func (o *runFlags) register(c *cobra.Command) {
 	f.BoolVar(&o.json, "json", false, "print the result (or the plan with --dry-run) as JSON")
 	f.BoolVar(&o.noManifest, "no-manifest", false, "write no OUT.manifest.json (skips hashing every input and output)")
 	f.StringVar(&o.device, "device", "auto", "where quantize and merge-lora encode rows: "+gpu.Specs+" (docs/gpu.md)")
+	o.parts.register(f)
 }
 
 // maxThreads bounds -j: workers past the cores only queue, and a typo such
@@ -56,7 +58,7 @@ func (o *runFlags) check() error {
 	if _, err := gpu.ParseSpec(o.device); err != nil {
 		return usageError{fmt.Errorf("--device: %w", err)}
 	}
-	return nil
+	return o.parts.check()
 }
 
 // chooseDevice resolves --device before planning: a GPU asked for and not
@@ -125,6 +127,9 @@ func runRecipe(ctx context.Context, path string, o runFlags, stdout, stderr io.W
 	if err != nil {
 		return usageError{err}
 	}
+	if o.parts.wait > 0 {
+		return finalizeWaiting(ctx, path, o, mem, stdout, stderr)
+	}
 	r, err := loadRecipe(path, o.sets)
 	if err != nil {
 		return err
@@ -158,11 +163,13 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	}
 	var prog *progress
 	planned := false
+	part := o.parts.options()
 	opts := pipeline.RunOptions{Memory: mem, Threads: o.threads, DryRun: o.dryRun, NoManifest: o.noManifest, Version: version(), Device: o.device,
-		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan,
+		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan, Part: part,
 		OnPlan: func(p *pipeline.Plan) {
 			planned = true
-			if !o.dryRun && !o.quiet && !o.json {
+			// A part's progress would stop at its share of every line.
+			if !o.dryRun && !o.quiet && !o.json && (part.N == 0 || part.Finalize) {
 				prog = startProgress(p, stderr)
 			}
 		},
@@ -183,6 +190,8 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 		return err
 	}
 	switch {
+	case part.N > 0 && !part.Finalize && !o.dryRun:
+		return reportPart(stdout, o, part, res, time.Since(start))
 	case o.dryRun && o.json:
 		return json.NewEncoder(stdout).Encode(planJSON(res.Plan))
 	case o.dryRun:
