@@ -190,7 +190,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	o.register(root)
 	root.AddCommand(validateCmd(stdout), graphCmd(stdout), schemaCmd(stdout), stagesCmd(stdout),
 		versionCmd(stdout), inspectCmd(stdout), convertCmd(stdout, stderr), recipesCmd(stdout),
-		keygenCmd(stdout), signCmd(stdout), verifyCmd(stdout))
+		keygenCmd(stdout), signCmd(stdout), verifyCmd(stdout), submitCmd(stdout, stderr))
 	usageErrors(root)
 	return root
 }

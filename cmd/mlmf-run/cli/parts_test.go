@@ -109,7 +109,7 @@ func sameTree(t *testing.T, a, b string) int {
 			t.Errorf("%s: the parts' file differs from one process's (%d and %d bytes)", n, len(y), len(x))
 		}
 	}
-	t.Logf("%d files identical: %v", len(na), na)
+	t.Logf("%d files compared: %v", len(na), na)
 	return len(na)
 }
 
