@@ -83,7 +83,7 @@ func (p *partFlags) options() pipeline.PartOptions {
 }
 
 // reportPart says a part is done; its outputs are not, until --finalize.
-func reportPart(w io.Writer, o runFlags, part pipeline.PartOptions, res *pipeline.Result, took time.Duration) error {
+func reportPart(w io.Writer, o runFlags, part pipeline.PartOptions, took time.Duration) error {
 	switch {
 	case o.json:
 		return json.NewEncoder(w).Encode(map[string]any{"part": part.I, "parts": part.N, "seconds": took.Seconds()})

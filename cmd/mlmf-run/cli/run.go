@@ -168,8 +168,9 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan, Part: part,
 		OnPlan: func(p *pipeline.Plan) {
 			planned = true
-			// A part's progress would stop at its share of every line.
-			if !o.dryRun && !o.quiet && !o.json && (part.N == 0 || part.Finalize) {
+			// A part's progress would stop at its share of every line, and
+			// a finalize streams nothing.
+			if !o.dryRun && !o.quiet && !o.json && part.N == 0 {
 				prog = startProgress(p, stderr)
 			}
 		},
@@ -191,7 +192,7 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 	}
 	switch {
 	case part.N > 0 && !part.Finalize && !o.dryRun:
-		return reportPart(stdout, o, part, res, time.Since(start))
+		return reportPart(stdout, o, part, time.Since(start))
 	case o.dryRun && o.json:
 		return json.NewEncoder(stdout).Encode(planJSON(res.Plan))
 	case o.dryRun:
