@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -141,8 +142,8 @@ func parseRecord(b []byte, i int, id planIdentity, plan string, want []extent) (
 			return nil, fmt.Errorf("%w: range %d is %s at %d, %d bytes; the plan gives it %s at %d, %d bytes",
 				ErrPartStale, k, e.File, e.Offset, e.Bytes, w.File, w.Offset, w.Bytes)
 		}
-		if s, err := hex.DecodeString(e.SHA256); err != nil || len(s) != sha256.Size {
-			return nil, fmt.Errorf("%w: range %d: sha256 %q is not 64 hex digits", ErrPartStale, k, e.SHA256)
+		if s, err := hex.DecodeString(e.XXH64); err != nil || len(s) != 8 {
+			return nil, fmt.Errorf("%w: range %d: xxh64 %q is not 16 hex digits", ErrPartStale, k, e.XXH64)
 		}
 		r.Extents[k].tensor = w.tensor
 	}
@@ -283,11 +284,11 @@ func verifyFile(ctx context.Context, f *outFile, ext []ownedExtent) (FileDigest,
 		if err := read(e.Offset-pos, zeros); err != nil {
 			return FileDigest{}, err
 		}
-		h := sha256.New()
+		h := xxhash.New()
 		if err := read(e.Bytes, func(b []byte) error { h.Write(b); return nil }); err != nil {
 			return FileDigest{}, err
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
+		if got := hex.EncodeToString(h.Sum(nil)); got != e.XXH64 {
 			return FileDigest{}, fmt.Errorf("%s: tensor %q, bytes %d to %d, differ from what part %d recorded: %w: run part %d again, then finalize",
 				f.tmp, e.tensor, e.Offset, e.Offset+e.Bytes, e.part, ErrPartStale, e.part)
 		}

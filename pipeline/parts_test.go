@@ -284,13 +284,13 @@ func FuzzPartRecord(f *testing.F) {
 	id := planIdentity{Tool: "mlmf-run", Version: "dev", Parts: 2, Vars: map[string]string{}}
 	plan := id.digest()
 	want := []extent{{File: "o.raw", Offset: 4, Bytes: 8}}
-	f.Add([]byte(`{"plan":"` + plan + `","part":1,"extents":[{"file":"o.raw","offset":4,"bytes":8,"sha256":"` + strings.Repeat("ab", 32) + `"}]}`))
+	f.Add([]byte(`{"plan":"` + plan + `","part":1,"extents":[{"file":"o.raw","offset":4,"bytes":8,"xxh64":"` + strings.Repeat("ab", 8) + `"}]}`))
 	f.Add([]byte(`{"plan":"x","part":1}`))
-	f.Add([]byte(`{"plan":"` + plan + `","part":1,"extents":[{"file":"o.raw","offset":4,"bytes":8,"sha256":"zz"}]}`))
+	f.Add([]byte(`{"plan":"` + plan + `","part":1,"extents":[{"file":"o.raw","offset":4,"bytes":8,"xxh64":"zz"}]}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseRecord(b, 1, id, plan, want)
-		if err == nil && (r.Plan != plan || len(r.Extents) != 1 || len(r.Extents[0].SHA256) != 64) {
+		if err == nil && (r.Plan != plan || len(r.Extents) != 1 || len(r.Extents[0].XXH64) != 16) {
 			t.Fatalf("accepted %s", b)
 		}
 		if err != nil && !errors.Is(err, ErrPartStale) {
