@@ -115,8 +115,12 @@ func readRecords(p *Plan, id planIdentity, plan string, want [][]span) ([]*partR
 		recs[i] = r
 	}
 	if len(missing) > 0 {
-		errs = append([]error{fmt.Errorf("part %s of %d: %w (no record in %s); run it, or wait for it",
-			strings.Join(missing, ", "), len(want), ErrPartMissing, partsDir(p))}, errs...)
+		what := "part " + missing[0]
+		if len(missing) > 1 {
+			what = "parts " + strings.Join(missing, ", ")
+		}
+		errs = append([]error{fmt.Errorf("%s of %d: %w (no record in %s); run them, or wait for them",
+			what, len(want), ErrPartMissing, partsDir(p))}, errs...)
 	}
 	return recs, errors.Join(errs...)
 }

@@ -94,6 +94,9 @@ func reportPart(w io.Writer, o runFlags, part pipeline.PartOptions, took time.Du
 	return nil
 }
 
+// finalizePoll is how often a waiting finalize looks for the parts again.
+var finalizePoll = 15 * time.Second
+
 // finalizeWaiting runs --finalize until no part is missing or --wait is
 // over: a Kubernetes finalize Job starts with the parts, having no way to
 // wait for them. A stale part, or any other error, ends it at once.
@@ -118,7 +121,7 @@ func finalizeWaiting(ctx context.Context, path string, o runFlags, mem int64, st
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(min(left, 15*time.Second)):
+		case <-time.After(min(left, finalizePoll)):
 		}
 	}
 }

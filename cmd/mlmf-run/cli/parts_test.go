@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlmf-run/mlmf-run/internal/corpus"
 )
@@ -16,6 +17,9 @@ import (
 // MLMF_CLI_MAIN set, the test binary is mlmf-run.
 func TestMain(m *testing.M) {
 	if os.Getenv("MLMF_CLI_MAIN") == "1" {
+		if os.Getenv("MLMF_TEST_FINALIZE_POLL") != "" {
+			finalizePoll = 50 * time.Millisecond
+		}
 		os.Exit(Main(os.Args[1:]))
 	}
 	os.Exit(m.Run())
@@ -132,5 +136,38 @@ func TestPartFlagsRefused(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errs, c.want)
 		}
+	}
+}
+
+// TestFinalizeWaitsForParts: a finalize started before the last part
+// waits for it (as the Kubernetes finalize Job does), and one whose wait
+// ends first fails naming the part.
+func TestFinalizeWaitsForParts(t *testing.T) {
+	defer func(p time.Duration) { finalizePoll = p }(finalizePoll)
+	finalizePoll = 50 * time.Millisecond
+	dir := t.TempDir()
+	args := []string{"hf-to-gguf", "-q", "--set", "model=" + tinyModel(t), "--set", "out=" + filepath.Join(dir, "m.gguf"), "--set", "type=Q8_0", "--parts", "2"}
+	if code, _, errs := runCLI(append(args, "--part", "0")...); code != 0 {
+		t.Fatal(errs)
+	}
+	code, _, errs := runCLI(append(args, "--finalize", "--wait", "200ms")...)
+	if code != exitFailed || !strings.Contains(errs, "after waiting 200ms") || !strings.Contains(errs, "part 1 of 2") {
+		t.Fatalf("exit %d: %s; want 1, part 1 of 2 named after the wait", code, errs)
+	}
+	fin := cliProcess([]string{"MLMF_TEST_FINALIZE_POLL=1"}, append(args, "--finalize", "--wait", "1m")...)
+	var out bytes.Buffer
+	fin.Stdout, fin.Stderr = &out, &out
+	if err := fin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if code, _, errs := runCLI(append(args, "--part", "1")...); code != 0 {
+		t.Fatal(errs)
+	}
+	if err := fin.Wait(); err != nil {
+		t.Fatalf("finalize: %v\n%s", err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.gguf")); err != nil {
+		t.Fatal(err)
 	}
 }
