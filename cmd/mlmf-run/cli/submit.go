@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlmf-run/mlmf-run/gpu"
 	"github.com/mlmf-run/mlmf-run/pipeline"
 )
 
@@ -26,6 +27,7 @@ type submitFlags struct {
 	threads    int
 	noManifest bool
 	name       string
+	device     string
 }
 
 func (s *submitFlags) register(c *cobra.Command) {
@@ -36,6 +38,7 @@ func (s *submitFlags) register(c *cobra.Command) {
 	f.IntVarP(&s.threads, "threads", "j", 0, "each part's worker threads (default: the CPUs the scheduler gives it)")
 	f.BoolVar(&s.noManifest, "no-manifest", false, "the finalize writes no manifest")
 	f.StringVar(&s.name, "name", "mlmf-run", "job name (Kubernetes: a DNS label, lowercase letters, digits and '-')")
+	f.StringVar(&s.device, "device", "", "each part's --device: "+gpu.Specs+" (default: the parts' own default, auto)")
 }
 
 func (s *submitFlags) check() (int64, error) {
@@ -51,6 +54,11 @@ func (s *submitFlags) check() (int64, error) {
 	}
 	if _, err := parseSets(s.sets); err != nil {
 		return 0, err
+	}
+	if s.device != "" {
+		if _, err := gpu.ParseSpec(s.device); err != nil {
+			return 0, usageError{fmt.Errorf("--device: %w", err)}
+		}
 	}
 	return mem, nil
 }
@@ -68,6 +76,9 @@ func (s *submitFlags) runArgs(threads string) []string {
 	}
 	if s.noManifest {
 		a = append(a, "--no-manifest")
+	}
+	if s.device != "" {
+		a = append(a, "--device", s.device)
 	}
 	return append(a, "--parts", strconv.Itoa(s.parts))
 }

@@ -62,7 +62,7 @@ func TestSubmitK8sPrintsRunnableJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs := runCLI("submit", "k8s", "hf-to-gguf", "--parts", "3", "--image", "reg/mlmf-run:1", "--claim", "models",
-		"--set", "model=tiny-llama", "--set", "out=out/m.gguf", "--set", "type=Q8_0", "-j", "2", "--name", "tiny")
+		"--set", "model=tiny-llama", "--set", "out=out/m.gguf", "--set", "type=Q8_0", "-j", "2", "--name", "tiny", "--device", "cpu")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -82,6 +82,8 @@ func TestSubmitK8sPrintsRunnableJobs(t *testing.T) {
 	case ps.Volumes[0].PersistentVolumeClaim.ClaimName != "models" || ps.Containers[0].VolumeMounts[0].MountPath != "/data" ||
 		ps.Containers[0].WorkingDir != "/data" || ps.Containers[0].Image != "reg/mlmf-run:1":
 		t.Errorf("parts pod: %+v", ps)
+	case !strings.Contains(strings.Join(ps.Containers[0].Args, " "), "--device cpu --parts 3"):
+		t.Errorf("parts args %q, want --device cpu passed on", ps.Containers[0].Args)
 	case ps.Containers[0].Resources.Requests.Cpu().Value() != 2:
 		t.Errorf("cpu request %v, want 2 (-j 2)", ps.Containers[0].Resources.Requests.Cpu())
 	}
@@ -122,6 +124,7 @@ func TestSubmitK8sRefusesBadNames(t *testing.T) {
 		{[]string{"--image", "i"}, "--claim is required"},
 		{[]string{"--image", "i", "--claim", "c", "--name", "Big_Name"}, "--name"},
 		{[]string{"--image", "i", "--claim", "c", "--parts", "0"}, "--parts 0"},
+		{[]string{"--image", "i", "--claim", "c", "--device", "tpu"}, "--device"},
 	} {
 		args := append([]string{"submit", "k8s", "hf-to-gguf", "--parts", "2", "--set", "model=m", "--set", "out=o"}, c.args...)
 		if code, _, errs := runCLI(args...); code != exitUsage || !strings.Contains(errs, c.want) {
