@@ -301,3 +301,24 @@ func FuzzPartRecord(f *testing.F) {
 		_ = fmt.Sprint(err)
 	})
 }
+
+func TestPartBytesAddUp(t *testing.T) {
+	r := partsRecipe(t, t.TempDir(), nil)
+	res, err := Run(context.Background(), r, RunOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all int64
+	for _, o := range res.Plan.Outputs {
+		all += o.TensorBytes()
+	}
+	for _, n := range []int{1, 3, 4} {
+		var sum int64
+		for i := range n {
+			sum += PartBytes(res.Plan, i, n)
+		}
+		if sum != all {
+			t.Errorf("%d parts write %d bytes together, the plan's tensors are %d", n, sum, all)
+		}
+	}
+}

@@ -104,3 +104,20 @@ func spanCost(spans []span) int64 {
 	}
 	return c
 }
+
+// PartBytes is how many tensor bytes part i of n writes, what its
+// progress counts to (OutputFile.Written counts this process's writes).
+func PartBytes(p *Plan, i, n int) int64 {
+	if n < 1 || i < 0 || i >= n {
+		return 0
+	}
+	files := make([]*outFile, len(p.Outputs))
+	for k, o := range p.Outputs {
+		files[k] = &outFile{out: o}
+	}
+	var b int64
+	for _, e := range extents(splitSpans(groupPlacements(files), n)[i]) {
+		b += e.Bytes
+	}
+	return b
+}

@@ -171,3 +171,13 @@ func TestFinalizeWaitsForParts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPartProgressCountsItsShare: a part's progress line counts to its own
+// share of the bytes, not the whole run's.
+func TestPartProgressCountsItsShare(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	code, _, errs := runCLI("hf-to-gguf", "--set", "model="+tinyModel(t), "--set", "out="+out, "--set", "type=Q8_0", "--parts", "2", "--part", "1")
+	if code != 0 || !strings.Contains(errs, "part 1 of 2") || !strings.Contains(errs, "100.0%") {
+		t.Fatalf("exit %d, stderr %q; want part 1 of 2 at 100.0%%", code, errs)
+	}
+}

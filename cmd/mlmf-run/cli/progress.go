@@ -26,11 +26,25 @@ type progress struct {
 	printed int
 	last    string // the block last printed, when not a terminal
 	once    sync.Once
+	// part, when set, is the one line of a run's part: its bytes written
+	// against its share (the stages' totals are the whole run's).
+	part      string
+	partBytes int64
 }
 
 func startProgress(p *pipeline.Plan, w io.Writer) *progress {
-	g := &progress{p: p, w: w, start: time.Now(), done: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	return (&progress{p: p, w: w}).run()
+}
+
+// startPartProgress shows the progress of part i of n of the plan.
+func startPartProgress(p *pipeline.Plan, w io.Writer, i, n int) *progress {
+	g := &progress{p: p, w: w, part: fmt.Sprintf("part %d of %d", i, n), partBytes: pipeline.PartBytes(p, i, n)}
+	return g.run()
+}
+
+func (g *progress) run() *progress {
+	g.start, g.done = time.Now(), make(chan struct{})
+	if f, ok := g.w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		g.tty = true
 	}
 	every := 5 * time.Second
@@ -71,6 +85,13 @@ func (g *progress) stop(ok bool) {
 // per output file (what has been written into it).
 func (g *progress) lines() []string {
 	el := time.Since(g.start)
+	if g.part != "" {
+		var done int64
+		for _, o := range g.p.Outputs {
+			done += o.Written()
+		}
+		return []string{progressLine(g.part, done, max(g.partBytes, 1), el)}
+	}
 	var out []string
 	for _, s := range g.p.Stages {
 		if s.Total() == 0 || s.Sink {

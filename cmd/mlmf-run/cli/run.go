@@ -168,9 +168,11 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 		Tracer: tracing.tracer, Log: log, CheckPlan: tracing.checkPlan, Part: part,
 		OnPlan: func(p *pipeline.Plan) {
 			planned = true
-			// A part's progress would stop at its share of every line, and
-			// a finalize streams nothing.
-			if !o.dryRun && !o.quiet && !o.json && part.N == 0 {
+			switch {
+			case o.dryRun || o.quiet || o.json || part.Finalize: // a finalize streams nothing
+			case part.N > 0: // the stages' totals are the whole run's
+				prog = startPartProgress(p, stderr, part.I, part.N)
+			default:
 				prog = startProgress(p, stderr)
 			}
 		},
