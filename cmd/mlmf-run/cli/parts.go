@@ -36,8 +36,9 @@ func (p *partFlags) register(f *pflag.FlagSet) {
 }
 
 // check resolves the part index and refuses combinations that mean
-// nothing, before anything is read.
-func (p *partFlags) check() error {
+// nothing, before anything is read. A dry run needs no part: it shows
+// every part's share.
+func (p *partFlags) check(dryRun bool) error {
 	switch {
 	case p.n == 0 && (p.i >= 0 || p.finalize):
 		return usageError{errors.New("--part and --finalize need --parts N")}
@@ -49,7 +50,7 @@ func (p *partFlags) check() error {
 		return nil
 	case p.finalize && p.i >= 0:
 		return usageError{errors.New("--finalize runs no part: give --part or --finalize, not both")}
-	case p.finalize:
+	case p.finalize, dryRun && p.i < 0:
 		return nil
 	}
 	if p.i < 0 {
@@ -73,6 +74,13 @@ func (p *partFlags) check() error {
 		return usageError{fmt.Errorf("part %d of --parts %d: expected 0 to %d (Slurm: --array=0-%d)", p.i, p.n, p.n-1, p.n-1)}
 	}
 	return nil
+}
+
+// printShares is --dry-run --parts N: what each part writes.
+func printShares(w io.Writer, p *pipeline.Plan, n int) {
+	for i := range n {
+		fmt.Fprintf(w, "part %d of %d: %s\n", i, n, humanBytes(pipeline.PartBytes(p, i, n)))
+	}
 }
 
 func (p *partFlags) options() pipeline.PartOptions {

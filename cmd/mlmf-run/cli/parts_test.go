@@ -181,3 +181,10 @@ func TestPartProgressCountsItsShare(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want part 1 of 2 at 100.0%%", code, errs)
 	}
 }
+
+func TestDryRunShowsEveryPartsShare(t *testing.T) {
+	code, out, errs := runCLI("hf-to-gguf", "--dry-run", "--set", "model="+tinyModel(t), "--set", "out=m.gguf", "--parts", "3")
+	if code != 0 || !strings.Contains(out, "part 0 of 3: ") || !strings.Contains(out, "part 2 of 3: ") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+}

@@ -58,7 +58,7 @@ func (o *runFlags) check() error {
 	if _, err := gpu.ParseSpec(o.device); err != nil {
 		return usageError{fmt.Errorf("--device: %w", err)}
 	}
-	return o.parts.check()
+	return o.parts.check(o.dryRun)
 }
 
 // chooseDevice resolves --device before planning: a GPU asked for and not
@@ -199,6 +199,9 @@ func execute(ctx context.Context, r *pipeline.Recipe, o runFlags, mem int64, std
 		return json.NewEncoder(stdout).Encode(planJSON(res.Plan))
 	case o.dryRun:
 		printPlan(stdout, res.Plan)
+		if part.N > 0 {
+			printShares(stdout, res.Plan, part.N)
+		}
 	case o.json:
 		return json.NewEncoder(stdout).Encode(map[string]any{"outputs": outputPaths(res.Plan), "manifest": res.Manifest,
 			"seconds": time.Since(start).Seconds()})
