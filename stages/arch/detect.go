@@ -72,7 +72,7 @@ func detectConfig(cfg map[string]any) (*Arch, error) {
 // or is skipped on purpose, the blocks present are exactly 0..block_count-1,
 // and the table's shape checks hold.
 func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
-	h := newHParams(cfg, a.Params)
+	h := a.hparamsOf(cfg)
 	var errs, unmapped []string
 	maxBid := int64(-1)
 	byName := map[string]*tensor.Desc{}

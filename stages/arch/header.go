@@ -66,7 +66,7 @@ func (a *Arch) Header(cfg map[string]any, tensors []*tensor.Desc, opt HeaderOpti
 	if md.sizeLabel != "" {
 		m.Set("general.size_label", gguf.String(md.sizeLabel))
 	}
-	hp, err := a.hparamKeys(newHParams(cfg, a.Params), &ft)
+	hp, err := a.hparamKeys(a.hparamsOf(cfg), &ft)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ const keyFileType = "general.file_type"
 // order and with its GGUF types. general.file_type is left out; Header
 // places it with the rest of the general.* keys.
 func (a *Arch) HParams(cfg map[string]any) (*gguf.Meta, error) {
-	return a.hparamKeys(newHParams(cfg, a.Params), nil)
+	return a.hparamKeys(a.hparamsOf(cfg), nil)
 }
 
 func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
@@ -131,8 +131,9 @@ func valueOf(typ string, v any) (gguf.Value, error) {
 
 // includes are built-in key lists with logic too branchy for a table.
 var includes = map[string]func(a *Arch, h *hparams, m *gguf.Meta, fileType *uint32) error{
-	"text_model":   textModelKeys,
-	"rope_scaling": func(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error { return ropeScalingKeys(a, h, m) },
+	"text_model":             textModelKeys,
+	"rope_scaling":           func(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error { return ropeScalingKeys(a, h, m) },
+	"sliding_window_pattern": slidingWindowPatternKeys,
 }
 
 // textKeys is the first part of TextModel.set_gguf_parameters: each key

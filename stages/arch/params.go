@@ -55,6 +55,16 @@ func flatten(cfg map[string]any) map[string]any {
 	return out
 }
 
+// hparamsOf resolves the table's params over cfg (text_config merged in),
+// less the keys the table drops.
+func (a *Arch) hparamsOf(cfg map[string]any) *hparams {
+	h := newHParams(cfg, a.Params)
+	for _, k := range a.DropConfig {
+		delete(h.cfg, k)
+	}
+	return h
+}
+
 func newHParams(cfg map[string]any, params map[string]Param) *hparams {
 	h := &hparams{cfg: flatten(cfg), params: params, cache: map[string]any{}, resolving: map[string]bool{}}
 	rp, _ := h.cfg["rope_parameters"].(map[string]any)

@@ -157,7 +157,7 @@ func (a *Arch) Remap(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc
 
 // RemapWith is Remap with options.
 func (a *Arch) RemapWith(cfg map[string]any, tensors []*tensor.Desc, opts RemapOptions) ([]*tensor.Desc, error) {
-	c := &tctx{h: newHParams(cfg, a.Params), opts: opts}
+	c := &tctx{h: a.hparamsOf(cfg), opts: opts}
 	var out []*tensor.Desc
 	var errs []string
 	for _, g := range a.Generate {

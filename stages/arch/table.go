@@ -40,6 +40,9 @@ type Table struct {
 	Rename []Rename `yaml:"rename"`
 	// Skip lists HF names dropped on purpose; '*' matches any run of characters.
 	Skip []string `yaml:"skip"`
+	// DropConfig lists config.json keys the converter removes before it reads
+	// the config (Granite's head_dim), so no key or param sees them.
+	DropConfig []string `yaml:"drop_config"`
 	// Params are named values computed from the config, used by keys,
 	// transforms and checks.
 	Params map[string]Param `yaml:"params"`

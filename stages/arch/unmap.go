@@ -23,7 +23,7 @@ func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, [
 		return nil, nil, err
 	}
 	cfg := a.Config(meta, tensors)
-	c := &tctx{h: newHParams(cfg, a.Params)}
+	c := &tctx{h: a.hparamsOf(cfg)}
 	names := map[string]bool{}
 	for _, d := range tensors {
 		names[d.Name] = true

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Makes testdata/arch: tiny checkpoints of the architectures mlmf-run knows
+beyond LLaMA, and what llama.cpp's convert_hf_to_gguf.py makes of them.
+
+    python3 scripts/make-arch-refs.py LLAMA_SRC [ARCH ...]
+
+LLAMA_SRC is the llama.cpp source that ../shared/tools/setup-llama.sh clones
+(its cache's src/: convert_hf_to_gguf.py, conversion/, gguf-py/). For each
+architecture this writes testdata/arch/<name>/ (config.json, a BF16
+model.safetensors with random weights from a fixed seed, norms and biases
+jittered away from 1 and 0, and a SentencePiece tokenizer.model trained once
+by sentencepiece and kept in testdata/arch/tokenizer.model), converts it with
+the converter to BF16, F16 and Q8_0, and describes each GGUF with gguf-py's
+reader in the format of the corpus *.gguf.json (see its README) under
+testdata/arch/<name>-ref/. The GGUFs themselves are not kept.
+
+What differs from a run with transformers installed, and why it does not
+change the reference:
+- No transformers here: a stub module makes AutoConfig fail, so the
+  converter takes its own fallback and reads config.json as written. Each
+  config.json therefore spells out every field the converter reads (what
+  AutoConfig's to_dict would have filled in).
+- Architectures whose converter class only knows a byte-level BPE vocabulary
+  (it needs transformers' AutoTokenizer) are given the SentencePiece path of
+  the same converter (TextModel._set_vocab_sentencepiece), which LLaMA-family
+  classes take for the same files. The tokenizer keys are then the
+  SentencePiece keys; the architecture keys and tensors are untouched.
+- torch may be older than the converter expects (Debian's 1.13 has no float8
+  dtypes): the missing dtype names are given placeholders that no tensor of
+  these checkpoints uses.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import types
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "testdata" / "arch"
+OUTTYPES = ["bf16", "f16", "q8_0"]
+# Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
+BPE_ONLY = {"olmo2", "olmoe", "seed_oss", "qwen3moe"}
+
+
+# ---- checkpoints ---------------------------------------------------------
+
+def bf16_bytes(a: np.ndarray) -> bytes:
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    return r.tobytes()
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    header: dict = {"__metadata__": {"format": "pt"}}
+    blobs = []
+    off = 0
+    for name in sorted(tensors):
+        b = bf16_bytes(tensors[name])
+        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+class Weights:
+    """Random tensors from one seed: weights ~ N(0, 0.05), norms 1 + N(0, 0.1),
+    biases N(0, 0.02)."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.RandomState(seed)
+        self.t: dict[str, np.ndarray] = {}
+
+    def w(self, name, *shape):
+        self.t[name] = (self.rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    def norm(self, name, n):
+        self.t[name] = (1.0 + self.rng.standard_normal(n) * 0.1).astype(np.float32)
+
+    def bias(self, name, n):
+        self.t[name] = (self.rng.standard_normal(n) * 0.02).astype(np.float32)
+
+
+VOCAB = 512
+H, NH, NKV, HD, FF, NL = 64, 4, 2, 16, 128, 2
+
+
+def base_config(arch: str, model_type: str, **kw) -> dict:
+    c = {
+        "architectures": [arch], "model_type": model_type,
+        "vocab_size": VOCAB, "hidden_size": H, "intermediate_size": FF,
+        "num_hidden_layers": NL, "num_attention_heads": NH, "num_key_value_heads": NKV,
+        "head_dim": HD, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "hidden_act": "silu", "tie_word_embeddings": False,
+        "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": None,
+        "dtype": "bfloat16",
+    }
+    c.update(kw)
+    return c
+
+
+def attn(w: Weights, p: str, c: dict, bias=False, o_bias=False):
+    q, kv = c["num_attention_heads"] * c["head_dim"], c["num_key_value_heads"] * c["head_dim"]
+    w.w(p + "self_attn.q_proj.weight", q, c["hidden_size"])
+    w.w(p + "self_attn.k_proj.weight", kv, c["hidden_size"])
+    w.w(p + "self_attn.v_proj.weight", kv, c["hidden_size"])
+    w.w(p + "self_attn.o_proj.weight", c["hidden_size"], q)
+    if bias:
+        w.bias(p + "self_attn.q_proj.bias", q)
+        w.bias(p + "self_attn.k_proj.bias", kv)
+        w.bias(p + "self_attn.v_proj.bias", kv)
+    if o_bias:
+        w.bias(p + "self_attn.o_proj.bias", c["hidden_size"])
+
+
+def mlp(w: Weights, p: str, h: int, ff: int):
+    w.w(p + "gate_proj.weight", ff, h)
+    w.w(p + "up_proj.weight", ff, h)
+    w.w(p + "down_proj.weight", h, ff)
+
+
+def ends(w: Weights, c: dict):
+    w.w("model.embed_tokens.weight", c["vocab_size"], c["hidden_size"])
+    w.norm("model.norm.weight", c["hidden_size"])
+    if not c.get("tie_word_embeddings"):
+        w.w("lm_head.weight", c["vocab_size"], c["hidden_size"])
+
+
+def experts(w: Weights, p: str, c: dict, n: int, ff: int):
+    w.w(p + "gate.weight", n, c["hidden_size"])
+    for x in range(n):
+        mlp(w, f"{p}experts.{x}.", c["hidden_size"], ff)
+
+
+def olmo2(seed):
+    c = base_config("Olmo2ForCausalLM", "olmo2", attention_bias=False, attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", NH * HD)
+        w.norm(p + "self_attn.k_norm.weight", NKV * HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.norm(p + "post_feedforward_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def seed_oss(seed):
+    c = base_config("SeedOssForCausalLM", "seed_oss", attention_bias=True, attention_out_bias=False,
+                    mlp_bias=False, residual_dropout=0.0, attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c, bias=True)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def qwen3moe(seed):
+    c = base_config("Qwen3MoeForCausalLM", "qwen3_moe", num_experts=4, num_experts_per_tok=2,
+                    moe_intermediate_size=32, decoder_sparse_step=1, mlp_only_layers=[],
+                    norm_topk_prob=True, attention_bias=False, sliding_window=None, use_sliding_window=False,
+                    output_router_logits=False, router_aux_loss_coef=0.001)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        experts(w, p + "mlp.", c, 4, 32)
+    return c, w.t
+
+
+def olmoe(seed):
+    c = base_config("OlmoeForCausalLM", "olmoe", num_experts=4, num_experts_per_tok=2, norm_topk_prob=False,
+                    clip_qkv=None, attention_bias=False, output_router_logits=False, router_aux_loss_coef=0.01)
+    # rms_norm_eps stays 1e-6: the converter writes 1e-5 whatever the config says
+    c["intermediate_size"] = 32
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", NH * HD)
+        w.norm(p + "self_attn.k_norm.weight", NKV * HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        experts(w, p + "mlp.", c, 4, 32)
+    return c, w.t
+
+
+def granite(seed):
+    c = base_config("GraniteForCausalLM", "granite", attention_multiplier=0.0078125, embedding_multiplier=12.0,
+                    residual_multiplier=0.22, logits_scaling=8.0, attention_bias=False, mlp_bias=False,
+                    attention_dropout=0.0)
+    del c["head_dim"]  # Granite has none (the converter drops it)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(c, head_dim=H // NH))
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+ARCHS = {
+    "olmo2": olmo2,
+    "seed_oss": seed_oss,
+    "qwen3moe": qwen3moe,
+    "olmoe": olmoe,
+    "granite": granite,
+}
+
+
+# ---- tokenizer -----------------------------------------------------------
+
+def tokenizer_model() -> Path:
+    """A SentencePiece model trained once on the project's own docs, then kept."""
+    path = OUT / "tokenizer.model"
+    if path.exists():
+        return path
+    import sentencepiece as spm
+    text = OUT / "tokenizer-train.txt"
+    parts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text.write_text("\n".join(p.read_text(encoding="utf-8") for p in parts), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(OUT / "tokenizer"), vocab_size=VOCAB,
+                                   model_type="bpe", character_coverage=1.0, byte_fallback=True,
+                                   normalization_rule_name="identity", num_threads=1, bos_id=1, eos_id=2, unk_id=0, pad_id=-1)
+    text.unlink()
+    (OUT / "tokenizer.vocab").unlink()
+    return path
+
+
+def write_model(name: str, seed: int) -> Path:
+    d = OUT / name
+    d.mkdir(parents=True, exist_ok=True)
+    c, t = ARCHS[name](seed)
+    (d / "config.json").write_text(json.dumps(c, indent=2) + "\n")
+    write_safetensors(d / "model.safetensors", t)
+    tok = tokenizer_model().read_bytes()
+    (d / "tokenizer.model").write_bytes(tok)
+    (d / "tokenizer_config.json").write_text(json.dumps({
+        "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "model_max_length": 256, "tokenizer_class": "LlamaTokenizer"}, indent=2) + "\n")
+    return d
+
+
+# ---- the converter, run without transformers -----------------------------
+
+def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: bool) -> None:
+    stub = types.ModuleType("transformers")
+
+    class AutoConfig:  # the converter falls back to config.json
+        @staticmethod
+        def from_pretrained(*a, **k):
+            raise OSError("transformers is not installed (make-arch-refs.py)")
+
+    stub.AutoConfig = AutoConfig
+    sys.modules["transformers"] = stub
+    import torch
+    for n in ("float8_e4m3fn", "float8_e5m2"):
+        if not hasattr(torch, n):
+            setattr(torch, n, torch.int8 if n.endswith("fn") else torch.uint8)
+    sys.path[:0] = [src, os.path.join(src, "gguf-py")]
+    sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", outfile]
+    import convert_hf_to_gguf
+    if spm_vocab:
+        from conversion.base import TextModel
+        TextModel.set_vocab = lambda self: self._set_vocab_sentencepiece()
+    convert_hf_to_gguf.main()
+
+
+# ---- the reference description (the corpus *.gguf.json format) ----------
+
+def describe(src: str, path: str) -> dict:
+    sys.path[:0] = [os.path.join(src, "gguf-py")]
+    from gguf import GGUFReader, GGUFValueType
+    r = GGUFReader(path)
+    kv = {}
+    for f in r.fields.values():
+        if f.name.startswith("GGUF."):
+            continue
+        types_ = [t.name for t in f.types]
+        if f.types[0] == GGUFValueType.ARRAY:
+            if f.types[-1] == GGUFValueType.STRING:
+                vals = [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+                head = vals[:3]
+            else:
+                # as the corpus: each element as gguf-py's one-item part list
+                vals = [f.parts[i].tolist() for i in f.data]
+                head = vals[:3]
+            kv[f.name] = {"type": types_, "len": len(f.data), "head": head,
+                          "digest": hashlib.sha256(json.dumps(vals).encode()).hexdigest()[:16]}
+        elif f.types[0] == GGUFValueType.STRING:
+            kv[f.name] = {"type": types_, "value": bytes(f.parts[-1]).decode("utf-8")}
+        else:
+            kv[f.name] = {"type": types_, "value": f.parts[-1].tolist()[0]}
+    tensors = {}
+    for t in r.tensors:
+        data = bytes(t.data.tobytes())
+        tensors[t.name] = {"type": t.tensor_type.name, "shape": [int(x) for x in t.shape],
+                           "nbytes": int(t.n_bytes), "digest": hashlib.sha256(data).hexdigest()[:16]}
+    return {"kv": kv, "tensors": tensors, "tensor_order": [t.name for t in r.tensors]}
+
+
+def main() -> int:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--convert":
+        _, _, src, model, outtype, outfile, spm = sys.argv
+        run_converter(src, model, outtype, outfile, spm == "1")
+        return 0
+    if len(sys.argv) >= 2 and sys.argv[1] == "--describe":
+        print(json.dumps(describe(sys.argv[2], sys.argv[3]), indent=1, ensure_ascii=True))
+        return 0
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    src = sys.argv[1]
+    names = sys.argv[2:] or list(ARCHS)
+    OUT.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name in names:
+        seed = zlib.crc32(name.encode()) & 0xFFFF
+        try:
+            d = write_model(name, seed)
+            ref = OUT / (name + "-ref")
+            ref.mkdir(exist_ok=True)
+            for ot in OUTTYPES:
+                gg = ref / f"{name}-{ot}.gguf"
+                subprocess.run([sys.executable, __file__, "--convert", src, str(d), ot, str(gg),
+                                "1" if name in BPE_ONLY else "0"], check=True)
+                desc = subprocess.run([sys.executable, __file__, "--describe", src, str(gg)],
+                                      check=True, capture_output=True, text=True).stdout
+                (ref / f"{name}-{ot}.gguf.json").write_text(desc)
+                if not os.environ.get("KEEP_GGUF"):
+                    gg.unlink()
+        except Exception as e:  # one architecture failing does not lose the others
+            print(f"{name}: {e}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
