@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"olmo2", "olmoe", "seed_oss", "qwen3moe"}
+BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "hunyuan_dense"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -227,7 +227,106 @@ def granite(seed):
     return c, w.t
 
 
+def olmo3(seed):
+    c, t = olmo2(seed)
+    c.update(architectures=["Olmo3ForCausalLM"], model_type="olmo3", sliding_window=32,
+             layer_types=["sliding_attention", "full_attention"])
+    return c, t
+
+
+def llama_like(seed, c):
+    w = Weights(seed)
+    ends(w, c)
+    hd = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(c, head_dim=hd))
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def smollm3(seed):
+    return llama_like(seed, base_config("SmolLM3ForCausalLM", "smollm3", no_rope_layers=[1, 0],
+                                        no_rope_layer_interval=4, use_sliding_window=False, sliding_window=None,
+                                        attention_bias=False, mlp_bias=False, attention_dropout=0.0))
+
+
+def ernie4_5(seed):
+    return llama_like(seed, base_config("Ernie4_5ForCausalLM", "ernie4_5", use_bias=False))
+
+
+def glm4(seed):
+    c = base_config("Glm4ForCausalLM", "glm4", attention_bias=True, partial_rotary_factor=0.5,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c, bias=True)
+        w.norm(p + "post_self_attn_layernorm.weight", H)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.norm(p + "post_mlp_layernorm.weight", H)
+        w.w(p + "mlp.gate_up_proj.weight", 2 * FF, H)
+        w.w(p + "mlp.down_proj.weight", H, FF)
+    return c, w.t
+
+
+def exaone4(seed):
+    c = base_config("Exaone4ForCausalLM", "exaone4", sliding_window=32, sliding_window_pattern="LG",
+                    layer_types=["sliding_attention", "full_attention"], attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.norm(p + "post_feedforward_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def cohere(seed):
+    c = base_config("CohereForCausalLM", "cohere", logit_scale=0.0625, layer_norm_eps=1e-5, use_qk_norm=False,
+                    attention_bias=False, tie_word_embeddings=True, model_max_length=512)
+    del c["rms_norm_eps"], c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(c, head_dim=HD))
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def cohere2(seed):
+    c = base_config("Cohere2ForCausalLM", "cohere2", logit_scale=0.0625, layer_norm_eps=1e-5, rotary_pct=1.0,
+                    sliding_window=32, layer_types=["sliding_attention", "full_attention"],
+                    attention_bias=False, tie_word_embeddings=True)
+    del c["rms_norm_eps"], c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(c, head_dim=HD))
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
 ARCHS = {
+    "olmo3": olmo3,
+    "smollm3": smollm3,
+    "ernie4_5": ernie4_5,
+    "glm4": glm4,
+    "exaone4": exaone4,
+    "cohere": cohere,
+    "cohere2": cohere2,
     "olmo2": olmo2,
     "seed_oss": seed_oss,
     "qwen3moe": qwen3moe,
@@ -289,8 +388,9 @@ def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: b
     sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", outfile]
     import convert_hf_to_gguf
     if spm_vocab:
-        from conversion.base import TextModel
-        TextModel.set_vocab = lambda self: self._set_vocab_sentencepiece()
+        from conversion import get_model_class
+        hf_arch = json.loads((Path(model) / "config.json").read_text())["architectures"][0]
+        get_model_class(hf_arch).set_vocab = lambda self: self._set_vocab_sentencepiece()
     convert_hf_to_gguf.main()
 
 

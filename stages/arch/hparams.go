@@ -134,6 +134,7 @@ var includes = map[string]func(a *Arch, h *hparams, m *gguf.Meta, fileType *uint
 	"text_model":             textModelKeys,
 	"rope_scaling":           func(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error { return ropeScalingKeys(a, h, m) },
 	"sliding_window_pattern": slidingWindowPatternKeys,
+	"exaone4_sliding_window": exaone4SlidingWindowKeys,
 }
 
 // textKeys is the first part of TextModel.set_gguf_parameters: each key

@@ -18,16 +18,11 @@ func slidingWindowPatternKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) erro
 	if err := setValue(a, m, "attention.sliding_window", "UINT32", sw); err != nil {
 		return err
 	}
-	var pattern []bool
-	if lt, ok := h.cfg["layer_types"].([]any); ok {
-		for i, t := range lt {
-			s, ok := t.(string)
-			if !ok {
-				return fmt.Errorf("%s: layer_types[%d] = %v: want a string", a.fullKey("attention.sliding_window_pattern"), i, t)
-			}
-			pattern = append(pattern, s == "sliding_attention")
-		}
-	} else {
+	pattern, ok, err := layerTypesPattern(a, h)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		n, err := h.intParam("n_layer")
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.fullKey("attention.sliding_window_pattern"), err)
@@ -36,6 +31,75 @@ func slidingWindowPatternKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) erro
 			pattern = append(pattern, (i+1)%4 != 0)
 		}
 	}
-	m.Set(a.fullKey("attention.sliding_window_pattern"), gguf.Value{Type: gguf.TypeArray, Elem: gguf.TypeBool, V: pattern})
+	setPattern(a, m, pattern)
 	return nil
+}
+
+// exaone4SlidingWindowKeys is Exaone4Model.set_gguf_parameters' window: only
+// for a non-null sliding_window; the pattern from layer_types, else from
+// sliding_window_pattern, a string of L (local) and G (global) repeated over
+// the layers or a period (every n-th layer global); none when neither.
+func exaone4SlidingWindowKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
+	sw := h.cfg["sliding_window"]
+	if sw == nil {
+		return nil
+	}
+	if err := setValue(a, m, "attention.sliding_window", "UINT32", sw); err != nil {
+		return err
+	}
+	pattern, ok, err := layerTypesPattern(a, h)
+	if err != nil || ok {
+		if ok {
+			setPattern(a, m, pattern)
+		}
+		return err
+	}
+	swp, ok := h.cfg["sliding_window_pattern"]
+	if !ok {
+		return nil
+	}
+	n, err := h.intParam("n_layer")
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.fullKey("attention.sliding_window_pattern"), err)
+	}
+	switch p := swp.(type) {
+	case string:
+		if p == "" {
+			return nil
+		}
+		for i := int64(0); i < n; i++ {
+			pattern = append(pattern, p[i%int64(len(p))] == 'L')
+		}
+	default:
+		period, isInt := intOf(p)
+		if !isInt || period == 0 {
+			return nil
+		}
+		for i := int64(0); i < n; i++ {
+			pattern = append(pattern, (i+1)%period != 0)
+		}
+	}
+	setPattern(a, m, pattern)
+	return nil
+}
+
+// layerTypesPattern reads layer_types as one bool per layer, true for
+// sliding attention; ok is false when the config has no layer_types.
+func layerTypesPattern(a *Arch, h *hparams) (pattern []bool, ok bool, err error) {
+	lt, ok := h.cfg["layer_types"].([]any)
+	if !ok {
+		return nil, false, nil
+	}
+	for i, t := range lt {
+		s, isStr := t.(string)
+		if !isStr {
+			return nil, true, fmt.Errorf("%s: layer_types[%d] = %v: want a string", a.fullKey("attention.sliding_window_pattern"), i, t)
+		}
+		pattern = append(pattern, s == "sliding_attention")
+	}
+	return pattern, true, nil
+}
+
+func setPattern(a *Arch, m *gguf.Meta, pattern []bool) {
+	m.Set(a.fullKey("attention.sliding_window_pattern"), gguf.Value{Type: gguf.TypeArray, Elem: gguf.TypeBool, V: pattern})
 }
