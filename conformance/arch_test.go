@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +45,44 @@ func TestArchitecturesMatchConverter(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "tokenizer.model")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestArchitecturesRunInLlamaCpp loads each F16 conversion into llama.cpp
+// and checks that it computes finite logits over the whole vocabulary for
+// every position: llama.cpp's loader checks every tensor's shape and every
+// key its architecture needs, which a table may match in the converter's
+// file and still get wrong for the runtime (a tiny checkpoint llama.cpp
+// cannot load is no reference).
+func TestArchitecturesRunInLlamaCpp(t *testing.T) {
+	bin, _ := harness(t)
+	root, refs := archRefs(t)
+	for _, ref := range refs {
+		if !strings.HasSuffix(ref, "-f16.gguf.json") {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(filepath.Dir(ref)), "-ref")
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.gguf")
+			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": filepath.Join(root, name), "out": out, "type": "F16"})
+			ids := []string{"1", "17", "42", "99", "256", "7"}
+			var rows [][]float64
+			if err := json.Unmarshal([]byte(logits(t, bin, out, ids)), &rows); err != nil {
+				t.Fatalf("llama.cpp's logits: %v", err)
+			}
+			if len(rows) != len(ids) {
+				t.Fatalf("%d rows of logits, want %d", len(rows), len(ids))
+			}
+			for i, r := range rows {
+				if len(r) != 512 {
+					t.Fatalf("position %d: %d logits, want the vocabulary's 512", i, len(r))
+				}
+				for j, v := range r {
+					if math.IsNaN(v) || math.IsInf(v, 0) {
+						t.Fatalf("position %d, token %d: logit %v", i, j, v)
+					}
+				}
+			}
+		})
 	}
 }

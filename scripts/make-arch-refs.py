@@ -194,7 +194,8 @@ def qwen3moe(seed):
 
 
 def olmoe(seed):
-    c = base_config("OlmoeForCausalLM", "olmoe", num_experts=4, num_experts_per_tok=2, norm_topk_prob=False,
+    # llama.cpp's OLMoE has no GQA (its K norm is hidden_size wide), as the releases
+    c = base_config("OlmoeForCausalLM", "olmoe", num_key_value_heads=NH, num_experts=4, num_experts_per_tok=2, norm_topk_prob=False,
                     clip_qkv=None, attention_bias=False, output_router_logits=False, router_aux_loss_coef=0.01)
     # rms_norm_eps stays 1e-6: the converter writes 1e-5 whatever the config says
     c["intermediate_size"] = 32
@@ -205,7 +206,7 @@ def olmoe(seed):
         w.norm(p + "input_layernorm.weight", H)
         attn(w, p, c)
         w.norm(p + "self_attn.q_norm.weight", NH * HD)
-        w.norm(p + "self_attn.k_norm.weight", NKV * HD)
+        w.norm(p + "self_attn.k_norm.weight", NH * HD)
         w.norm(p + "post_attention_layernorm.weight", H)
         experts(w, p + "mlp.", c, 4, 32)
     return c, w.t
