@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "hunyuan_dense"}
+BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -320,7 +320,60 @@ def cohere2(seed):
     return c, w.t
 
 
+def starcoder2(seed):
+    c = base_config("Starcoder2ForCausalLM", "starcoder2", norm_epsilon=1e-5, use_bias=True, hidden_act="gelu_pytorch_tanh",
+                    tie_word_embeddings=True, residual_dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0)
+    del c["rms_norm_eps"], c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    w.bias("model.norm.bias", H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        w.bias(p + "input_layernorm.bias", H)
+        attn(w, p, dict(c, head_dim=HD), bias=True, o_bias=True)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.bias(p + "post_attention_layernorm.bias", H)
+        w.w(p + "mlp.c_fc.weight", FF, H)
+        w.bias(p + "mlp.c_fc.bias", FF)
+        w.w(p + "mlp.c_proj.weight", H, FF)
+        w.bias(p + "mlp.c_proj.bias", H)
+    return c, w.t
+
+
+def mistral3(seed):
+    """Mistral Small 3.1 layout: a Mistral text model inside the vision wrapper."""
+    text = base_config("MistralForCausalLM", "mistral", sliding_window=None, attention_dropout=0.0)
+    del text["architectures"], text["dtype"]
+    c = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "text_config": text,
+         "vision_config": {"model_type": "pixtral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                           "num_attention_heads": 2, "head_dim": 16, "image_size": 64, "patch_size": 16,
+                           "num_channels": 3, "rope_theta": 10000.0},
+         "image_token_index": 10, "projector_hidden_act": "gelu", "spatial_merge_size": 2,
+         "multimodal_projector_bias": False, "vision_feature_layer": -1, "tie_word_embeddings": False,
+         "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("model.language_model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.language_model.norm.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.language_model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, text)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    w.w("model.vision_tower.patch_conv.weight", 32, 3, 16, 16)
+    w.norm("model.vision_tower.ln_pre.weight", 32)
+    w.norm("model.multi_modal_projector.norm.weight", 32)
+    w.w("model.multi_modal_projector.patch_merger.merging_layer.weight", 32, 128)
+    w.w("model.multi_modal_projector.linear_1.weight", H, 32)
+    w.w("model.multi_modal_projector.linear_2.weight", H, H)
+    return c, w.t
+
+
 ARCHS = {
+    "starcoder2": starcoder2,
+    "mistral3": mistral3,
     "olmo3": olmo3,
     "smollm3": smollm3,
     "ernie4_5": ernie4_5,
