@@ -154,6 +154,9 @@ func (a *Arch) Name() string { return a.Arch }
 
 var builtin = map[string]*Arch{}
 
+// fileOf names the embedded file of each builtin table.
+var fileOf = map[string]string{}
+
 func init() {
 	files, err := fs.Glob(tableFS, "tables/*.yaml")
 	if err != nil {
@@ -169,6 +172,7 @@ func init() {
 			panic(fmt.Sprintf("embedded %s: %v", f, err))
 		}
 		builtin[a.Arch] = a
+		fileOf[a.Arch] = strings.TrimPrefix(f, "tables/")
 	}
 }
 

@@ -1,0 +1,67 @@
+package arch
+
+//go:generate go test -run ^TestArchitecturesDocIsCurrent$ . -args -update
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// Doc renders docs/architectures.md from the embedded tables: per GGUF
+// architecture, the config.json names that select it, what the table says of
+// its converter class (its leading comment), and which references it is
+// tested against (tested maps a GGUF architecture name to their names). The
+// page is generated so that it cannot drift from the tables.
+func Doc(tested map[string][]string) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Architectures\n\n")
+	b.WriteString("Generated from `stages/arch/tables/*.yaml` by `go generate ./stages/arch` (a test fails when it is stale).\n")
+	b.WriteString("Each table maps a Hugging Face checkpoint to the GGUF that llama.cpp's `convert_hf_to_gguf.py` writes.\n")
+	b.WriteString("\"Tested\" names the references a conversion is compared with, key by key and byte by byte:\n")
+	b.WriteString("the conformance corpus (`../shared/testdata/corpus`, checkpoints written by transformers) and the tiny\n")
+	b.WriteString("checkpoints of `testdata/arch` (made by `scripts/make-arch-refs.py`, converted at BF16, F16 and Q8_0;\n")
+	b.WriteString("see `testdata/arch/README.md` for how they differ from the corpus). A table without one is converted\n")
+	b.WriteString("from its mapping alone.\n\n")
+	b.WriteString("| GGUF architecture | config.json `architectures` | `model_type` | converter, and what the table does | tested against |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, name := range Known() {
+		a := builtin[name]
+		t := tested[name]
+		if len(t) == 0 {
+			t = []string{"none"}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", name, codeList(a.HFArchitectures), codeList(a.ModelTypes),
+			cell(tableComment(name)), strings.Join(t, ", "))
+	}
+	return b.Bytes()
+}
+
+// tableComment is the leading comment of an embedded table, as one line.
+func tableComment(arch string) string {
+	raw, err := tableFS.ReadFile("tables/" + fileOf[arch])
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		parts = append(parts, strings.TrimSpace(strings.TrimPrefix(line, "#")))
+	}
+	return strings.Join(parts, " ")
+}
+
+func codeList(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return "`" + strings.Join(l, "`, `") + "`"
+}
+
+// cell escapes a Markdown table cell.
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
