@@ -1,6 +1,7 @@
 package vocab
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -107,4 +108,40 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 		s := &specialVocab{types: []string{"bos", "eos", "sep"}, nVocab: -1, warn: func(string) {}}
 		s.postProcessor(tok.PostProcessor, map[string]any{"bos_token": "<s>"})
 	})
+}
+
+// TestNamePreOfRealTokenizers names the pre-tokenizers of real tokenizers
+// (testdata/pre: their tokenizer.json's pre_tokenizer, extracted by
+// scripts/extract-pretokenizers.py) as llama.cpp's converter does by hash.
+func TestNamePreOfRealTokenizers(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 5 {
+		t.Fatalf("%d fixtures under testdata/pre, want the 5 the script writes", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fx struct {
+				Want string          `json:"llama_cpp_pre"`
+				Pre  json.RawMessage `json:"pre_tokenizer"`
+			}
+			if err := json.Unmarshal(b, &fx); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}}, "pre_tokenizer": `+string(fx.Pre)+`}`), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := namePre(tok.PreTokenizer)
+			if got != fx.Want {
+				t.Errorf("namePre = %q, %v; want llama.cpp's %q", got, err, fx.Want)
+			}
+		})
+	}
 }

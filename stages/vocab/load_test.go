@@ -175,7 +175,7 @@ func TestLoadBPEErrors(t *testing.T) {
 		want  string
 	}{
 		{"unnamed pre", map[string]string{"tokenizer.json": unnamed}, Options{},
-			"$DIR/tokenizer.json: pre_tokenizer ByteLevel is not one whose llama.cpp name can be told from its definition; set the pre-tokenizer name explicitly (e.g. llama-bpe, qwen2, gpt-2)"},
+			"$DIR/tokenizer.json: pre_tokenizer ByteLevel is not one whose llama.cpp name can be told from its definition; set the pre-tokenizer name explicitly (e.g. llama-bpe, qwen2, deepseek-v3, gpt-4o, gpt-2)"},
 		// Ids 0-6 with a gap: the default size (6 distinct tokens) is too small, as in the converter.
 		{"default size too small", map[string]string{"tokenizer.json": bpeJSON}, Options{},
 			`$DIR/tokenizer.json: token "<|eot|>" has id 6, past the model's vocab_size 6`},
