@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,12 @@ func TestArchitecturesMatchConverter(t *testing.T) {
 	}
 }
 
+// notRunnable are tiny checkpoints llama.cpp refuses whatever their bytes,
+// and why; the test checks that it still does.
+var notRunnable = map[string]string{
+	"deepseek2-lite": "llama.cpp reads a deepseek2 without q_lora_rank as DeepSeek-V2-Lite only at its 27 layers",
+}
+
 // TestArchitecturesRunInLlamaCpp loads each F16 conversion into llama.cpp
 // and checks that it computes finite logits over the whole vocabulary for
 // every position: llama.cpp's loader checks every tensor's shape and every
@@ -57,6 +64,7 @@ func TestArchitecturesMatchConverter(t *testing.T) {
 func TestArchitecturesRunInLlamaCpp(t *testing.T) {
 	bin, _ := harness(t)
 	root, refs := archRefs(t)
+	ids := []string{"1", "17", "42", "99", "256", "7"}
 	for _, ref := range refs {
 		if !strings.HasSuffix(ref, "-f16.gguf.json") {
 			continue
@@ -65,7 +73,12 @@ func TestArchitecturesRunInLlamaCpp(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.gguf")
 			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": filepath.Join(root, name), "out": out, "type": "F16"})
-			ids := []string{"1", "17", "42", "99", "256", "7"}
+			if why, ok := notRunnable[name]; ok {
+				if err := exec.Command(bin, append([]string{out}, ids...)...).Run(); err == nil {
+					t.Fatalf("llama.cpp now runs %s (%s): take it off notRunnable", name, why)
+				}
+				return
+			}
 			var rows [][]float64
 			if err := json.Unmarshal([]byte(logits(t, bin, out, ids)), &rows); err != nil {
 				t.Fatalf("llama.cpp's logits: %v", err)

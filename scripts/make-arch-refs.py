@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2"}
+BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -371,7 +371,49 @@ def mistral3(seed):
     return c, w.t
 
 
+def deepseek(seed, v3: bool, lite: bool = False):
+    """DeepSeek MLA: V2's shape (query LoRA, softmax router), V2-Lite's (no
+    query LoRA) or V3's (query LoRA, sigmoid router with a score correction
+    bias, expert groups); the first layer dense, the second MoE with a shared
+    expert."""
+    n_exp, moe_ff, rank, qrank, nope, rope, vhd = 4, 32, 32, 48, 16, 8, 16
+    c = base_config("DeepseekV3ForCausalLM" if v3 else "DeepseekV2ForCausalLM", "deepseek_v3" if v3 else "deepseek_v2",
+                    num_key_value_heads=NH, moe_intermediate_size=moe_ff, n_shared_experts=1, n_routed_experts=n_exp,
+                    num_experts_per_tok=2, first_k_dense_replace=1, kv_lora_rank=rank,
+                    q_lora_rank=None if lite else qrank, qk_rope_head_dim=rope, qk_nope_head_dim=nope, v_head_dim=vhd,
+                    routed_scaling_factor=2.5 if v3 else 1.0, norm_topk_prob=v3, topk_method="noaux_tc" if v3 else "greedy",
+                    n_group=2 if v3 else None, topk_group=1 if v3 else None, head_dim=rope,
+                    scoring_func="sigmoid" if v3 else "softmax", attention_bias=False, attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        if not lite:
+            w.w(p + "self_attn.q_a_proj.weight", qrank, H)
+            w.norm(p + "self_attn.q_a_layernorm.weight", qrank)
+            w.w(p + "self_attn.q_b_proj.weight", NH * (nope + rope), qrank)
+        else:
+            w.w(p + "self_attn.q_proj.weight", NH * (nope + rope), H)
+        w.w(p + "self_attn.kv_a_proj_with_mqa.weight", rank + rope, H)
+        w.norm(p + "self_attn.kv_a_layernorm.weight", rank)
+        w.w(p + "self_attn.kv_b_proj.weight", NH * (nope + vhd), rank)
+        w.w(p + "self_attn.o_proj.weight", H, NH * vhd)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        if i == 0:
+            mlp(w, p + "mlp.", H, FF)
+            continue
+        experts(w, p + "mlp.", c, n_exp, moe_ff)
+        if v3:
+            w.bias(p + "mlp.gate.e_score_correction_bias", n_exp)
+        mlp(w, p + "mlp.shared_experts.", H, moe_ff)
+    return c, w.t
+
+
 ARCHS = {
+    "deepseek2": lambda seed: deepseek(seed, False),
+    "deepseek2-lite": lambda seed: deepseek(seed, False, lite=True),
+    "deepseek3": lambda seed: deepseek(seed, True),
     "starcoder2": starcoder2,
     "mistral3": mistral3,
     "olmo3": olmo3,

@@ -143,7 +143,7 @@ var textKeys = []Key{
 	{Key: "block_count", From: strList{"n_layers", "num_hidden_layers", "n_layer", "num_layers"}, Type: "UINT32"},
 	{Key: "context_length", From: strList{"max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"}, Type: "UINT32", Optional: true},
 	{Key: "embedding_length", From: strList{"hidden_size", "n_embd", "dim"}, Type: "UINT32", Optional: true},
-	{Key: "feed_forward_length", From: strList{"intermediate_size", "n_inner", "hidden_dim"}, Type: "UINT32", Optional: true},
+	{Key: "feed_forward_length", From: strList{"prefix_dense_intermediate_size", "dense_intermediate_size", "intermediate_size", "n_inner", "hidden_dim"}, Type: "UINT32", Optional: true},
 	{Key: "attention.head_count", From: strList{"num_attention_heads", "n_head", "n_heads"}, Type: "UINT32", Optional: true},
 	{Key: "attention.head_count_kv", From: strList{"num_key_value_heads", "n_kv_heads"}, Type: "UINT32", Optional: true},
 }
@@ -151,7 +151,7 @@ var textKeys = []Key{
 var textKeysAfterRope = []Key{
 	{Key: "attention.layer_norm_rms_epsilon", From: strList{"rms_norm_eps", "norm_eps"}, Type: "FLOAT32", Optional: true},
 	{Key: "attention.layer_norm_epsilon", From: strList{"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"}, Type: "FLOAT32", Optional: true},
-	{Key: "expert_count", From: strList{"num_local_experts", "num_experts"}, Type: "UINT32", Optional: true},
+	{Key: "expert_count", From: strList{"num_local_experts", "num_experts", "n_routed_experts"}, Type: "UINT32", Optional: true},
 	{Key: "expert_used_count", From: strList{"num_experts_per_tok", "num_experts_per_token", "top_k_experts"}, Type: "UINT32", Optional: true},
 	{Key: "expert_group_count", From: strList{"n_group"}, Type: "UINT32", Optional: true},
 	{Key: "expert_group_used_count", From: strList{"topk_group"}, Type: "UINT32", Optional: true},
@@ -200,14 +200,16 @@ func textModelKeys(a *Arch, h *hparams, m *gguf.Meta, fileType *uint32) error {
 	if err := setAll(a, h, m, textKeysAfterRope); err != nil {
 		return err
 	}
-	if v, ok := h.first("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func"); ok {
+	if v, ok := h.first("score_function", "scoring_func", "score_func", "moe_router_activation", "moe_router_activation_func", "expert_selection_fn"); ok {
 		switch v {
 		case "softmax":
 			m.Set(a.fullKey("expert_gating_func"), gguf.Uint32(1))
 		case "sigmoid":
 			m.Set(a.fullKey("expert_gating_func"), gguf.Uint32(2))
+		case "sqrtsoftplus":
+			m.Set(a.fullKey("expert_gating_func"), gguf.Uint32(4))
 		default:
-			return fmt.Errorf("%s: unsupported expert gating function %v (want softmax or sigmoid)", a.fullKey("expert_gating_func"), v)
+			return fmt.Errorf("%s: unsupported expert gating function %v (want softmax, sigmoid or sqrtsoftplus)", a.fullKey("expert_gating_func"), v)
 		}
 	}
 	if v, ok := h.first("head_dim"); ok {

@@ -15,29 +15,22 @@ type rule struct {
 	re         *regexp.Regexp
 	bid, xid   int // capture indices, 0 when absent
 	gguf       string
+	sfx        string
 	transforms [][2]string
+	parts      [][][2]string // each split part's transforms
 }
 
 func compileRule(t *Table, tr *TensorRule) ([]*rule, error) {
-	if len(tr.HF) == 0 || tr.GGUF == "" {
-		return nil, fmt.Errorf("need hf and gguf")
+	if len(tr.HF) == 0 || (tr.GGUF == "") == (tr.Split == nil) {
+		return nil, fmt.Errorf("need hf and either gguf or split")
 	}
-	var ts [][2]string
-	for _, s := range tr.Transforms {
-		name, arg, _ := strings.Cut(s, ":")
-		x, ok := transforms[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown transform %q (known: %s)", name, transformNames())
-		}
-		if x.needsArg != (arg != "") {
-			return nil, fmt.Errorf("transform %q: argument %q", name, arg)
-		}
-		if arg != "" {
-			if _, ok := t.Params[arg]; !ok {
-				return nil, fmt.Errorf("transform %q: unknown param %q", name, arg)
-			}
-		}
-		ts = append(ts, [2]string{name, arg})
+	ts, err := compileTransforms(t, tr.Transforms)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := compileSplit(t, tr)
+	if err != nil {
+		return nil, err
 	}
 	if st := tr.Stack; st != nil {
 		if _, ok := t.Params[st.Count]; !ok {
@@ -59,8 +52,11 @@ func compileRule(t *Table, tr *TensorRule) ([]*rule, error) {
 			return nil, fmt.Errorf("stacked pattern %q has no {xid}", hf)
 		}
 		for _, sfx := range suffixes {
-			r := &rule{src: tr, transforms: ts, gguf: tr.GGUF + "." + sfx}
-			pat := regexp.QuoteMeta(hf + "." + sfx)
+			r := &rule{src: tr, transforms: ts, sfx: sfx, parts: parts}
+			if tr.GGUF != "" { // a split rule has no name of its own, so gguf-to-hf finds no tensor made by it
+				r.gguf = withSuffix(tr.GGUF, sfx)
+			}
+			pat := regexp.QuoteMeta(withSuffix(hf, sfx))
 			for _, ph := range []string{"{bid}", "{xid}"} {
 				pat = strings.Replace(pat, regexp.QuoteMeta(ph), `(\d+)`, 1)
 			}
@@ -83,10 +79,26 @@ func compileRule(t *Table, tr *TensorRule) ([]*rule, error) {
 			if strings.Contains(r.gguf, "{bid}") && r.bid == 0 {
 				return nil, fmt.Errorf("gguf name %q uses {bid} but %q has none", tr.GGUF, hf)
 			}
+			if tr.Split != nil {
+				for _, p := range tr.Split.Parts {
+					if strings.Contains(p.GGUF, "{bid}") && r.bid == 0 {
+						return nil, fmt.Errorf("split part %q uses {bid} but %q has none", p.GGUF, hf)
+					}
+				}
+			}
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+// withSuffix appends ".sfx"; an empty suffix (a name the table spells
+// whole, as DeepSeek's e_score_correction_bias) appends nothing.
+func withSuffix(name, sfx string) string {
+	if sfx == "" {
+		return name
+	}
+	return name + "." + sfx
 }
 
 // match is one HF name resolved against the table.
@@ -176,6 +188,14 @@ func (a *Arch) RemapWith(cfg map[string]any, tensors []*tensor.Desc, opts RemapO
 		}
 		if !ok {
 			errs = append(errs, fmt.Sprintf("tensor %q maps to no %s tensor", d.Name, a.Arch))
+			continue
+		}
+		if m.r.src.Split != nil {
+			parts, err := a.split(c, m, d)
+			if err != nil {
+				errs = append(errs, err.Error())
+			}
+			out = append(out, parts...)
 			continue
 		}
 		nd, err := a.apply(c, m, d)

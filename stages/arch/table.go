@@ -109,6 +109,27 @@ type TensorRule struct {
 	Transforms strList `yaml:"transforms"`
 	// Stack gathers numbered tensors ({xid}) into one with a new leading axis.
 	Stack *Stack `yaml:"stack"`
+	// Split cuts the tensor into several GGUF tensors instead of renaming it
+	// (GGUF must then be empty).
+	Split *Split `yaml:"split"`
+}
+
+// Split says how one HF tensor becomes several, as DeepSeek's kv_b_proj
+// becomes attn_k_b and attn_v_b: its rows are Groups groups (one when
+// empty), each made of the parts' rows in order, and each part takes its
+// rows of every group.
+type Split struct {
+	// Groups is an expression over params; when set each part has the
+	// shape [groups, rows, row length], else [rows, row length].
+	Groups string      `yaml:"groups"`
+	Parts  []SplitPart `yaml:"parts"`
+}
+
+// SplitPart is one output of a Split.
+type SplitPart struct {
+	GGUF       string  `yaml:"gguf"`
+	Rows       string  `yaml:"rows"` // expression over params: rows per group
+	Transforms strList `yaml:"transforms"`
 }
 
 // Stack says how many members a stacked tensor has and which group it is

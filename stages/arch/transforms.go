@@ -23,11 +23,12 @@ type transform struct {
 }
 
 var transforms = map[string]transform{
-	"permute_qk":     {true, permuteQK},
-	"norm_plus_one":  {false, normPlusOne},
-	"transpose":      {false, transpose},
-	"falcon_qkv":     {false, falconQKV},
-	"truncate_vocab": {false, truncateVocab},
+	"permute_qk":      {true, permuteQK},
+	"norm_plus_one":   {false, normPlusOne},
+	"transpose":       {false, transpose},
+	"falcon_qkv":      {false, falconQKV},
+	"truncate_vocab":  {false, truncateVocab},
+	"transpose_heads": {false, transposeHeads},
 }
 
 func transformNames() string {

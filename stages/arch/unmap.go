@@ -75,15 +75,14 @@ func (a *Arch) ggufMatch(name string) (rules []*rule, bid string) {
 // hfName is the HF name of a rule for one block and member: the rule's own
 // pattern (a rule is compiled from one of its table entry's HF patterns).
 func hfName(r *rule, bid string, xid int) string {
-	sfx := r.gguf[strings.LastIndex(r.gguf, ".")+1:]
 	pat := r.src.HF[0]
 	for _, h := range r.src.HF {
-		if rulePattern(h+"."+sfx) == r.re.String() {
+		if rulePattern(withSuffix(h, r.sfx)) == r.re.String() {
 			pat = h
 			break
 		}
 	}
-	name := strings.ReplaceAll(pat+"."+sfx, "{bid}", bid)
+	name := strings.ReplaceAll(withSuffix(pat, r.sfx), "{bid}", bid)
 	return strings.ReplaceAll(name, "{xid}", fmt.Sprint(xid))
 }
 

@@ -1,0 +1,167 @@
+package arch
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// compileTransforms checks a list of "name" or "name:param" transforms.
+func compileTransforms(t *Table, list strList) ([][2]string, error) {
+	var ts [][2]string
+	for _, s := range list {
+		name, arg, _ := strings.Cut(s, ":")
+		x, ok := transforms[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown transform %q (known: %s)", name, transformNames())
+		}
+		if x.needsArg != (arg != "") {
+			return nil, fmt.Errorf("transform %q: argument %q", name, arg)
+		}
+		if arg != "" {
+			if _, ok := t.Params[arg]; !ok {
+				return nil, fmt.Errorf("transform %q: unknown param %q", name, arg)
+			}
+		}
+		ts = append(ts, [2]string{name, arg})
+	}
+	return ts, nil
+}
+
+// compileSplit checks a rule's split: parts named, with rows, and neither
+// stacked nor transformed before the cut.
+func compileSplit(t *Table, tr *TensorRule) ([][][2]string, error) {
+	sp := tr.Split
+	if sp == nil {
+		return nil, nil
+	}
+	if tr.Stack != nil || len(tr.Transforms) > 0 {
+		return nil, fmt.Errorf("split: a split tensor is neither stacked nor transformed before the cut (transform the parts)")
+	}
+	if len(sp.Parts) < 2 {
+		return nil, fmt.Errorf("split: want at least two parts")
+	}
+	var out [][][2]string
+	for i, p := range sp.Parts {
+		if p.GGUF == "" || p.Rows == "" {
+			return nil, fmt.Errorf("split: parts[%d]: need gguf and rows", i)
+		}
+		ts, err := compileTransforms(t, p.Transforms)
+		if err != nil {
+			return nil, fmt.Errorf("split: parts[%d]: %w", i, err)
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}
+
+// split cuts d into the rule's parts. Each part streams its rows of every
+// group from d's source, so nothing is read until the plan executes.
+func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
+	sp := m.r.src.Split
+	groups := int64(1)
+	if sp.Groups != "" {
+		g, err := c.h.evalInt(sp.Groups)
+		if err != nil {
+			return nil, fmt.Errorf("split of %s: groups: %w", d.Name, err)
+		}
+		groups = g
+	}
+	rows := make([]int64, len(sp.Parts))
+	var total int64
+	for i, p := range sp.Parts {
+		r, err := c.h.evalInt(p.Rows)
+		if err != nil {
+			return nil, fmt.Errorf("split of %s: %s rows: %w", d.Name, p.GGUF, err)
+		}
+		rows[i], total = r, total+r
+	}
+	if groups <= 0 || total <= 0 || d.Rows() != groups*total {
+		return nil, fmt.Errorf("split of %s: shape %v has %d rows, want %d groups of %d (%s = %s)",
+			d.Name, d.Shape, d.Rows(), groups, total, sp.Groups, partRows(sp, rows))
+	}
+	var out []*tensor.Desc
+	var off int64
+	for i, p := range sp.Parts {
+		nd := d.Clone()
+		nd.Shape = []int64{rows[i], d.RowLen()}
+		if sp.Groups != "" {
+			nd.Shape = []int64{groups, rows[i], d.RowLen()}
+		}
+		per, at := rows[i], off
+		nd.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: func(r int64) int64 { return (r/per)*total + at + r%per },
+			what: fmt.Sprintf("rows %d..%d of each %d of %s", at, at+per, total, d.Src.Describe())}
+		for _, t := range m.r.parts[i] {
+			var err error
+			if nd, err = transforms[t[0]].build(c, nd, t[1]); err != nil {
+				return nil, err
+			}
+		}
+		nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
+		out = append(out, nd)
+		off += rows[i]
+	}
+	return out, nil
+}
+
+func partRows(sp *Split, rows []int64) string {
+	s := make([]string, len(rows))
+	for i, r := range rows {
+		s[i] = fmt.Sprintf("%s %d", sp.Parts[i].Rows, r)
+	}
+	return strings.Join(s, " + ")
+}
+
+// evalInt evaluates an expression that must give a whole number.
+func (h *hparams) evalInt(src string) (int64, error) {
+	f, err := h.evalNum(src)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(f)
+	if float64(n) != f {
+		return 0, fmt.Errorf("expression %q = %v: not a whole number", src, f)
+	}
+	return n, nil
+}
+
+// transposeHeads swaps the last two axes of a [groups, a, b] tensor, as
+// the converter transposes DeepSeek's per-head k_b to [heads, kv_lora_rank,
+// qk_nope_head_dim]. Like transpose, it needs the whole tensor (one
+// projection of one layer, a few MiB for DeepSeek-V3).
+func transposeHeads(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
+	es, err := elemSize(d)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Shape) != 3 {
+		return nil, fmt.Errorf("transpose_heads of %s: shape %v, want 3 dimensions", d.Name, d.Shape)
+	}
+	g, ra, rb := d.Shape[0], d.Shape[1], d.Shape[2]
+	out := d.Clone()
+	out.Shape = []int64{g, rb, ra}
+	src := d.Clone()
+	out.Src = &whole{rowBytes: ra * es, what: "transpose_heads(" + d.Src.Describe() + ")", compute: func() ([]byte, error) {
+		in, err := tensor.ReadAll(src)
+		if err != nil {
+			return nil, err
+		}
+		b := make([]byte, len(in))
+		for h := int64(0); h < g; h++ {
+			base := h * ra * rb
+			for r := int64(0); r < ra; r++ {
+				for col := int64(0); col < rb; col++ {
+					o, i := (base+col*ra+r)*es, (base+r*rb+col)*es
+					copy(b[o:o+es], in[i:i+es])
+				}
+			}
+		}
+		return b, nil
+	}}
+	return out, nil
+}
