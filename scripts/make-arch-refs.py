@@ -410,7 +410,38 @@ def deepseek(seed, v3: bool, lite: bool = False):
     return c, w.t
 
 
+def granitemoe(seed, shared: bool):
+    """GraniteMoE (JetMoE-style fused experts: input_linear holds gate and up),
+    and GraniteMoeShared with a shared MLP."""
+    n_exp, ff = 4, 32
+    c = base_config("GraniteMoeSharedForCausalLM" if shared else "GraniteMoeForCausalLM",
+                    "granitemoeshared" if shared else "granitemoe", num_local_experts=n_exp, num_experts_per_tok=2,
+                    attention_multiplier=0.015625, embedding_multiplier=12.0, residual_multiplier=0.22,
+                    logits_scaling=6.0, attention_bias=False, tie_word_embeddings=True, router_aux_loss_coef=0.001,
+                    output_router_logits=False)
+    c["intermediate_size"] = ff
+    if shared:
+        c["shared_intermediate_size"] = 48
+    del c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(c, head_dim=H // NH))
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "block_sparse_moe.router.layer.weight", n_exp, H)
+        w.w(p + "block_sparse_moe.input_linear.weight", n_exp, 2 * ff, H)
+        w.w(p + "block_sparse_moe.output_linear.weight", n_exp, H, ff)
+        if shared:
+            w.w(p + "shared_mlp.input_linear.weight", 2 * 48, H)
+            w.w(p + "shared_mlp.output_linear.weight", H, 48)
+    return c, w.t
+
+
 ARCHS = {
+    "granitemoe": lambda seed: granitemoe(seed, False),
+    "granitemoeshared": lambda seed: granitemoe(seed, True),
     "deepseek2": lambda seed: deepseek(seed, False),
     "deepseek2-lite": lambda seed: deepseek(seed, False, lite=True),
     "deepseek3": lambda seed: deepseek(seed, True),
