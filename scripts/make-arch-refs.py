@@ -439,7 +439,32 @@ def granitemoe(seed, shared: bool):
     return c, w.t
 
 
+def ernie4_5_moe(seed):
+    """ERNIE 4.5 MoE: layer 0 dense, layer 1 MoE with two shared experts and
+    the router's score correction (moe_statics)."""
+    n_exp, ff = 4, 32
+    c = base_config("Ernie4_5_MoeForCausalLM", "ernie4_5_moe", use_bias=False, moe_num_experts=n_exp, moe_k=2,
+                    moe_layer_start_index=1, moe_layer_end_index=NL - 1, moe_layer_interval=1,
+                    moe_intermediate_size=ff, moe_num_shared_experts=2, moe_norm_min=1e-12, moe_capacity=[4, 4, 4],
+                    output_router_logits=False, router_aux_loss_coef=0.001)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        if i == 0:
+            mlp(w, p + "mlp.", H, FF)
+            continue
+        experts(w, p + "mlp.", c, n_exp, ff)
+        w.t[p + "mlp.moe_statics.e_score_correction_bias"] = (w.rng.standard_normal((1, n_exp)) * 0.02).astype(np.float32)
+        mlp(w, p + "mlp.shared_experts.", H, 2 * ff)
+    return c, w.t
+
+
 ARCHS = {
+    "ernie4_5-moe": ernie4_5_moe,
     "granitemoe": lambda seed: granitemoe(seed, False),
     "granitemoeshared": lambda seed: granitemoe(seed, True),
     "deepseek2": lambda seed: deepseek(seed, False),
