@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3"}
+BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -407,6 +407,15 @@ def deepseek(seed, v3: bool, lite: bool = False):
         if v3:
             w.bias(p + "mlp.gate.e_score_correction_bias", n_exp)
         mlp(w, p + "mlp.shared_experts.", H, moe_ff)
+    if v3:  # V3's multi-token-prediction layer, past num_hidden_layers: the converter drops it
+        c["num_nextn_predict_layers"] = 1
+        p = f"model.layers.{NL}."
+        w.norm(p + "input_layernorm.weight", H)
+        w.w(p + "eh_proj.weight", H, 2 * H)
+        w.norm(p + "enorm.weight", H)
+        w.norm(p + "hnorm.weight", H)
+        w.norm(p + "shared_head.norm.weight", H)
+        w.w(p + "self_attn.o_proj.weight", H, NH * vhd)
     return c, w.t
 
 
@@ -463,7 +472,41 @@ def ernie4_5_moe(seed):
     return c, w.t
 
 
+def glm4moe(seed):
+    """GLM-4.5: layer 0 dense, layer 1 routed (sigmoid, score correction) with
+    a shared expert; Q/K biases and per-head Q/K norms; layer 2 the
+    multi-token-prediction layer the converter keeps."""
+    n_exp, ff = 4, 32
+    c = base_config("Glm4MoeForCausalLM", "glm4_moe", attention_bias=True, partial_rotary_factor=0.5,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+                    n_routed_experts=n_exp, num_experts_per_tok=2, n_shared_experts=1, moe_intermediate_size=ff,
+                    first_k_dense_replace=1, routed_scaling_factor=2.5, norm_topk_prob=True, n_group=1, topk_group=1,
+                    use_qk_norm=True, num_nextn_predict_layers=1)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL + 1):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c, bias=True)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        if i == 0:
+            mlp(w, p + "mlp.", H, FF)
+            continue
+        experts(w, p + "mlp.", c, n_exp, ff)
+        w.bias(p + "mlp.gate.e_score_correction_bias", n_exp)
+        mlp(w, p + "mlp.shared_experts.", H, ff)
+        if i == NL:
+            w.w(p + "eh_proj.weight", H, 2 * H)
+            w.norm(p + "enorm.weight", H)
+            w.norm(p + "hnorm.weight", H)
+            w.norm(p + "shared_head.norm.weight", H)
+    return c, w.t
+
+
 ARCHS = {
+    "glm4moe": glm4moe,
     "ernie4_5-moe": ernie4_5_moe,
     "granitemoe": lambda seed: granitemoe(seed, False),
     "granitemoeshared": lambda seed: granitemoe(seed, True),

@@ -80,7 +80,7 @@ func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
 		byName[a.rename(d.Name)] = d
 		m, skip, ok := a.lookup(d.Name)
 		switch {
-		case skip:
+		case skip || (ok && a.droppedBlock(h, m)):
 		case !ok:
 			unmapped = append(unmapped, d.Name)
 		case m.r.bid > 0 && m.bid > maxBid:
@@ -93,7 +93,11 @@ func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
 		}
 		errs = append(errs, fmt.Sprintf("config says %s but these tensors map to no %s tensor: %s", a.Arch, a.Arch, strings.Join(unmapped, ", ")))
 	}
-	if n, err := h.intParam("n_layer"); err == nil && maxBid >= 0 && n != maxBid+1 {
+	blocks := "n_layer"
+	if _, ok := a.Params["n_block"]; ok {
+		blocks = "n_block"
+	}
+	if n, err := h.intParam(blocks); err == nil && maxBid >= 0 && n != maxBid+1 {
 		errs = append(errs, fmt.Sprintf("config says %d layers but the tensors have %d (blocks 0..%d)", n, maxBid+1, maxBid))
 	} else if err != nil && !isUnresolved(err) {
 		errs = append(errs, err.Error())

@@ -142,6 +142,15 @@ func (a *Arch) lookup(name string) (m match, skip bool, ok bool) {
 	return m, false, false
 }
 
+// droppedBlock reports a tensor of a block the table drops (SkipBlocksFrom).
+func (a *Arch) droppedBlock(h *hparams, m match) bool {
+	if a.SkipBlocksFrom == "" || m.r.bid == 0 {
+		return false
+	}
+	n, err := h.intParam(a.SkipBlocksFrom)
+	return err == nil && m.bid >= n
+}
+
 // rename applies the first matching prefix rewrite.
 func (a *Arch) rename(name string) string {
 	for _, r := range a.Rename {
@@ -183,7 +192,7 @@ func (a *Arch) RemapWith(cfg map[string]any, tensors []*tensor.Desc, opts RemapO
 	st := newStacker(a, c.h)
 	for _, d := range tensors {
 		m, skip, ok := a.lookup(d.Name)
-		if skip {
+		if skip || (ok && a.droppedBlock(c.h, m)) {
 			continue
 		}
 		if !ok {

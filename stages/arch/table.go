@@ -44,8 +44,14 @@ type Table struct {
 	// the config (Granite's head_dim), so no key or param sees them.
 	DropConfig []string `yaml:"drop_config"`
 	// Params are named values computed from the config, used by keys,
-	// transforms and checks.
+	// transforms and checks. n_layer is the block count the tensors are
+	// checked against, n_block instead when the table has it (GLM-4.5 keeps
+	// its multi-token-prediction blocks past num_hidden_layers).
 	Params map[string]Param `yaml:"params"`
+	// SkipBlocksFrom names a param: blocks numbered from its value on are
+	// dropped (DeepSeek-V3's multi-token-prediction layer, which the
+	// converter leaves out).
+	SkipBlocksFrom string `yaml:"skip_blocks_from"`
 	// Keys are the GGUF metadata keys in the converter's order.
 	Keys []Key `yaml:"keys"`
 	// Tensors map HF names to GGUF names.
@@ -241,6 +247,11 @@ func build(t Table) (*Arch, error) {
 			return nil, fmt.Errorf("arch table %s: tensors[%d]: %w", t.Arch, i, err)
 		}
 		a.rules = append(a.rules, r...)
+	}
+	if p := t.SkipBlocksFrom; p != "" {
+		if _, ok := t.Params[p]; !ok {
+			return nil, fmt.Errorf("arch table %s: skip_blocks_from: unknown param %q", t.Arch, p)
+		}
 	}
 	for i, k := range t.Keys {
 		if err := checkKey(&a.Table, k); err != nil {
