@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"qwen3-fp8", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -58,13 +59,18 @@ def bf16_bytes(a: np.ndarray) -> bytes:
     return r.tobytes()
 
 
-def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+def write_safetensors(path: Path, tensors: dict) -> None:
+    """Each value is a float32 array (stored as BF16) or (dtype, shape, bytes)."""
     header: dict = {"__metadata__": {"format": "pt"}}
     blobs = []
     off = 0
     for name in sorted(tensors):
-        b = bf16_bytes(tensors[name])
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(b)]}
+        v = tensors[name]
+        if isinstance(v, tuple):
+            dtype, shape, b = v
+        else:
+            dtype, shape, b = "BF16", list(v.shape), bf16_bytes(v)
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -74,6 +80,46 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+def bf16_round(a: np.ndarray) -> np.ndarray:
+    """a rounded to BF16 (nearest even), as float32."""
+    u = np.frombuffer(bf16_bytes(a), dtype=np.uint16).astype(np.uint32) << 16
+    return u.view(np.float32).reshape(a.shape)
+
+
+def e4m3_table() -> np.ndarray:
+    """The float32 value of every float8_e4m3fn byte (NaN for 0x7f, 0xff)."""
+    out = np.zeros(256, dtype=np.float32)
+    for b in range(256):
+        s, e, m = b >> 7, (b >> 3) & 15, b & 7
+        if e == 15 and m == 7:
+            v = float("nan")
+        elif e == 0:
+            v = m / 8 * 2.0 ** -6
+        else:
+            v = (1 + m / 8) * 2.0 ** (e - 7)
+        out[b] = -v if s else v
+    return out
+
+
+def fp8_block_quantize(w: np.ndarray, block: int):
+    """w as float8_e4m3fn bytes with one BF16 scale_inv per block x block
+    (amax / 448), and the float32 values a dequantizer must give back:
+    float32(fp8) * float32(scale), the converter's dequant_simple."""
+    table = e4m3_table()
+    finite = np.where(np.isnan(table), np.inf, table)
+    rows, cols = w.shape
+    br, bc = -(-rows // block), -(-cols // block)
+    scale = np.zeros((br, bc), dtype=np.float32)
+    for i in range(br):
+        for j in range(bc):
+            scale[i, j] = max(np.abs(w[i * block:(i + 1) * block, j * block:(j + 1) * block]).max(), 1e-8) / 448.0
+    scale = bf16_round(scale)
+    full = np.repeat(np.repeat(scale, block, 0), block, 1)[:rows, :cols]
+    q = np.abs(finite[None, :] - (w / full).reshape(-1, 1)).argmin(axis=1).astype(np.uint8).reshape(rows, cols)
+    deq = (table[q] * full).astype(np.float32)
+    return q, scale, deq
 
 
 class Weights:
@@ -505,7 +551,47 @@ def glm4moe(seed):
     return c, w.t
 
 
+def qwen3(seed):
+    c = base_config("Qwen3ForCausalLM", "qwen3", attention_bias=False, use_sliding_window=False, sliding_window=None)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+FP8_BLOCK = 32
+
+
+def fp8_pair(seed):
+    """A Qwen3 checkpoint with its layers' projections in FP8 (DeepSeek/Qwen
+    layout: <name>_scale_inv, one BF16 scale per 32x32 block), and its twin
+    with those weights dequantized to float32 as the converter would: the
+    converter (torch without float8 here) converts the twin, and mlmf-run the
+    FP8 checkpoint, to the same reference."""
+    c, t = qwen3(seed)
+    c = dict(c, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                     "weight_block_size": [FP8_BLOCK, FP8_BLOCK]})
+    fp8, twin = {}, {}
+    for name, v in t.items():
+        if ".layers." in name and name.endswith("_proj.weight"):
+            q, scale, deq = fp8_block_quantize(bf16_round(v), FP8_BLOCK)
+            fp8[name] = ("F8_E4M3", list(q.shape), q.tobytes())
+            fp8[name + "_scale_inv"] = ("BF16", list(scale.shape), bf16_bytes(scale))
+            twin[name] = ("F32", list(deq.shape), deq.tobytes())
+        else:
+            fp8[name] = twin[name] = v
+    return c, fp8, twin
+
+
 ARCHS = {
+    "qwen3-fp8": fp8_pair,
     "glm4moe": glm4moe,
     "ernie4_5-moe": ernie4_5_moe,
     "granitemoe": lambda seed: granitemoe(seed, False),
@@ -549,10 +635,8 @@ def tokenizer_model() -> Path:
     return path
 
 
-def write_model(name: str, seed: int) -> Path:
-    d = OUT / name
+def write_folder(d: Path, c: dict, t: dict) -> None:
     d.mkdir(parents=True, exist_ok=True)
-    c, t = ARCHS[name](seed)
     (d / "config.json").write_text(json.dumps(c, indent=2) + "\n")
     write_safetensors(d / "model.safetensors", t)
     tok = tokenizer_model().read_bytes()
@@ -560,7 +644,21 @@ def write_model(name: str, seed: int) -> Path:
     (d / "tokenizer_config.json").write_text(json.dumps({
         "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
         "unk_token": "<unk>", "model_max_length": 256, "tokenizer_class": "LlamaTokenizer"}, indent=2) + "\n")
-    return d
+
+
+def write_model(name: str, seed: int) -> tuple[Path, Path]:
+    """Writes testdata/arch/<name>; returns it and the folder the converter
+    reads: the same, or for a quantized checkpoint its dequantized twin
+    (not kept)."""
+    d = OUT / name
+    made = ARCHS[name](seed)
+    write_folder(d, made[0], made[1])
+    if len(made) == 2:
+        return d, d
+    twin = OUT / ".twin" / name  # same folder name: the converter names the model from it
+    cfg = {k: v for k, v in made[0].items() if k != "quantization_config"}
+    write_folder(twin, cfg, made[2])
+    return d, twin
 
 
 # ---- the converter, run without transformers -----------------------------
@@ -640,18 +738,20 @@ def main() -> int:
     for name in names:
         seed = zlib.crc32(name.encode()) & 0xFFFF
         try:
-            d = write_model(name, seed)
+            _, conv = write_model(name, seed)
             ref = OUT / (name + "-ref")
             ref.mkdir(exist_ok=True)
             for ot in OUTTYPES:
                 gg = ref / f"{name}-{ot}.gguf"
-                subprocess.run([sys.executable, __file__, "--convert", src, str(d), ot, str(gg),
+                subprocess.run([sys.executable, __file__, "--convert", src, str(conv), ot, str(gg),
                                 "1" if name in BPE_ONLY else "0"], check=True)
                 desc = subprocess.run([sys.executable, __file__, "--describe", src, str(gg)],
                                       check=True, capture_output=True, text=True).stdout
                 (ref / f"{name}-{ot}.gguf.json").write_text(desc)
                 if not os.environ.get("KEEP_GGUF"):
                     gg.unlink()
+            if conv.parent.name == ".twin":
+                shutil.rmtree(conv.parent)
         except Exception as e:  # one architecture failing does not lose the others
             print(f"{name}: {e}", file=sys.stderr)
             failed.append(name)

@@ -65,8 +65,14 @@ func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipelin
 	if m.Config == nil && m.Naming == "hf" {
 		return nil, fmt.Errorf("no config.json beside the checkpoint: cannot tell the architecture (load an HF folder)")
 	}
+	// Quantized checkpoints (FP8) are dequantized in the stream before names
+	// are mapped, as the converter's dequant_model does.
+	tensors, err := arch.Dequant(m.Config, m.Tensors)
+	if err != nil {
+		return nil, err
+	}
+	m.Tensors = tensors
 	var a *arch.Arch
-	var err error
 	switch {
 	case s.custom != nil:
 		a = s.custom

@@ -1,0 +1,75 @@
+package arch
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
+
+// fp8Weight is a 4x6 float8_e4m3 tensor holding bytes 0x30..0x47.
+func fp8Weight() *tensor.Desc {
+	b := make([]byte, 24)
+	for i := range b {
+		b[i] = byte(0x30 + i)
+	}
+	d := &tensor.Desc{Name: "l.weight", DType: tensor.F8E4M3, Shape: []int64{4, 6}}
+	d.Src = &tensor.Bytes{Data: b, RowBytes: 6, What: "l.weight"}
+	return d
+}
+
+func fp8Cfg(qc map[string]any) map[string]any { return map[string]any{"quantization_config": qc} }
+
+// TestDequantFP8 checks the block lookup of each element's scale with scales
+// that are powers of two (exact whatever the order of operations): element
+// (r, c) of a 4x6 weight with 2x4 blocks takes scale[r/2][c/4]. The bytes are
+// checked against the converter in conformance (testdata/arch/qwen3-fp8).
+func TestDequantFP8(t *testing.T) {
+	w := fp8Weight()
+	s := mk("l.weight_scale_inv", 0, 2, 2) // 0, 1, 2, 3
+	out, err := Dequant(fp8Cfg(map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0, 4.0}}),
+		[]*tensor.Desc{w, s, mk("l.activation_scale", 0, 1), mk("n.weight", 7, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Name != "l.weight" || out[0].DType != tensor.F32 || out[1].Name != "n.weight" {
+		t.Fatalf("outputs %v", out)
+	}
+	got, in := floats(t, out[0]), floats(t, w)
+	for r := 0; r < 4; r++ {
+		for c := 0; c < 6; c++ {
+			if want := in[r*6+c] * float32((r/2)*2+c/4); got[r*6+c] != want {
+				t.Errorf("(%d,%d) = %v, want %v", r, c, got[r*6+c], want)
+			}
+		}
+	}
+}
+
+func TestDequantErrors(t *testing.T) {
+	w := fp8Weight()
+	for _, c := range []struct {
+		name string
+		qc   map[string]any
+		ts   []*tensor.Desc
+		want string
+	}{
+		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8)`},
+		{"bad block", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0}}, nil, "weight_block_size [2]: want two block sizes"},
+		{"scale shape", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0, 4.0}},
+			[]*tensor.Desc{w, mk("l.weight_scale_inv", 0, 2, 1)}, "l.weight_scale_inv: shape [2 1], want [2 2] (one scale per 2x4 block of l.weight [4 6])"},
+		{"orphan scale", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{mk("x.weight_scale_inv", 0, 1)}, "x.weight_scale_inv: no weight x.weight beside it"},
+		{"per-row without block", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{w, mk("l.weight_scale_inv", 0, 4)}, "without a weight_block_size: want one scale"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Dequant(fp8Cfg(c.qc), c.ts)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
+	}
+	// no quantization_config: the tensors as they are
+	ts := []*tensor.Desc{w}
+	if out, err := Dequant(map[string]any{}, ts); err != nil || len(out) != 1 || out[0] != w {
+		t.Fatalf("%v %v", out, err)
+	}
+}
