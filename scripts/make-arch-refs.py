@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"qwen3-fp8", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"qwen3-fp8", "qwen3-ct-fp8", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -590,7 +590,42 @@ def fp8_pair(seed):
     return c, fp8, twin
 
 
+def fp8_channel_quantize(w: np.ndarray):
+    """w as float8_e4m3fn bytes with one BF16 scale per row, and the float32
+    values the converter's dequant_simple gives back."""
+    table = e4m3_table()
+    finite = np.where(np.isnan(table), np.inf, table)
+    scale = bf16_round((np.maximum(np.abs(w).max(axis=1), 1e-8) / 448.0).astype(np.float32)).reshape(-1, 1)
+    q = np.abs(finite[None, :] - (w / scale).reshape(-1, 1)).argmin(axis=1).astype(np.uint8).reshape(w.shape)
+    return q, scale, (table[q] * scale).astype(np.float32)
+
+
+def ct_fp8_pair(seed):
+    """The same Qwen3 checkpoint as compressed-tensors float-quantized FP8
+    with per-channel weight_scale (llm-compressor's FP8_DYNAMIC), and its
+    dequantized twin."""
+    c, t = qwen3(seed)
+    c = dict(c, quantization_config={
+        "quant_method": "compressed-tensors", "format": "float-quantized", "quantization_status": "compressed",
+        "ignore": ["lm_head"], "config_groups": {"group_0": {"targets": ["Linear"],
+            "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "symmetric": True, "dynamic": False,
+                        "group_size": None, "block_structure": None},
+            "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "symmetric": True,
+                                  "dynamic": True}}}})
+    ct, twin = {}, {}
+    for name, v in t.items():
+        if ".layers." in name and name.endswith("_proj.weight"):
+            q, scale, deq = fp8_channel_quantize(bf16_round(v))
+            ct[name] = ("F8_E4M3", list(q.shape), q.tobytes())
+            ct[name.removesuffix("weight") + "weight_scale"] = ("BF16", list(scale.shape), bf16_bytes(scale))
+            twin[name] = ("F32", list(deq.shape), deq.tobytes())
+        else:
+            ct[name] = twin[name] = v
+    return c, ct, twin
+
+
 ARCHS = {
+    "qwen3-ct-fp8": ct_fp8_pair,
     "qwen3-fp8": fp8_pair,
     "glm4moe": glm4moe,
     "ernie4_5-moe": ernie4_5_moe,

@@ -18,6 +18,34 @@ func fp8Weight() *tensor.Desc {
 	return d
 }
 
+func ctCfg(format string, weights map[string]any) map[string]any {
+	return map[string]any{"quant_method": "compressed-tensors", "format": format,
+		"config_groups": map[string]any{"group_0": map[string]any{"weights": weights}}}
+}
+
+// TestDequantPerChannel: compressed-tensors' channel strategy scales each
+// row by its own weight_scale ([rows, 1]); input scales stay (the converter
+// leaves them too).
+func TestDequantPerChannel(t *testing.T) {
+	w := fp8Weight()
+	out, err := Dequant(fp8Cfg(ctCfg("float-quantized", map[string]any{"strategy": "channel", "type": "float", "num_bits": 8.0})),
+		[]*tensor.Desc{w, mk("l.weight_scale", 1, 4, 1), mk("l.input_scale", 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Name != "l.weight" || out[1].Name != "l.input_scale" {
+		t.Fatalf("outputs %v", out)
+	}
+	got, in := floats(t, out[0]), floats(t, w)
+	for r := 0; r < 4; r++ {
+		for c := 0; c < 6; c++ {
+			if want := in[r*6+c] * float32(1+r); got[r*6+c] != want {
+				t.Errorf("(%d,%d) = %v, want %v", r, c, got[r*6+c], want)
+			}
+		}
+	}
+}
+
 func fp8Cfg(qc map[string]any) map[string]any { return map[string]any{"quantization_config": qc} }
 
 // TestDequantFP8 checks the block lookup of each element's scale with scales
@@ -53,12 +81,17 @@ func TestDequantErrors(t *testing.T) {
 		ts   []*tensor.Desc
 		want string
 	}{
-		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8)`},
+		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors)`},
 		{"bad block", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0}}, nil, "weight_block_size [2]: want two block sizes"},
 		{"scale shape", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0, 4.0}},
 			[]*tensor.Desc{w, mk("l.weight_scale_inv", 0, 2, 1)}, "l.weight_scale_inv: shape [2 1], want [2 2] (one scale per 2x4 block of l.weight [4 6])"},
 		{"orphan scale", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{mk("x.weight_scale_inv", 0, 1)}, "x.weight_scale_inv: no weight x.weight beside it"},
-		{"per-row without block", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{w, mk("l.weight_scale_inv", 0, 4)}, "without a weight_block_size: want one scale"},
+		{"scale shape without block", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{w, mk("l.weight_scale_inv", 0, 3)}, "shape [3] without a block size: want one scale for l.weight or one per row ([4] or [4 1])"},
+		{"ct format", ctCfg("pack-quantized", map[string]any{"strategy": "group"}), nil, `compressed-tensors format "pack-quantized" cannot be read yet`},
+		{"ct group size", ctCfg("float-quantized", map[string]any{"strategy": "group", "group_size": 128.0}), nil, "weights.group_size 128 cannot be read yet"},
+		{"ct strategy", ctCfg("int-quantized", map[string]any{"strategy": "tensor"}), nil, "weights.strategy tensor cannot be read yet"},
+		{"ct block", ctCfg("float-quantized", map[string]any{"strategy": "block"}), nil, "block_structure: missing for the block strategy"},
+		{"ct groups", map[string]any{"quant_method": "compressed-tensors", "format": "float-quantized", "config_groups": map[string]any{}}, nil, "0 groups, want one"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Dequant(fp8Cfg(c.qc), c.ts)
