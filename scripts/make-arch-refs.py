@@ -27,7 +27,9 @@ change the reference:
   SentencePiece keys; the architecture keys and tensors are untouched.
 - torch may be older than the converter expects (Debian's 1.13 has no float8
   dtypes): the missing dtype names are given placeholders that no tensor of
-  these checkpoints uses.
+  these checkpoints uses; in a copy of the converter's package, GPTQ's
+  dtype.itemsize (torch 2.1) is spelled element_size() and its int32 g_idx
+  is widened to int64 before indexing (torch 1.13 indexes with int64 only).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"qwen3-fp8", "qwen3-ct-fp8", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -624,7 +626,59 @@ def ct_fp8_pair(seed):
     return c, ct, twin
 
 
+def gptq_pack(w: np.ndarray, bits: int, group: int, rng, v2: bool):
+    """GPTQ tensors for a [out, in] weight: qweight [in/pack, out] and qzeros
+    [groups, out/pack] int32 (pack = 32/bits values, low bits first), scales
+    [groups, out] F16, g_idx [in] int32 in act order (a permutation of the
+    inputs, as desc_act checkpoints store). gptq (v1) stores zero - 1."""
+    out_f, in_f = w.shape
+    maxq, pack = (1 << bits) - 1, 32 // bits
+    groups = in_f // group
+    g_idx = (rng.permutation(in_f) // group).astype(np.int32)
+    wt = w.T.astype(np.float32)  # [in, out]
+    scales = np.zeros((groups, out_f), dtype=np.float32)
+    zeros = np.zeros((groups, out_f), dtype=np.int64)
+    for g in range(groups):
+        rows = wt[g_idx == g]
+        lo, hi = np.minimum(rows.min(axis=0), 0), np.maximum(rows.max(axis=0), 0)
+        sc = np.maximum((hi - lo) / maxq, 1e-5).astype(np.float16).astype(np.float32)
+        scales[g], zeros[g] = sc, np.clip(np.round(-lo / sc), 1, maxq)
+    q = np.clip(np.round(wt / scales[g_idx]) + zeros[g_idx], 0, maxq).astype(np.int64)
+    qweight = np.zeros((in_f // pack, out_f), dtype=np.int64)
+    for k in range(pack):
+        qweight |= q[k::pack] << (bits * k)
+    stored = zeros if v2 else zeros - 1
+    qzeros = np.zeros((groups, out_f // pack), dtype=np.int64)
+    for k in range(pack):
+        qzeros |= stored[:, k::pack] << (bits * k)
+    i32 = lambda a: a.astype(np.uint32).view(np.int32)
+    return i32(qweight), i32(qzeros), scales.astype(np.float16), g_idx
+
+
+def gptq_model(seed, bits: int, v2: bool):
+    """The Qwen3 checkpoint with its layers' projections GPTQ-quantized
+    (group 32, act order); the converter reads it as it is."""
+    c, t = qwen3(seed)
+    c = dict(c, quantization_config={"quant_method": "gptq", "bits": bits, "group_size": 32, "desc_act": True,
+                                     "sym": False, "checkpoint_format": "gptq_v2" if v2 else "gptq"})
+    rng = np.random.RandomState(seed + 1)
+    out = {}
+    for name, v in t.items():
+        if ".layers." in name and name.endswith("_proj.weight"):
+            base = name.removesuffix(".weight")
+            qw, qz, sc, gi = gptq_pack(v, bits, 32, rng, v2)
+            out[base + ".qweight"] = ("I32", list(qw.shape), qw.tobytes())
+            out[base + ".qzeros"] = ("I32", list(qz.shape), qz.tobytes())
+            out[base + ".scales"] = ("F16", list(sc.shape), sc.tobytes())
+            out[base + ".g_idx"] = ("I32", list(gi.shape), gi.tobytes())
+        else:
+            out[name] = v
+    return c, out
+
+
 ARCHS = {
+    "qwen3-gptq4": lambda seed: gptq_model(seed, 4, False),
+    "qwen3-gptq8-v2": lambda seed: gptq_model(seed, 8, True),
     "qwen3-ct-fp8": ct_fp8_pair,
     "qwen3-fp8": fp8_pair,
     "glm4moe": glm4moe,
@@ -713,6 +767,19 @@ def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: b
         if not hasattr(torch, n):
             setattr(torch, n, torch.int8 if n.endswith("fn") else torch.uint8)
     sys.path[:0] = [src, os.path.join(src, "gguf-py")]
+    if not hasattr(torch.int32, "itemsize"):
+        # torch < 2.1 has no dtype.itemsize (GPTQ's dequant reads it): the
+        # converter's package, copied with that one expression spelled for
+        # older torch, is imported instead.
+        import tempfile
+        tmp = tempfile.mkdtemp()
+        shutil.copytree(os.path.join(src, "conversion"), os.path.join(tmp, "conversion"))
+        base = Path(tmp, "conversion", "base.py")
+        text = base.read_text().replace("qweight.dtype.itemsize", "torch.empty(0, dtype=qweight.dtype).element_size()")
+        # torch < 2 indexes only with int64: g_idx (int32) is widened first
+        text = text.replace("scales[g_idx]", "scales[g_idx.long()]").replace("zeros[g_idx]", "zeros[g_idx.long()]")
+        base.write_text(text)
+        sys.path.insert(0, tmp)
     sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", outfile]
     import convert_hf_to_gguf
     if spm_vocab:

@@ -15,8 +15,9 @@ import (
 // maps names. Supported: quant_method "fp8" (DeepSeek-V3/R1, Qwen3-FP8:
 // <name>_scale_inv beside each weight, one scale per weight_block_size
 // block, or one for the whole tensor without it; activation scales are
-// dropped) and compressed-tensors' float-, int- and naive-quantized formats
-// (<name>_scale per output channel or per block). Any other method or format
+// dropped), compressed-tensors' float-, int- and naive-quantized formats
+// (<name>_scale per output channel or per block) and GPTQ (gptq.go). Any
+// other method or format
 // is an error naming it. Without a quantization_config the tensors are
 // returned as they are.
 func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error) {
@@ -28,6 +29,9 @@ func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error)
 	}
 	if !ok {
 		return tensors, nil
+	}
+	if qc["quant_method"] == "gptq" {
+		return dequantGPTQ(qc, tensors)
 	}
 	sch, err := schemeOf(qc)
 	if err != nil {
@@ -128,7 +132,7 @@ func schemeOf(qc map[string]any) (scheme, error) {
 		}
 		return scheme{}, fmt.Errorf("config.json quantization_config: weights.strategy %v cannot be read yet (channel, block)", wc["strategy"])
 	}
-	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors)", method)
+	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq)", method)
 }
 
 func blockSize(bs any, key string) ([]int64, error) {

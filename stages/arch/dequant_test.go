@@ -1,6 +1,8 @@
 package arch
 
 import (
+	"encoding/binary"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -81,7 +83,7 @@ func TestDequantErrors(t *testing.T) {
 		ts   []*tensor.Desc
 		want string
 	}{
-		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors)`},
+		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq)`},
 		{"bad block", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0}}, nil, "weight_block_size [2]: want two block sizes"},
 		{"scale shape", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0, 4.0}},
 			[]*tensor.Desc{w, mk("l.weight_scale_inv", 0, 2, 1)}, "l.weight_scale_inv: shape [2 1], want [2 2] (one scale per 2x4 block of l.weight [4 6])"},
@@ -104,5 +106,59 @@ func TestDequantErrors(t *testing.T) {
 	ts := []*tensor.Desc{w}
 	if out, err := Dequant(map[string]any{}, ts); err != nil || len(out) != 1 || out[0] != w {
 		t.Fatalf("%v %v", out, err)
+	}
+}
+
+func i32(name string, shape []int64, vals ...int32) *tensor.Desc {
+	d := &tensor.Desc{Name: name, DType: tensor.I32, Shape: shape}
+	b := make([]byte, 4*d.Elems())
+	for i := range vals {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(vals[i]))
+	}
+	d.Src = &tensor.Bytes{Data: b, RowBytes: d.RowBytes(), What: name}
+	return d
+}
+
+func TestDequantGPTQErrors(t *testing.T) {
+	gptq := func(extra map[string]any) map[string]any {
+		qc := map[string]any{"quant_method": "gptq", "bits": 4.0}
+		for k, v := range extra {
+			qc[k] = v
+		}
+		return fp8Cfg(qc)
+	}
+	// 8 inputs packed in one int32 row, 8 outputs, one group
+	good := func() []*tensor.Desc {
+		return []*tensor.Desc{i32("l.qweight", []int64{1, 8}), i32("l.qzeros", []int64{1, 1}), mk("l.scales", 1, 1, 8), i32("l.g_idx", []int64{8})}
+	}
+	if out, err := Dequant(gptq(nil), good()); err != nil || len(out) != 1 || out[0].Name != "l.weight" || !reflect.DeepEqual(out[0].Shape, []int64{8, 8}) {
+		t.Fatalf("%v %v", out, err)
+	}
+	badGidx := good()
+	badGidx[3] = i32("l.g_idx", []int64{8}, 0, 0, 1)
+	out, err := Dequant(gptq(nil), badGidx)
+	if err == nil {
+		_, err = tensor.ReadAll(out[0])
+	}
+	if err == nil || !strings.Contains(err.Error(), "l.g_idx[2] = 1: want a group below 1") {
+		t.Errorf("g_idx out of range: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		cfg  map[string]any
+		ts   []*tensor.Desc
+		want string
+	}{
+		{"3 bits", gptq(map[string]any{"bits": 3.0}), good(), "3-bit is not supported"},
+		{"format", gptq(map[string]any{"checkpoint_format": "marlin"}), good(), `checkpoint_format "marlin": want gptq or gptq_v2`},
+		{"missing", gptq(nil), good()[:3], "l.qweight: no l.g_idx beside it"},
+		{"scales", gptq(nil), append(good()[:2], mk("l.scales", 1, 1, 4), good()[3]), "l.scales: shape [1 4], want [groups 8]"},
+		{"dtype", gptq(nil), append(good()[:3], mk("l.g_idx", 0, 8)), "want I32"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Dequant(c.cfg, c.ts); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
 	}
 }
