@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -676,7 +676,29 @@ def gptq_model(seed, bits: int, v2: bool):
     return c, out
 
 
+def ct_int8_model(seed):
+    """The Qwen3 checkpoint as compressed-tensors int-quantized W8 (int8 per
+    channel with a BF16 weight_scale [rows, 1]); the converter reads it as it is."""
+    c, t = qwen3(seed)
+    c = dict(c, quantization_config={
+        "quant_method": "compressed-tensors", "format": "int-quantized", "quantization_status": "compressed",
+        "ignore": ["lm_head"], "config_groups": {"group_0": {"targets": ["Linear"],
+            "weights": {"num_bits": 8, "type": "int", "strategy": "channel", "symmetric": True, "dynamic": False,
+                        "group_size": None, "block_structure": None}}}})
+    out = {}
+    for name, v in t.items():
+        if ".layers." in name and name.endswith("_proj.weight"):
+            scale = bf16_round((np.maximum(np.abs(v).max(axis=1), 1e-8) / 127.0).astype(np.float32)).reshape(-1, 1)
+            q = np.clip(np.round(v / scale), -128, 127).astype(np.int8)
+            out[name] = ("I8", list(q.shape), q.tobytes())
+            out[name.removesuffix("weight") + "weight_scale"] = ("BF16", list(scale.shape), bf16_bytes(scale))
+        else:
+            out[name] = v
+    return c, out
+
+
 ARCHS = {
+    "qwen3-ct-int8": ct_int8_model,
     "qwen3-gptq4": lambda seed: gptq_model(seed, 4, False),
     "qwen3-gptq8-v2": lambda seed: gptq_model(seed, 8, True),
     "qwen3-ct-fp8": ct_fp8_pair,
