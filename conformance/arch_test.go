@@ -49,6 +49,16 @@ func TestArchitecturesMatchConverter(t *testing.T) {
 	}
 }
 
+// refTokens is the length of a reference's token list.
+func refTokens(t *testing.T, ref string) int {
+	t.Helper()
+	r, err := corpus.LoadReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.KV["tokenizer.ggml.tokens"].Len
+}
+
 // notRunnable are tiny checkpoints llama.cpp refuses whatever their bytes,
 // and why; the test checks that it still does.
 var notRunnable = map[string]string{
@@ -86,9 +96,10 @@ func TestArchitecturesRunInLlamaCpp(t *testing.T) {
 			if len(rows) != len(ids) {
 				t.Fatalf("%d rows of logits, want %d", len(rows), len(ids))
 			}
+			want := refTokens(t, ref)
 			for i, r := range rows {
-				if len(r) != 512 {
-					t.Fatalf("position %d: %d logits, want the vocabulary's 512", i, len(r))
+				if len(r) != want {
+					t.Fatalf("position %d: %d logits, want one per token of the vocabulary (%d)", i, len(r), want)
 				}
 				for j, v := range r {
 					if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -697,7 +697,33 @@ def ct_int8_model(seed):
     return c, out
 
 
+def gemma3(seed):
+    """Gemma 3 (text): norms stored minus one, embeddings padded past the
+    tokenizer's 512 tokens (the converter truncates them), tied output,
+    sliding and global rope thetas."""
+    c = base_config("Gemma3ForCausalLM", "gemma3_text", vocab_size=VOCAB + 8, hidden_activation="gelu_pytorch_tanh",
+                    query_pre_attn_scalar=HD, sliding_window=32, final_logit_softcapping=None,
+                    attn_logit_softcapping=None, tie_word_embeddings=True, attention_bias=False,
+                    layer_types=["sliding_attention", "full_attention"],
+                    rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                                     "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})
+    del c["rope_theta"], c["hidden_act"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB + 8, H)
+    w.bias("model.norm.weight", H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        attn(w, p, c)
+        for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            w.bias(p + n + ".weight", H)
+        w.bias(p + "self_attn.q_norm.weight", HD)
+        w.bias(p + "self_attn.k_norm.weight", HD)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
 ARCHS = {
+    "gemma3": gemma3,
     "qwen3-ct-int8": ct_int8_model,
     "qwen3-gptq4": lambda seed: gptq_model(seed, 4, False),
     "qwen3-gptq8-v2": lambda seed: gptq_model(seed, 8, True),

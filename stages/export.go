@@ -156,7 +156,11 @@ func (s *exportStage) ggufMeta(m *pipeline.Model) (*gguf.Meta, error) {
 	if ft, ok := m.Facts[FactFileType].(uint32); ok {
 		meta.Set("general.file_type", gguf.Uint32(ft))
 	}
-	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre, EmbeddingRows: embeddingRows(m.Tensors)})
+	spmKeys, err := a.SentencePieceMeta(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre, EmbeddingRows: embeddingRows(m.Tensors), SentencePieceKeys: spmKeys})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,22 @@ func (a *Arch) HParams(cfg map[string]any) (*gguf.Meta, error) {
 	return a.hparamKeys(a.hparamsOf(cfg), nil)
 }
 
+// SentencePieceMeta returns the tokenizer keys the table adds after a
+// SentencePiece vocabulary (its sentencepiece_keys), nil when it adds none.
+func (a *Arch) SentencePieceMeta(cfg map[string]any) (*gguf.Meta, error) {
+	if len(a.SentencePieceKeys) == 0 {
+		return nil, nil
+	}
+	h := a.hparamsOf(cfg)
+	m := &gguf.Meta{}
+	for _, k := range a.SentencePieceKeys {
+		if err := a.setKey(h, m, k, nil); err != nil {
+			return nil, fmt.Errorf("%s tokenizer keys: %w", a.Arch, err)
+		}
+	}
+	return m, nil
+}
+
 func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
 	m := &gguf.Meta{}
 	var errs []string

@@ -54,6 +54,10 @@ type Table struct {
 	SkipBlocksFrom string `yaml:"skip_blocks_from"`
 	// Keys are the GGUF metadata keys in the converter's order.
 	Keys []Key `yaml:"keys"`
+	// SentencePieceKeys are tokenizer keys the converter's class adds after
+	// a SentencePiece vocabulary (Gemma's add_space_prefix = false); they
+	// are not written for a tokenizer.json vocabulary.
+	SentencePieceKeys []Key `yaml:"sentencepiece_keys"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
 	// Groups name stacked tensors emitted together, in this order, once every
@@ -247,6 +251,14 @@ func build(t Table) (*Arch, error) {
 			return nil, fmt.Errorf("arch table %s: tensors[%d]: %w", t.Arch, i, err)
 		}
 		a.rules = append(a.rules, r...)
+	}
+	for i, k := range t.SentencePieceKeys {
+		if err := checkKey(&a.Table, k); err != nil || k.Include != "" {
+			if err == nil {
+				err = fmt.Errorf("include is not allowed here")
+			}
+			return nil, fmt.Errorf("arch table %s: sentencepiece_keys[%d]: %w", t.Arch, i, err)
+		}
 	}
 	if p := t.SkipBlocksFrom; p != "" {
 		if _, ok := t.Params[p]; !ok {

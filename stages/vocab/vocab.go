@@ -37,6 +37,10 @@ type Options struct {
 	// Warn receives the converter's warnings (ids out of range, dropped
 	// entries); nil discards them.
 	Warn func(msg string)
+	// SentencePieceKeys are set after a SentencePiece vocabulary's keys:
+	// what the architecture's converter class adds (Gemma's
+	// add_space_prefix = false). Unused for tokenizer.json vocabularies.
+	SentencePieceKeys *gguf.Meta
 }
 
 // ErrNoTokenizer is returned (wrapped) when a folder has no tokenizer file.
@@ -93,6 +97,11 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	switch {
 	case isFile(spmPath):
 		meta, err = loadSPM(src, spmPath, n)
+		if err == nil && opts.SentencePieceKeys != nil {
+			for _, kv := range opts.SentencePieceKeys.All() {
+				meta.Set(kv.Key, kv.Value)
+			}
+		}
 	case src.tok != nil && isLlamaHF(src.tok):
 		meta, err = loadLlamaHF(src, tokPath)
 	case src.tok != nil:
