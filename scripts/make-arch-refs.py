@@ -722,7 +722,39 @@ def gemma3(seed):
     return c, w.t
 
 
+def qwen25vl(seed):
+    """Qwen2.5-VL as transformers 5 writes it: the text model under
+    model.language_model with M-RoPE sections, a vision tower under
+    model.visual that the text conversion leaves out."""
+    text = base_config("Qwen2_5_VLTextModel", "qwen2_5_vl_text", attention_dropout=0.0,
+                       rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+                       rope_theta=1000000.0, use_sliding_window=False, sliding_window=None)
+    del text["architectures"], text["dtype"], text["head_dim"]
+    c = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "text_config": text,
+         "vision_config": {"model_type": "qwen2_5_vl", "depth": 1, "hidden_size": 32, "intermediate_size": 64,
+                           "num_heads": 2, "out_hidden_size": H, "patch_size": 14, "spatial_merge_size": 2,
+                           "temporal_patch_size": 2, "window_size": 112, "fullatt_block_indexes": [0],
+                           "in_chans": 3, "hidden_act": "silu"},
+         "image_token_id": 500, "video_token_id": 501, "vision_start_token_id": 502, "tie_word_embeddings": False,
+         "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("model.language_model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.language_model.norm.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.language_model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, dict(text, head_dim=HD), bias=True)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    w.w("model.visual.patch_embed.proj.weight", 32, 3, 2, 14, 14)
+    w.norm("model.visual.blocks.0.norm1.weight", 32)
+    w.w("model.visual.merger.mlp.0.weight", 128, 128)
+    return c, w.t
+
+
 ARCHS = {
+    "qwen25vl": qwen25vl,
     "gemma3": gemma3,
     "qwen3-ct-int8": ct_int8_model,
     "qwen3-gptq4": lambda seed: gptq_model(seed, 4, False),
