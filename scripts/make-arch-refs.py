@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -753,7 +753,121 @@ def qwen25vl(seed):
     return c, w.t
 
 
+def arcee(seed):
+    """Arcee AFM: LLaMA with a two-matrix ReLU^2 MLP (no gate)."""
+    c = base_config("ArceeForCausalLM", "arcee", hidden_act="relu2", attention_bias=False, mlp_bias=False,
+                    attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "mlp.up_proj.weight", FF, H)
+        w.w(p + "mlp.down_proj.weight", H, FF)
+    return c, w.t
+
+
+def olmo(seed):
+    """OLMo (1): LayerNorms without parameters, clip_qkv, no GQA."""
+    c = base_config("OlmoForCausalLM", "olmo", num_key_value_heads=NH, clip_qkv=8.0, attention_bias=False,
+                    attention_dropout=0.0, tie_word_embeddings=False)
+    del c["rms_norm_eps"], c["head_dim"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB, H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        attn(w, p, dict(c, head_dim=HD))
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def phi2(seed):
+    """Phi-2: partial rotary, biased projections and LayerNorms, fc1/fc2 MLP."""
+    c = base_config("PhiForCausalLM", "phi", num_key_value_heads=NH, partial_rotary_factor=0.5, layer_norm_eps=1e-5,
+                    hidden_act="gelu_new", qk_layernorm=False, resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
+    c["intermediate_size"] = 4 * H
+    del c["rms_norm_eps"], c["head_dim"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.final_layernorm.weight", H)
+    w.bias("model.final_layernorm.bias", H)
+    w.w("lm_head.weight", VOCAB, H)
+    w.bias("lm_head.bias", VOCAB)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        w.bias(p + "input_layernorm.bias", H)
+        for n in ("q_proj", "k_proj", "v_proj"):
+            w.w(p + f"self_attn.{n}.weight", H, H)
+            w.bias(p + f"self_attn.{n}.bias", H)
+        w.w(p + "self_attn.dense.weight", H, H)
+        w.bias(p + "self_attn.dense.bias", H)
+        w.w(p + "mlp.fc1.weight", 4 * H, H)
+        w.bias(p + "mlp.fc1.bias", 4 * H)
+        w.w(p + "mlp.fc2.weight", H, 4 * H)
+        w.bias(p + "mlp.fc2.bias", H)
+    return c, w.t
+
+
+def nemotron(seed):
+    """Nemotron / Minitron: LayerNorm1P (weights stored minus one, with
+    biases), partial rotary, squared-ReLU up/down MLP."""
+    c = base_config("NemotronForCausalLM", "nemotron", norm_eps=1e-5, partial_rotary_factor=0.5,
+                    hidden_act="relu2", attention_bias=False, mlp_bias=False, attention_dropout=0.0,
+                    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5})
+    del c["rms_norm_eps"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB, H)
+    w.bias("model.norm.weight", H)
+    w.bias("model.norm.bias", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            w.bias(p + n + ".weight", H)
+            w.bias(p + n + ".bias", H)
+        attn(w, p, c)
+        w.w(p + "mlp.up_proj.weight", FF, H)
+        w.w(p + "mlp.down_proj.weight", H, FF)
+    return c, w.t
+
+
+def dots1(seed):
+    """dots.llm1: Qwen3-style per-head Q/K norms, the first layer dense, then
+    routed experts with a score correction bias beside shared experts."""
+    n_exp, ff = 4, 32
+    # no GQA: llama.cpp's dots1 takes K and V as wide as Q, as the release has them
+    c = base_config("Dots1ForCausalLM", "dots1", num_key_value_heads=NH, n_routed_experts=n_exp, num_experts_per_tok=2, n_shared_experts=1,
+                    moe_intermediate_size=ff, first_k_dense_replace=1, routed_scaling_factor=2.5, norm_topk_prob=True,
+                    n_group=1, topk_group=1, scoring_func="sigmoid", attention_bias=False)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        if i == 0:
+            mlp(w, p + "mlp.", H, FF)
+            continue
+        experts(w, p + "mlp.", c, n_exp, ff)
+        w.bias(p + "mlp.gate.e_score_correction_bias", n_exp)
+        mlp(w, p + "mlp.shared_experts.", H, ff)
+    return c, w.t
+
+
 ARCHS = {
+    "arcee": arcee,
+    "olmo": olmo,
+    "phi2": phi2,
+    "nemotron": nemotron,
+    "dots1": dots1,
     "qwen25vl": qwen25vl,
     "gemma3": gemma3,
     "qwen3-ct-int8": ct_int8_model,

@@ -75,6 +75,15 @@ func (a *Arch) setKey(h *hparams, m *gguf.Meta, k Key, fileType *uint32) error {
 			return nil
 		}
 	}
+	if k.If != "" {
+		v, err := h.evalNum(k.If)
+		switch {
+		case err != nil && !isUnresolved(err):
+			return fmt.Errorf("%s: if: %w", a.fullKey(k.Key), err)
+		case err != nil || v == 0:
+			return nil
+		}
+	}
 	var v any
 	var err error
 	switch {

@@ -106,6 +106,9 @@ type Key struct {
 	Optional bool `yaml:"optional"`
 	// Unless skips the key when this expression is non-zero.
 	Unless string `yaml:"unless"`
+	// If writes the key only when this expression resolves and is non-zero
+	// (Nemotron's linear rope scaling, only with a factor).
+	If string `yaml:"if"`
 }
 
 // TensorRule maps one HF base name pattern ({bid}: block number, {xid}:
