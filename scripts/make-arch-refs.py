@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -862,7 +862,78 @@ def dots1(seed):
     return c, w.t
 
 
+def gptneox(seed):
+    """GPT-NeoX (Pythia): fused per-head (q, k, v) rows with biases, partial
+    rotary, parallel residual, LayerNorms with biases."""
+    c = {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": VOCAB, "hidden_size": H,
+         "intermediate_size": FF, "num_hidden_layers": NL, "num_attention_heads": NH, "max_position_embeddings": 256,
+         "rotary_pct": 0.25, "rotary_emb_base": 10000, "layer_norm_eps": 1e-5, "use_parallel_residual": True,
+         "hidden_act": "gelu", "tie_word_embeddings": False, "attention_bias": True, "bos_token_id": 1,
+         "eos_token_id": 2, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+         "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("gpt_neox.embed_in.weight", VOCAB, H)
+    w.w("embed_out.weight", VOCAB, H)
+    w.norm("gpt_neox.final_layer_norm.weight", H)
+    w.bias("gpt_neox.final_layer_norm.bias", H)
+    for i in range(NL):
+        p = f"gpt_neox.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            w.norm(p + n + ".weight", H)
+            w.bias(p + n + ".bias", H)
+        w.w(p + "attention.query_key_value.weight", 3 * H, H)
+        w.bias(p + "attention.query_key_value.bias", 3 * H)
+        w.w(p + "attention.dense.weight", H, H)
+        w.bias(p + "attention.dense.bias", H)
+        w.w(p + "mlp.dense_h_to_4h.weight", FF, H)
+        w.bias(p + "mlp.dense_h_to_4h.bias", FF)
+        w.w(p + "mlp.dense_4h_to_h.weight", H, FF)
+        w.bias(p + "mlp.dense_4h_to_h.bias", H)
+    return c, w.t
+
+
+def starcoder(seed):
+    """StarCoder (GPTBigCode): multi-query attention fused in c_attn, learned
+    positions, tied output."""
+    c = {"architectures": ["GPTBigCodeForCausalLM"], "model_type": "gpt_bigcode", "vocab_size": VOCAB, "n_embd": H,
+         "n_inner": 4 * H, "n_layer": NL, "n_head": NH, "n_positions": 256, "multi_query": True,
+         "layer_norm_epsilon": 1e-5, "activation_function": "gelu_pytorch_tanh", "tie_word_embeddings": True,
+         "bos_token_id": 1, "eos_token_id": 2, "scale_attn_weights": True, "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("transformer.wte.weight", VOCAB, H)
+    w.w("transformer.wpe.weight", 256, H)
+    w.norm("transformer.ln_f.weight", H)
+    w.bias("transformer.ln_f.bias", H)
+    for i in range(NL):
+        p = f"transformer.h.{i}."
+        for n in ("ln_1", "ln_2"):
+            w.norm(p + n + ".weight", H)
+            w.bias(p + n + ".bias", H)
+        w.w(p + "attn.c_attn.weight", H + 2 * HD, H)
+        w.bias(p + "attn.c_attn.bias", H + 2 * HD)
+        w.w(p + "attn.c_proj.weight", H, H)
+        w.bias(p + "attn.c_proj.bias", H)
+        w.w(p + "mlp.c_fc.weight", 4 * H, H)
+        w.bias(p + "mlp.c_fc.bias", 4 * H)
+        w.w(p + "mlp.c_proj.weight", H, 4 * H)
+        w.bias(p + "mlp.c_proj.bias", H)
+    return c, w.t
+
+
+def ministral3(seed):
+    """Ministral 3 as a causal LM: LLaMA tensors, YaRN rope with the log
+    multiplier and Llama-4 attention temperature the converter writes."""
+    c = base_config("Ministral3ForCausalLM", "ministral3", attention_dropout=0.0, sliding_window=None,
+                    rope_parameters={"rope_type": "yarn", "rope_theta": 1000000.0, "factor": 16.0,
+                                     "original_max_position_embeddings": 16384, "beta_fast": 32.0, "beta_slow": 1.0,
+                                     "mscale": 1.0, "mscale_all_dim": 1.0, "llama_4_scaling_beta": 0.1})
+    return llama_like(seed, c)
+
+
 ARCHS = {
+    "gptneox": gptneox,
+    "starcoder": starcoder,
+    "ministral3": ministral3,
     "arcee": arcee,
     "olmo": olmo,
     "phi2": phi2,

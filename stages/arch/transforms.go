@@ -153,7 +153,9 @@ func transpose(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 
 // falconQKV regroups Falcon's fused QKV rows from n_kv groups of
 // (n_head/n_kv queries, one key, one value) to all queries, then all keys,
-// then all values, as the converter does (the "jploski" layout).
+// then all values, as the converter does (the "jploski" layout). With as
+// many KV heads as heads it is GPT-NeoX's per-head (q, k, v) regrouping,
+// which the converter also applies to the fused bias.
 func falconQKV(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 	nHead, err := c.h.intParam("n_head")
 	if err != nil {
@@ -167,7 +169,7 @@ func falconQKV(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("falcon_qkv of %s: %w", d.Name, err)
 	}
-	if len(d.Shape) != 2 || nHead%nKV != 0 || d.Shape[0] != (nHead+2*nKV)*hd {
+	if len(d.Shape) < 1 || len(d.Shape) > 2 || nHead%nKV != 0 || d.Shape[0] != (nHead+2*nKV)*hd {
 		return nil, fmt.Errorf("falcon_qkv of %s: shape %v does not hold %d query and 2x%d key/value heads of %d", d.Name, d.Shape, nHead, nKV, hd)
 	}
 	per := nHead / nKV // queries per group
@@ -183,6 +185,9 @@ func falconQKV(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 			g, i := (o-(nHead+nKV)*hd)/hd, o%hd
 			return (g*(per+2)+per+1)*hd + i
 		}
+	}
+	if len(d.Shape) == 1 { // a fused bias: the same regrouping of single elements (GPT-NeoX)
+		return permuted(d, "falcon_qkv", mapRow, true, d.Shape[0])
 	}
 	out := d.Clone()
 	out.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: mapRow, what: "falcon_qkv"}
