@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -930,7 +930,36 @@ def ministral3(seed):
     return llama_like(seed, c)
 
 
+def bloom(seed):
+    """BLOOM: per-head fused (q, k, v) with biases, a LayerNorm right after
+    the embeddings, ALiBi (no rotary), tied output."""
+    c = {"architectures": ["BloomForCausalLM"], "model_type": "bloom", "vocab_size": VOCAB, "hidden_size": H,
+         "n_layer": NL, "n_head": NH, "layer_norm_epsilon": 1e-5, "apply_residual_connection_post_layernorm": False,
+         "bos_token_id": 1, "eos_token_id": 2, "tie_word_embeddings": True, "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("transformer.word_embeddings.weight", VOCAB, H)
+    w.norm("transformer.word_embeddings_layernorm.weight", H)
+    w.bias("transformer.word_embeddings_layernorm.bias", H)
+    w.norm("transformer.ln_f.weight", H)
+    w.bias("transformer.ln_f.bias", H)
+    for i in range(NL):
+        p = f"transformer.h.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            w.norm(p + n + ".weight", H)
+            w.bias(p + n + ".bias", H)
+        w.w(p + "self_attention.query_key_value.weight", 3 * H, H)
+        w.bias(p + "self_attention.query_key_value.bias", 3 * H)
+        w.w(p + "self_attention.dense.weight", H, H)
+        w.bias(p + "self_attention.dense.bias", H)
+        w.w(p + "mlp.dense_h_to_4h.weight", 4 * H, H)
+        w.bias(p + "mlp.dense_h_to_4h.bias", 4 * H)
+        w.w(p + "mlp.dense_4h_to_h.weight", H, 4 * H)
+        w.bias(p + "mlp.dense_4h_to_h.bias", H)
+    return c, w.t
+
+
 ARCHS = {
+    "bloom": bloom,
     "gptneox": gptneox,
     "starcoder": starcoder,
     "ministral3": ministral3,
