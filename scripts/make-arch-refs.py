@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -958,7 +958,36 @@ def bloom(seed):
     return c, w.t
 
 
+def exaone_moe(seed):
+    """K-EXAONE: pre-norm blocks with per-head Q/K norms and EXAONE 4's
+    sliding-window pattern, the first layer dense, then
+    routed sigmoid experts with a score correction bias and a shared expert."""
+    n_exp, ff = 4, 32
+    c = base_config("ExaoneMoeForCausalLM", "exaone_moe", sliding_window=32,
+                    layer_types=["sliding_attention", "full_attention"], num_experts=n_exp, num_experts_per_tok=2,
+                    moe_intermediate_size=ff, num_shared_experts=1, routed_scaling_factor=2.5, norm_topk_prob=True,
+                    first_k_dense_replace=1, n_group=1, topk_group=1, scoring_func="sigmoid",
+                    num_nextn_predict_layers=0, attention_dropout=0.0)
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        if i == 0:
+            mlp(w, p + "mlp.", H, FF)
+            continue
+        experts(w, p + "mlp.", c, n_exp, ff)
+        w.bias(p + "mlp.e_score_correction_bias", n_exp)
+        mlp(w, p + "mlp.shared_experts.", H, ff)
+    return c, w.t
+
+
 ARCHS = {
+    "exaone-moe": exaone_moe,
     "bloom": bloom,
     "gptneox": gptneox,
     "starcoder": starcoder,
