@@ -986,7 +986,41 @@ def exaone_moe(seed):
     return c, w.t
 
 
+def qwen3vl(seed):
+    """Qwen3-VL (dense) as transformers 5 writes it: a Qwen3 text model under
+    model.language_model with interleaved M-RoPE, the vision tower under
+    model.visual with one deepstack layer."""
+    text = base_config("Qwen3VLTextModel", "qwen3_vl_text", attention_bias=False, attention_dropout=0.0,
+                       rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
+                                        "mrope_interleaved": True}, rope_theta=5000000.0)
+    del text["architectures"], text["dtype"]
+    c = {"architectures": ["Qwen3VLForConditionalGeneration"], "model_type": "qwen3_vl", "text_config": text,
+         "vision_config": {"model_type": "qwen3_vl", "depth": 2, "hidden_size": 32, "intermediate_size": 64,
+                           "num_heads": 2, "out_hidden_size": H, "patch_size": 16, "spatial_merge_size": 2,
+                           "temporal_patch_size": 2, "num_position_embeddings": 16, "deepstack_visual_indexes": [0],
+                           "in_channels": 3, "hidden_act": "gelu_pytorch_tanh"},
+         "image_token_id": 500, "video_token_id": 501, "vision_start_token_id": 502, "vision_end_token_id": 503,
+         "tie_word_embeddings": False, "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("model.language_model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.language_model.norm.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.language_model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, text)
+        w.norm(p + "self_attn.q_norm.weight", HD)
+        w.norm(p + "self_attn.k_norm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    w.w("model.visual.patch_embed.proj.weight", 32, 3, 2, 16, 16)
+    w.norm("model.visual.blocks.0.norm1.weight", 32)
+    w.w("model.visual.deepstack_merger_list.0.linear_fc1.weight", 128, 128)
+    return c, w.t
+
+
 ARCHS = {
+    "qwen3vl": qwen3vl,
     "exaone-moe": exaone_moe,
     "bloom": bloom,
     "gptneox": gptneox,

@@ -166,6 +166,33 @@ func (p *exprParser) arith(op string, l, r any) (any, error) {
 	return a / b, nil
 }
 
+// length is len(path): the element count of the config list at a dotted
+// path ("vision_config.deepstack_visual_indexes"), 0 when it is absent (as
+// the converter's .get(..., []) gives).
+func (p *exprParser) length() (any, error) {
+	p.pos++ // (
+	path := p.peek()
+	if !isIdent(path) || p.pos+1 >= len(p.toks) || p.toks[p.pos+1] != ")" {
+		return nil, fmt.Errorf("expression %q: len takes one config path", p.src)
+	}
+	p.pos += 2
+	var v any = p.h.cfg
+	for _, seg := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return 0.0, nil
+		}
+		if v, ok = m[seg]; !ok || v == nil {
+			return 0.0, nil
+		}
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("expression %q: %s is %v, not a list", p.src, path, v)
+	}
+	return float64(len(l)), nil
+}
+
 func (p *exprParser) factor() (any, error) {
 	t := p.peek()
 	if t == "" {
@@ -185,6 +212,9 @@ func (p *exprParser) factor() (any, error) {
 	}
 	if f, err := strconv.ParseFloat(t, 64); err == nil {
 		return f, nil
+	}
+	if t == "len" && p.peek() == "(" {
+		return p.length()
 	}
 	if t == "int" && p.peek() == "(" {
 		v, err := p.factor()

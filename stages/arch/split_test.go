@@ -76,3 +76,19 @@ func TestParseSplitErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExprLen: len(path) counts a config list at a dotted path, 0 when
+// absent (Qwen3-VL's deepstack layers), and is an error on a non-list.
+func TestExprLen(t *testing.T) {
+	h := newHParams(map[string]any{"vision_config": map[string]any{"idx": []any{1.0, 2.0, 3.0}, "n": 2.0}}, nil)
+	for src, want := range map[string]float64{"len(vision_config.idx)": 3, "len(vision_config.none)": 0, "len(text.idx) + 1": 1} {
+		if got, err := h.evalNum(src); err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %v", src, got, err, want)
+		}
+	}
+	for src, want := range map[string]string{"len(vision_config.n)": "not a list", "len(1, 2)": "len takes one config path"} {
+		if _, err := h.evalNum(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
+}
