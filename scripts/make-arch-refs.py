@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1019,7 +1019,42 @@ def qwen3vl(seed):
     return c, w.t
 
 
+def phimoe(seed):
+    """Phi-3.5-MoE: LongRoPE (long and short factors, attention factor),
+    LayerNorms with biases, biased projections and output, Mixtral-style
+    experts (w1, w2, w3)."""
+    n_exp = 4
+    rng = np.random.RandomState(seed + 7)
+    c = base_config("PhiMoEForCausalLM", "phimoe", max_position_embeddings=1024, original_max_position_embeddings=256,
+                    num_local_experts=n_exp, num_experts_per_tok=2, rms_norm_eps=1e-5, attention_bias=True,
+                    lm_head_bias=True, sliding_window=512, input_jitter_noise=0.0, router_jitter_noise=0.0,
+                    rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                     "original_max_position_embeddings": 256,
+                                     "long_factor": [round(1.0 + 0.5 * i + float(rng.rand()), 4) for i in range(HD // 2)],
+                                     "short_factor": [round(1.0 + 0.01 * i, 4) for i in range(HD // 2)]})
+    c["intermediate_size"] = 32
+    del c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    w.bias("model.norm.bias", H)
+    w.bias("lm_head.bias", VOCAB)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            w.norm(p + n + ".weight", H)
+            w.bias(p + n + ".bias", H)
+        attn(w, p, dict(c, head_dim=HD), bias=True, o_bias=True)
+        w.w(p + "block_sparse_moe.gate.weight", n_exp, H)
+        for x in range(n_exp):
+            q = f"{p}block_sparse_moe.experts.{x}."
+            w.w(q + "w1.weight", 32, H)
+            w.w(q + "w2.weight", H, 32)
+            w.w(q + "w3.weight", 32, H)
+    return c, w.t
+
+
 ARCHS = {
+    "phimoe": phimoe,
     "qwen3vl": qwen3vl,
     "exaone-moe": exaone_moe,
     "bloom": bloom,

@@ -9,10 +9,59 @@ import (
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
 
-// generators synthesize tensors the checkpoint does not hold; each returns
-// nil when the config does not call for it.
-var generators = map[string]func(h *hparams) (*tensor.Desc, error){
-	"rope_freqs_llama3": ropeFreqsLlama3,
+// generator synthesizes tensors the checkpoint does not hold, named names;
+// it returns none when the config does not call for them.
+type generator struct {
+	names []string
+	gen   func(h *hparams) ([]*tensor.Desc, error)
+}
+
+var generators = map[string]generator{
+	"rope_freqs_llama3": {[]string{"rope_freqs.weight"}, func(h *hparams) ([]*tensor.Desc, error) {
+		d, err := ropeFreqsLlama3(h)
+		if d == nil || err != nil {
+			return nil, err
+		}
+		return []*tensor.Desc{d}, nil
+	}},
+	"rope_factors_longrope": {[]string{"rope_factors_long.weight", "rope_factors_short.weight"}, ropeFactorsLongrope},
+}
+
+// ropeFactorsLongrope writes Phi-3's LongRoPE long and short factors (the
+// rope parameters' long_factor and short_factor, one per rotary pair) as
+// float32 tensors, as Phi3MiniModel.generate_extra_tensors; none without
+// a long_factor.
+func ropeFactorsLongrope(h *hparams) ([]*tensor.Desc, error) {
+	long, _ := h.rope["long_factor"].([]any)
+	if len(long) == 0 {
+		return nil, nil
+	}
+	short, _ := h.rope["short_factor"].([]any)
+	dims, err := h.evalNum("rope_dims")
+	if err != nil {
+		return nil, fmt.Errorf("rope_factors_long.weight: %w", err)
+	}
+	if len(short) != len(long) || float64(len(long)) != dims/2 {
+		return nil, fmt.Errorf("rope_factors_long.weight: long_factor has %d entries and short_factor %d, want %v each (rotary dimensions / 2)", len(long), len(short), dims/2)
+	}
+	var out []*tensor.Desc
+	for _, f := range []struct {
+		name string
+		vals []any
+	}{{"rope_factors_long.weight", long}, {"rope_factors_short.weight", short}} {
+		n := int64(len(f.vals))
+		data := make([]byte, 4*n)
+		for i, v := range f.vals {
+			x, ok := num(v)
+			if !ok {
+				return nil, fmt.Errorf("%s: factor %d = %v: want a number", f.name, i, v)
+			}
+			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(x)))
+		}
+		out = append(out, &tensor.Desc{Name: f.name, DType: tensor.F32, Shape: []int64{n},
+			Src: &tensor.Bytes{Data: data, RowBytes: 4 * n, What: "longrope " + f.name}})
+	}
+	return out, nil
 }
 
 // ropeFreqsLlama3 computes the per-frequency scaling factors of Llama 3.1

@@ -160,6 +160,7 @@ var includes = map[string]func(a *Arch, h *hparams, m *gguf.Meta, fileType *uint
 	"rope_scaling":           func(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error { return ropeScalingKeys(a, h, m) },
 	"sliding_window_pattern": slidingWindowPatternKeys,
 	"exaone4_sliding_window": exaone4SlidingWindowKeys,
+	"longrope_attn_factor":   longropeAttnFactorKeys,
 }
 
 // textKeys is the first part of TextModel.set_gguf_parameters: each key

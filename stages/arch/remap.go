@@ -182,12 +182,11 @@ func (a *Arch) RemapWith(cfg map[string]any, tensors []*tensor.Desc, opts RemapO
 	var out []*tensor.Desc
 	var errs []string
 	for _, g := range a.Generate {
-		d, err := generators[g](c.h)
+		ds, err := generators[g].gen(c.h)
 		if err != nil {
 			errs = append(errs, err.Error())
-		} else if d != nil {
-			out = append(out, d)
 		}
+		out = append(out, ds...)
 	}
 	st := newStacker(a, c.h)
 	for _, d := range tensors {

@@ -2,6 +2,7 @@ package arch
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -52,7 +53,12 @@ func (a *Arch) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (map[string]any, [
 }
 
 func (a *Arch) generated(name string) bool {
-	return name == "rope_freqs.weight" && len(a.Generate) > 0
+	for _, g := range a.Generate {
+		if slices.Contains(generators[g].names, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ggufMatch finds the rules producing a GGUF name; the block number is the
