@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1053,7 +1053,31 @@ def phimoe(seed):
     return c, w.t
 
 
+def phi3(seed):
+    """Phi-3.5-mini: fused qkv_proj and gate_up_proj, LongRoPE."""
+    rng = np.random.RandomState(seed + 7)
+    c = base_config("Phi3ForCausalLM", "phi3", max_position_embeddings=1024, original_max_position_embeddings=256,
+                    num_key_value_heads=NH, rms_norm_eps=1e-5, sliding_window=262, attention_bias=False,
+                    rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                     "original_max_position_embeddings": 256,
+                                     "long_factor": [round(1.0 + 0.5 * i + float(rng.rand()), 4) for i in range(HD // 2)],
+                                     "short_factor": [round(1.0 + 0.01 * i, 4) for i in range(HD // 2)]})
+    del c["head_dim"]
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        w.w(p + "self_attn.qkv_proj.weight", 3 * H, H)
+        w.w(p + "self_attn.o_proj.weight", H, H)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "mlp.gate_up_proj.weight", 2 * FF, H)
+        w.w(p + "mlp.down_proj.weight", H, FF)
+    return c, w.t
+
+
 ARCHS = {
+    "phi3": phi3,
     "phimoe": phimoe,
     "qwen3vl": qwen3vl,
     "exaone-moe": exaone_moe,

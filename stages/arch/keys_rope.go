@@ -20,6 +20,9 @@ func longropeAttnFactorKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error 
 	key := a.fullKey("rope.scaling.attn_factor")
 	ctxLen, ok := h.first("n_positions", "max_position_embeddings")
 	orig, ok2 := h.rope["original_max_position_embeddings"]
+	if !ok2 || orig == nil {
+		orig, ok2 = h.first("original_max_position_embeddings")
+	}
 	c, ok3 := num(ctxLen)
 	o, ok4 := num(orig)
 	if !ok || !ok2 || !ok3 || !ok4 || o <= 0 {
