@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1076,7 +1076,36 @@ def phi3(seed):
     return c, w.t
 
 
+def minimax_m2(seed):
+    """MiniMax-M2: full-width Q/K norms, partial rotary (rotary_dim), every
+    layer sigmoid-routed (Mixtral-style w1/w2/w3 experts) with a score
+    correction bias."""
+    n_exp = 4
+    c = base_config("MiniMaxM2ForCausalLM", "minimax_m2", num_local_experts=n_exp, num_experts_per_tok=2,
+                    rotary_dim=8, use_qk_norm=True, qk_norm_type="per_layer", scoring_func="sigmoid",
+                    use_routing_bias=True, attention_dropout=0.0)
+    c["intermediate_size"] = 32
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.q_norm.weight", NH * HD)
+        w.norm(p + "self_attn.k_norm.weight", NKV * HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "block_sparse_moe.gate.weight", n_exp, H)
+        w.bias(p + "block_sparse_moe.e_score_correction_bias", n_exp)
+        for x in range(n_exp):
+            q = f"{p}block_sparse_moe.experts.{x}."
+            w.w(q + "w1.weight", 32, H)
+            w.w(q + "w2.weight", H, 32)
+            w.w(q + "w3.weight", 32, H)
+    return c, w.t
+
+
 ARCHS = {
+    "minimax-m2": minimax_m2,
     "phi3": phi3,
     "phimoe": phimoe,
     "qwen3vl": qwen3vl,
