@@ -17,9 +17,8 @@ import (
 // block, or one for the whole tensor without it; activation scales are
 // dropped), compressed-tensors' float-, int- and naive-quantized formats
 // (<name>_scale per output channel or per block) and GPTQ (gptq.go). Any
-// other method or format
-// is an error naming it. Without a quantization_config the tensors are
-// returned as they are.
+// other method or format is an error naming it. Without a
+// quantization_config the tensors are returned as they are.
 func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error) {
 	qc, ok := cfg["quantization_config"].(map[string]any)
 	if !ok {
