@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"qwen3-ct-w4", "qwen3-ct-w4-asym", "minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1104,7 +1104,51 @@ def minimax_m2(seed):
     return c, w.t
 
 
+def ct_w4_model(seed, asym: bool):
+    """The Qwen3 checkpoint as compressed-tensors pack-quantized W4A16
+    (llm-compressor): int4 per group of 32 columns packed eight to an int32
+    (low bits first), BF16 scales, the true shape, and with asym zero points
+    packed along the rows; the converter reads it as it is."""
+    c, t = qwen3(seed)
+    c = dict(c, quantization_config={
+        "quant_method": "compressed-tensors", "format": "pack-quantized", "quantization_status": "compressed",
+        "ignore": ["lm_head"], "config_groups": {"group_0": {"targets": ["Linear"],
+            "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 32, "symmetric": not asym,
+                        "dynamic": False, "block_structure": None}}}})
+    out = {}
+    for name, v in t.items():
+        if not (".layers." in name and name.endswith("_proj.weight")):
+            out[name] = v
+            continue
+        base = name.removesuffix(".weight")
+        rows, cols = v.shape
+        g = v.reshape(rows, cols // 32, 32)
+        if asym:
+            lo, hi = np.minimum(g.min(axis=2), 0), np.maximum(g.max(axis=2), 0)
+            scale = bf16_round(np.maximum((hi - lo) / 15, 1e-5).astype(np.float32))
+            zero = np.clip(np.round(-lo / scale), 0, 15).astype(np.int64)
+        else:
+            scale = bf16_round((np.maximum(np.abs(g).max(axis=2), 1e-5) / 7).astype(np.float32))
+            zero = np.full(scale.shape, 8, dtype=np.int64)
+        q = np.clip(np.round(g / scale[:, :, None]) + zero[:, :, None], 0, 15).astype(np.int64).reshape(rows, cols)
+        packed = np.zeros((rows, cols // 8), dtype=np.int64)
+        for k in range(8):
+            packed |= q[:, k::8] << (4 * k)
+        i32 = lambda a: a.astype(np.uint32).view(np.int32)
+        out[base + ".weight_packed"] = ("I32", [rows, cols // 8], i32(packed).tobytes())
+        out[base + ".weight_scale"] = ("BF16", list(scale.shape), bf16_bytes(scale))
+        out[base + ".weight_shape"] = ("I64", [2], np.array([rows, cols], dtype=np.int64).tobytes())
+        if asym:
+            zp = np.zeros((-(-rows // 8), cols // 32), dtype=np.int64)
+            for k in range(8):
+                zp[: len(zero[k::8])] |= zero[k::8] << (4 * k)
+            out[base + ".weight_zero_point"] = ("I32", list(zp.shape), i32(zp).tobytes())
+    return c, out
+
+
 ARCHS = {
+    "qwen3-ct-w4": lambda seed: ct_w4_model(seed, False),
+    "qwen3-ct-w4-asym": lambda seed: ct_w4_model(seed, True),
     "minimax-m2": minimax_m2,
     "phi3": phi3,
     "phimoe": phimoe,
@@ -1197,6 +1241,12 @@ def write_model(name: str, seed: int) -> tuple[Path, Path]:
 
 # ---- the converter, run without transformers -----------------------------
 
+# Checkpoints whose dequantization calls .tolist() on a tensor, which the
+# converter's lazy (meta-device) tensors of torch 1.13 cannot do: converted
+# with --no-lazy (the same computation, done before writing).
+NO_LAZY = {"qwen3-ct-w4", "qwen3-ct-w4-asym"}
+
+
 def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: bool) -> None:
     stub = types.ModuleType("transformers")
 
@@ -1226,6 +1276,8 @@ def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: b
         base.write_text(text)
         sys.path.insert(0, tmp)
     sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", outfile]
+    if Path(model).name in NO_LAZY:
+        sys.argv.append("--no-lazy")
     import convert_hf_to_gguf
     if spm_vocab:
         from conversion import get_model_class

@@ -16,7 +16,8 @@ import (
 // <name>_scale_inv beside each weight, one scale per weight_block_size
 // block, or one for the whole tensor without it; activation scales are
 // dropped), compressed-tensors' float-, int- and naive-quantized formats
-// (<name>_scale per output channel or per block) and GPTQ (gptq.go). Any
+// (<name>_scale per output channel or per block) and pack-quantized int
+// groups (packed.go), and GPTQ (gptq.go). Any
 // other method or format is an error naming it. Without a
 // quantization_config the tensors are returned as they are.
 func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error) {
@@ -31,6 +32,13 @@ func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error)
 	}
 	if qc["quant_method"] == "gptq" {
 		return dequantGPTQ(qc, tensors)
+	}
+	if qc["quant_method"] == "compressed-tensors" && qc["format"] == "pack-quantized" {
+		wc, err := weightScheme(qc)
+		if err != nil {
+			return nil, err
+		}
+		return dequantPacked(wc, tensors)
 	}
 	sch, err := schemeOf(qc)
 	if err != nil {
@@ -102,19 +110,11 @@ func schemeOf(qc map[string]any) (scheme, error) {
 		switch format {
 		case "float-quantized", "int-quantized", "naive-quantized":
 		default:
-			return scheme{}, fmt.Errorf("config.json quantization_config: compressed-tensors format %q cannot be read yet (supported: float-quantized, int-quantized, naive-quantized)", format)
+			return scheme{}, fmt.Errorf("config.json quantization_config: compressed-tensors format %q cannot be read yet (supported: float-quantized, int-quantized, naive-quantized, pack-quantized)", format)
 		}
-		groups, _ := qc["config_groups"].(map[string]any)
-		if len(groups) != 1 {
-			return scheme{}, fmt.Errorf("config.json quantization_config.config_groups: %d groups, want one (as the converter)", len(groups))
-		}
-		var wc map[string]any
-		for _, g := range groups {
-			gm, _ := g.(map[string]any)
-			wc, _ = gm["weights"].(map[string]any)
-		}
-		if wc == nil {
-			return scheme{}, fmt.Errorf("config.json quantization_config.config_groups: no weights scheme")
+		wc, err := weightScheme(qc)
+		if err != nil {
+			return scheme{}, err
 		}
 		if gs, ok := wc["group_size"]; ok && gs != nil {
 			return scheme{}, fmt.Errorf("config.json quantization_config: weights.group_size %v cannot be read yet (channel and block strategies only)", gs)
@@ -132,6 +132,24 @@ func schemeOf(qc map[string]any) (scheme, error) {
 		return scheme{}, fmt.Errorf("config.json quantization_config: weights.strategy %v cannot be read yet (channel, block)", wc["strategy"])
 	}
 	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq)", method)
+}
+
+// weightScheme is the weights scheme of a compressed-tensors config's one
+// config group (the converter handles one).
+func weightScheme(qc map[string]any) (map[string]any, error) {
+	groups, _ := qc["config_groups"].(map[string]any)
+	if len(groups) != 1 {
+		return nil, fmt.Errorf("config.json quantization_config.config_groups: %d groups, want one (as the converter)", len(groups))
+	}
+	var wc map[string]any
+	for _, g := range groups {
+		gm, _ := g.(map[string]any)
+		wc, _ = gm["weights"].(map[string]any)
+	}
+	if wc == nil {
+		return nil, fmt.Errorf("config.json quantization_config.config_groups: no weights scheme")
+	}
+	return wc, nil
 }
 
 func blockSize(bs any, key string) ([]int64, error) {

@@ -89,7 +89,7 @@ func TestDequantErrors(t *testing.T) {
 			[]*tensor.Desc{w, mk("l.weight_scale_inv", 0, 2, 1)}, "l.weight_scale_inv: shape [2 1], want [2 2] (one scale per 2x4 block of l.weight [4 6])"},
 		{"orphan scale", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{mk("x.weight_scale_inv", 0, 1)}, "x.weight_scale_inv: no weight x.weight beside it"},
 		{"scale shape without block", map[string]any{"quant_method": "fp8"}, []*tensor.Desc{w, mk("l.weight_scale_inv", 0, 3)}, "shape [3] without a block size: want one scale for l.weight or one per row ([4] or [4 1])"},
-		{"ct format", ctCfg("pack-quantized", map[string]any{"strategy": "group"}), nil, `compressed-tensors format "pack-quantized" cannot be read yet`},
+		{"ct format", ctCfg("nvfp4-pack-quantized", map[string]any{"strategy": "group"}), nil, `compressed-tensors format "nvfp4-pack-quantized" cannot be read yet`},
 		{"ct group size", ctCfg("float-quantized", map[string]any{"strategy": "group", "group_size": 128.0}), nil, "weights.group_size 128 cannot be read yet"},
 		{"ct strategy", ctCfg("int-quantized", map[string]any{"strategy": "tensor"}), nil, "weights.strategy tensor cannot be read yet"},
 		{"ct block", ctCfg("float-quantized", map[string]any{"strategy": "block"}), nil, "block_structure: missing for the block strategy"},
@@ -160,5 +160,35 @@ func TestDequantGPTQErrors(t *testing.T) {
 				t.Fatalf("err %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestDequantPackedErrors(t *testing.T) {
+	packed := func(weights map[string]any) map[string]any {
+		return fp8Cfg(ctCfg("pack-quantized", weights))
+	}
+	w4 := map[string]any{"strategy": "group", "type": "int", "num_bits": 4.0, "group_size": 32.0}
+	shape := i32("l.weight_shape", []int64{2}, 2, 64)
+	for _, c := range []struct {
+		name string
+		cfg  map[string]any
+		ts   []*tensor.Desc
+		want string
+	}{
+		{"strategy", packed(map[string]any{"strategy": "channel", "num_bits": 4.0, "group_size": 32.0}), nil, "strategy channel and type <nil> cannot be read (group, int)"},
+		{"bits", packed(map[string]any{"strategy": "group", "num_bits": 3.0, "group_size": 32.0}), nil, "want bits dividing 32"},
+		{"no shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 2)}, "want l.weight_scale and l.weight_shape beside it"},
+		{"packed shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 4}), mk("l.weight_scale", 1, 2, 2), shape}, "l.weight_packed: I32 [2 4], want I32 [2 8] (64 columns, 8 to an int32)"},
+		{"scale shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 1), shape}, "l.weight_scale: F32 [2 1], want [2 2]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := Dequant(c.cfg, c.ts); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want %q", err, c.want)
+			}
+		})
+	}
+	out, err := Dequant(packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 2), shape, mk("n.weight", 0, 2)})
+	if err != nil || len(out) != 2 || out[0].Name != "n.weight" || out[1].Name != "l.weight" || !reflect.DeepEqual(out[1].Shape, []int64{2, 64}) {
+		t.Fatalf("%v %v", out, err)
 	}
 }
