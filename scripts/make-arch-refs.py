@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"qwen3-ct-w4", "qwen3-ct-w4-asym", "minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"llama4", "qwen3-ct-w4", "qwen3-ct-w4-asym", "minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1146,7 +1146,46 @@ def ct_w4_model(seed, asym: bool):
     return c, out
 
 
+def llama4(seed):
+    """Llama 4 (text of the vision-language checkpoint, transformers 5
+    layout), Scout-like: every layer MoE with fused experts stored
+    [experts, in, out] (gate_up_proj, down_proj), a shared expert and a
+    router; Llama 3 rope scaling; the vision tower left out."""
+    n_exp, ff = 4, 32
+    text = base_config("Llama4ForCausalLM", "llama4_text", intermediate_size=ff, intermediate_size_mlp=FF,
+                       num_local_experts=n_exp, num_experts_per_tok=1, interleave_moe_layer_step=1,
+                       use_qk_norm=True, attention_chunk_size=128, attn_temperature_tuning=True, floor_scale=8192,
+                       attn_scale=0.1, no_rope_layers=[1, 1], attention_bias=False, router_aux_loss_coef=0.001,
+                       rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 16.0,
+                                        "low_freq_factor": 1.0, "high_freq_factor": 1.0,
+                                        "original_max_position_embeddings": 64})
+    del text["architectures"], text["dtype"], text["rope_theta"]
+    c = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "text_config": text,
+         "vision_config": {"model_type": "llama4_vision_model", "hidden_size": 32, "num_hidden_layers": 1,
+                           "num_attention_heads": 2, "intermediate_size": 64, "image_size": 64, "patch_size": 16,
+                           "pixel_shuffle_ratio": 0.5, "norm_eps": 1e-5, "hidden_act": "gelu",
+                           "projector_input_dim": 64, "projector_output_dim": 64, "vision_output_dim": 32},
+         "image_token_index": 500, "tie_word_embeddings": False, "dtype": "bfloat16"}
+    w = Weights(seed)
+    w.w("model.language_model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.language_model.norm.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.language_model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, text)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "feed_forward.router.weight", n_exp, H)
+        w.w(p + "feed_forward.experts.gate_up_proj", n_exp, H, 2 * ff)
+        w.w(p + "feed_forward.experts.down_proj", n_exp, ff, H)
+        mlp(w, p + "feed_forward.shared_expert.", H, ff)
+    w.w("model.vision_model.patch_embedding.linear.weight", 32, 768)
+    w.w("model.multi_modal_projector.linear_1.weight", H, 64)
+    return c, w.t
+
+
 ARCHS = {
+    "llama4": llama4,
     "qwen3-ct-w4": lambda seed: ct_w4_model(seed, False),
     "qwen3-ct-w4-asym": lambda seed: ct_w4_model(seed, True),
     "minimax-m2": minimax_m2,

@@ -94,8 +94,11 @@ func ropeFreqsLlama3(h *hparams) (*tensor.Desc, error) {
 	factor := float32(get("factor", 8))
 	low := get("low_freq_factor", 1)
 	high := get("high_freq_factor", 4)
+	// the rope parameters' own, as the converter reads it; then the config's
 	oldCtx := 8192.0
-	if v, ok := num(h.cfg["original_max_position_embeddings"]); ok {
+	if v, ok := num(h.rope["original_max_position_embeddings"]); ok {
+		oldCtx = v
+	} else if v, ok := num(h.cfg["original_max_position_embeddings"]); ok {
 		oldCtx = v
 	}
 	lowWave, highWave := float32(oldCtx/low), float32(oldCtx/high)

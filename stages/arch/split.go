@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
@@ -30,15 +31,15 @@ func compileTransforms(t *Table, list strList) ([][2]string, error) {
 	return ts, nil
 }
 
-// compileSplit checks a rule's split: parts named, with rows, and neither
-// stacked nor transformed before the cut.
+// compileSplit checks a rule's split: parts named, with rows, not stacked.
+// The rule's own transforms apply to the whole tensor before the cut.
 func compileSplit(t *Table, tr *TensorRule) ([][][2]string, error) {
 	sp := tr.Split
 	if sp == nil {
 		return nil, nil
 	}
-	if tr.Stack != nil || len(tr.Transforms) > 0 {
-		return nil, fmt.Errorf("split: a split tensor is neither stacked nor transformed before the cut (transform the parts)")
+	if tr.Stack != nil {
+		return nil, fmt.Errorf("split: a split tensor cannot be stacked")
 	}
 	if len(sp.Parts) < 2 {
 		return nil, fmt.Errorf("split: want at least two parts")
@@ -62,6 +63,12 @@ func compileSplit(t *Table, tr *TensorRule) ([][][2]string, error) {
 func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
 	if err := d.Check(); err != nil {
 		return nil, err
+	}
+	for _, t := range m.r.transforms { // the whole tensor's, before the cut
+		var err error
+		if d, err = transforms[t[0]].build(c, d, t[1]); err != nil {
+			return nil, err
+		}
 	}
 	sp := m.r.src.Split
 	groups := int64(1)
@@ -132,8 +139,9 @@ func (h *hparams) evalInt(src string) (int64, error) {
 
 // transposeHeads swaps the last two axes of a [groups, a, b] tensor, as
 // the converter transposes DeepSeek's per-head k_b to [heads, kv_lora_rank,
-// qk_nope_head_dim]. Like transpose, it needs the whole tensor (one
-// projection of one layer, a few MiB for DeepSeek-V3).
+// qk_nope_head_dim] and Llama 4's experts to [experts, out, in]. Output rows
+// of one group all come from that group's a input rows, so the source keeps
+// the one group it last read (an expert's matrix for Llama 4), not the tensor.
 func transposeHeads(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 	es, err := elemSize(d)
 	if err != nil {
@@ -145,23 +153,46 @@ func transposeHeads(c *tctx, d *tensor.Desc, _ string) (*tensor.Desc, error) {
 	g, ra, rb := d.Shape[0], d.Shape[1], d.Shape[2]
 	out := d.Clone()
 	out.Shape = []int64{g, rb, ra}
-	src := d.Clone()
-	out.Src = &whole{rowBytes: ra * es, what: "transpose_heads(" + d.Src.Describe() + ")", compute: func() ([]byte, error) {
-		in, err := tensor.ReadAll(src)
-		if err != nil {
-			return nil, err
-		}
-		b := make([]byte, len(in))
-		for h := int64(0); h < g; h++ {
-			base := h * ra * rb
-			for r := int64(0); r < ra; r++ {
-				for col := int64(0); col < rb; col++ {
-					o, i := (base+col*ra+r)*es, (base+r*rb+col)*es
-					copy(b[o:o+es], in[i:i+es])
-				}
-			}
-		}
-		return b, nil
-	}}
+	out.Src = &groupTranspose{src: d.Src, a: ra, b: rb, es: es, inRB: d.RowBytes(), group: -1,
+		what: "transpose_heads(" + d.Src.Describe() + ")"}
 	return out, nil
 }
+
+type groupTranspose struct {
+	src      tensor.Source
+	a, b, es int64
+	inRB     int64
+	what     string
+	mu       sync.Mutex
+	group    int64 // the group in buf, -1 for none
+	buf      []byte
+}
+
+func (t *groupTranspose) ReadRows(row, n int64, dst []byte) error {
+	if int64(len(dst)) != n*t.a*t.es {
+		return fmt.Errorf("%s: buffer of %d bytes for %d rows", t.what, len(dst), n)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := int64(0); k < n; k++ {
+		g, col := (row+k)/t.b, (row+k)%t.b
+		if g != t.group {
+			if t.buf == nil {
+				t.buf = make([]byte, t.a*t.inRB)
+			}
+			if err := t.src.ReadRows(g*t.a, t.a, t.buf); err != nil {
+				t.group = -1
+				return err
+			}
+			t.group = g
+		}
+		o := dst[k*t.a*t.es:]
+		for r := int64(0); r < t.a; r++ {
+			i := (r*t.b + col) * t.es
+			copy(o[r*t.es:(r+1)*t.es], t.buf[i:i+t.es])
+		}
+	}
+	return nil
+}
+
+func (t *groupTranspose) Describe() string { return t.what }
