@@ -67,7 +67,6 @@ func TestParseSplitErrors(t *testing.T) {
 		{"arch: x\ntensors:\n  - {hf: a, split: {parts: [{gguf: c, rows: \"1\"}]}}\n", "at least two parts"},
 		{"arch: x\ntensors:\n  - {hf: a, split: {parts: [{gguf: c}, {gguf: d, rows: \"1\"}]}}\n", "parts[0]: need gguf and rows"},
 		{"arch: x\ntensors:\n  - {hf: a, split: {parts: [{gguf: c, rows: \"1\", transforms: [spin]}, {gguf: d, rows: \"1\"}]}}\n", `parts[0]: unknown transform "spin"`},
-
 		{"arch: x\ntensors:\n  - {hf: a, split: {parts: [{gguf: \"blk.{bid}.c\", rows: \"1\"}, {gguf: d, rows: \"1\"}]}}\n", "uses {bid}"},
 		{"arch: x\nskip_blocks_from: n_main\n", `skip_blocks_from: unknown param "n_main"`},
 	} {
