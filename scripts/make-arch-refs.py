@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 # Converter classes whose set_vocab is byte-level BPE only (TextModel's default).
-BPE_ONLY = {"llama4", "qwen3-ct-w4", "qwen3-ct-w4-asym", "minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
+BPE_ONLY = {"llama4", "qwen3-ct-w4", "qwen3-ct-w4-asym", "minimax-m2", "phi3", "phimoe", "exaone-moe", "bloom", "gptneox", "starcoder", "arcee", "olmo", "phi2", "dots1", "qwen3-ct-int8", "qwen3-fp8", "qwen3-ct-fp8", "qwen3-gptq4", "qwen3-gptq2", "qwen3-gptq8-v2", "olmo2", "olmo3", "olmoe", "seed_oss", "qwen3moe", "glm4", "exaone4", "cohere", "cohere2", "starcoder2", "deepseek2", "deepseek2-lite", "deepseek3", "glm4moe"}
 
 
 # ---- checkpoints ---------------------------------------------------------
@@ -1206,6 +1206,7 @@ ARCHS = {
     "gemma3": gemma3,
     "qwen3-ct-int8": ct_int8_model,
     "qwen3-gptq4": lambda seed: gptq_model(seed, 4, False),
+    "qwen3-gptq2": lambda seed: gptq_model(seed, 2, False),
     "qwen3-gptq8-v2": lambda seed: gptq_model(seed, 8, True),
     "qwen3-ct-fp8": ct_fp8_pair,
     "qwen3-fp8": fp8_pair,
