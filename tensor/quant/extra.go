@@ -4,8 +4,8 @@ import "math"
 
 // Types llama-quantize does not produce for the supported mixes, but which
 // GGUF files in the wild hold: MXFP4 and the ternary TQ1_0/TQ2_0 (reference
-// quantizers and dequantizers), IQ4_NL and IQ4_XS (dequantizers only: their
-// quantizers need ggml's importance-weighted search).
+// quantizers and dequantizers), and the IQ4_NL and IQ4_XS dequantizers (their
+// row quantizers are in iq4.go).
 
 // kvaluesMXFP4 are twice the E2M1 values, so the shared E8M0 scale is halved.
 var kvaluesMXFP4 = [16]int8{0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}

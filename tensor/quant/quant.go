@@ -58,10 +58,30 @@ func init() {
 	}
 }
 
-// Supported reports whether t can be both quantized and dequantized here.
+// Supported reports whether t can be both quantized (by QuantizeRows; by
+// Quantize too unless t is a row-only type) and dequantized here.
 func Supported(t tensor.DType) bool {
 	c, ok := codecs[t]
-	return ok && c.quant != nil
+	_, byRow := rowQuantizers[t]
+	return ok && (c.quant != nil || byRow)
+}
+
+// RowOnly reports whether t is quantized only by whole rows (QuantizeRows):
+// the IQ types, whose ggml quantizers have no block-local equivalent of
+// what llama-quantize writes. tensor.Convert cannot produce them.
+func RowOnly(t tensor.DType) bool {
+	_, byRow := rowQuantizers[t]
+	return byRow && codecs[t].quant == nil
+}
+
+// NeedsImportance reports whether ggml refuses to quantize t without
+// importance weights (ggml_quantize_requires_imatrix).
+func NeedsImportance(t tensor.DType) bool {
+	switch t {
+	case tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ1_S:
+		return true
+	}
+	return false
 }
 
 // CanDequantize reports whether rows of t can be decoded to float32 here.
@@ -76,6 +96,9 @@ func CanDequantize(t tensor.DType) bool {
 func Quantize(t tensor.DType, src []float32, dst []byte) error {
 	c, ok := codecs[t]
 	if !ok || c.quant == nil {
+		if RowOnly(t) {
+			return fmt.Errorf("quant: %v is quantized by whole rows (QuantizeRows), not block by block", t)
+		}
 		return fmt.Errorf("quant: no quantizer for %v", t)
 	}
 	bs, bb, err := blocks(t, len(src), len(dst))
@@ -144,6 +167,9 @@ func QuantizeRows(t tensor.DType, src []float32, n int, w []float32, dst []byte)
 	rq, ok := rowQuantizers[t]
 	if !ok {
 		return Quantize(t, src, dst)
+	}
+	if w == nil && NeedsImportance(t) {
+		return fmt.Errorf("quant: %v needs importance weights (an imatrix), as in ggml", t)
 	}
 	if n <= 0 || len(src)%n != 0 {
 		return fmt.Errorf("quant: %d values are not whole rows of %d", len(src), n)

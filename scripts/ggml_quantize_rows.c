@@ -1,0 +1,55 @@
+// ggml_quantize_rows: quantize float32 rows with ggml's own
+// ggml_quantize_chunk, the kernel llama-quantize calls per tensor, and write
+// the encoded bytes. The byte-identity tests of tensor/quant (iqref_test.go)
+// build it against the ggml libraries of ../shared/tools/build-llama-tools.sh
+// and compare our quantizers with it row by row.
+//   ggml_quantize_rows TYPE N_PER_ROW ROWS.f32 [WEIGHTS.f32] > OUT.bin
+// ROWS.f32 holds whole rows of little-endian float32; WEIGHTS.f32, if given,
+// holds N_PER_ROW importance weights shared by every row (an imatrix entry).
+// TYPE is a ggml type name as ggml_type_name spells it (iq4_nl, iq2_xxs, ...).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ggml.h"
+
+static float *slurp(const char *path, long *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); return NULL; }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *buf = malloc(size ? size : 1);
+    if (!buf || fread(buf, 1, size, f) != (size_t)size) { fprintf(stderr, "%s: short read\n", path); fclose(f); return NULL; }
+    fclose(f);
+    *n = size / (long)sizeof(float);
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s TYPE N_PER_ROW ROWS.f32 [WEIGHTS.f32]\n", argv[0]);
+        return 2;
+    }
+    int type = -1;
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const char *name = ggml_type_name((enum ggml_type)t);
+        if (name && strcmp(name, argv[1]) == 0) type = t;
+    }
+    if (type < 0) { fprintf(stderr, "unknown ggml type %s\n", argv[1]); return 2; }
+    long n = atol(argv[2]), nx = 0, nw = 0;
+    float *x = slurp(argv[3], &nx), *w = NULL;
+    if (!x) return 1;
+    if (argc == 5 && !(w = slurp(argv[4], &nw))) return 1;
+    if (n <= 0 || nx % n != 0 || (w && nw != n)) {
+        fprintf(stderr, "%ld floats are not whole rows of %ld, or %ld weights\n", nx, n, nw);
+        return 2;
+    }
+    long nrows = nx / n;
+    size_t size = ggml_row_size((enum ggml_type)type, n) * nrows;
+    void *q = malloc(size ? size : 1);
+    ggml_quantize_init((enum ggml_type)type);
+    size_t got = ggml_quantize_chunk((enum ggml_type)type, x, q, 0, nrows, n, w);
+    if (got != size) { fprintf(stderr, "ggml wrote %zu bytes, want %zu\n", got, size); return 1; }
+    fwrite(q, 1, size, stdout);
+    return 0;
+}

@@ -1,0 +1,351 @@
+package quant_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
+	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/quant"
+)
+
+// The byte-identity test of the row quantizers against ggml's own
+// ggml_quantize_chunk, through scripts/ggml_quantize_rows.c built against the
+// ggml of ../shared/tools/build-llama-tools.sh ($LLAMA_TOOLS, $LLAMA_SRC).
+// Where the harness cannot be built the outputs are checked against
+// testdata/ggml-rows.sum, the sha256 of what ggml wrote for the same rows
+// (rewritten from ggml, never from our code, by -update-ggml-rows).
+
+var updateGGMLRows = flag.Bool("update-ggml-rows", false, "rewrite testdata/ggml-rows.sum from ggml's quantizers (needs the harness)")
+
+const ggmlRowsSum = "testdata/ggml-rows.sum"
+
+// rowRefTypes are the types compared, with the row lengths tried (256·k
+// where the block is 256, odd multiples of 32 where it is 32) and whether
+// ggml refuses to run without importance weights.
+var rowRefTypes = []struct {
+	typ      tensor.DType
+	lens     []int
+	needsImx bool
+}{
+	{tensor.IQ4_NL, []int{32, 96, 256, 544}, false},
+	{tensor.IQ4_XS, []int{256, 768}, false},
+}
+
+// rowKind makes one adversarial or ordinary row of n values.
+type rowKind struct {
+	name string
+	make func(r *rand.Rand, n int) []float32
+}
+
+func fillRow(n int, f func(i int) float32) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = f(i)
+	}
+	return x
+}
+
+var rowKinds = []rowKind{
+	{"gauss", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(r.NormFloat64()) })
+	}},
+	{"weights", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(0.02 * r.NormFloat64()) })
+	}},
+	{"heavy", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { g := r.NormFloat64(); return float32(g * g * g) })
+	}},
+	{"positive", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(r.Float64()) })
+	}},
+	{"outliers", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(i int) float32 {
+			if i%37 == 5 {
+				return float32(40 * r.NormFloat64())
+			}
+			return float32(r.NormFloat64())
+		})
+	}},
+	{"zeros", func(r *rand.Rand, n int) []float32 { return make([]float32, n) }},
+	{"constant", func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return 0.75 }) }},
+	{"negative", func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return -3 }) }},
+	{"spike", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(i int) float32 {
+			if i == n/3 {
+				return -7
+			}
+			return 0
+		})
+	}},
+	{"alternating", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(i int) float32 { return float32(1 - 2*(i%2)) })
+	}},
+	{"ramp", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(i int) float32 { return float32(i)/float32(n) - 0.5 })
+	}},
+	{"subnormal", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(1e-41 * r.NormFloat64()) })
+	}},
+	{"tiny", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(1e-9 * r.NormFloat64()) })
+	}},
+	{"huge", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(1e15 * r.NormFloat64()) })
+	}},
+	{"halfmax", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(6e4 * r.NormFloat64()) })
+	}},
+}
+
+// weightKinds are the importance weights tried: none, imatrix-like (positive,
+// spread over orders of magnitude) and sparse (a quarter zero).
+var weightKinds = []struct {
+	name string
+	make func(r *rand.Rand, n int) []float32
+}{
+	{"none", func(*rand.Rand, int) []float32 { return nil }},
+	{"imatrix", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(math.Exp(2 * r.NormFloat64())) })
+	}},
+	{"sparse", func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(i int) float32 {
+			if i%4 == 1 {
+				return 0
+			}
+			return float32(r.Float64())
+		})
+	}},
+}
+
+// rowCase is one call of the harness: every row kind at one length, with one
+// kind of weights.
+type rowCase struct {
+	key   string
+	n     int
+	rows  []float32
+	kinds []string
+	w     []float32
+}
+
+func rowCases(typ tensor.DType, lens []int, needsImx bool) []rowCase {
+	var out []rowCase
+	for _, n := range lens {
+		for wi, wk := range weightKinds {
+			if needsImx && wk.name == "none" {
+				continue
+			}
+			r := rand.New(rand.NewPCG(uint64(n), uint64(wi)))
+			c := rowCase{key: fmt.Sprintf("%v n=%d w=%s", typ, n, wk.name), n: n, w: wk.make(r, n)}
+			for _, k := range rowKinds {
+				c.rows = append(c.rows, k.make(r, n)...)
+				c.kinds = append(c.kinds, k.name)
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestRowQuantizersMatchGGML(t *testing.T) {
+	harness := buildGGMLRows(t)
+	sums := readRowSums(t)
+	fresh := map[string]string{}
+	for _, rt := range rowRefTypes {
+		for _, c := range rowCases(rt.typ, rt.lens, rt.needsImx) {
+			t.Run(strings.ReplaceAll(c.key, " ", "/"), func(t *testing.T) {
+				got := quantizeRows(t, rt.typ, c)
+				if harness == "" {
+					want, ok := sums[c.key]
+					if !ok {
+						t.Fatalf("no digest for %q in %s: run with the harness and -update-ggml-rows", c.key, ggmlRowsSum)
+					}
+					if d := digest(got); d != want {
+						t.Fatalf("sha256 %s, ggml's %s (%s)", d, want, ggmlRowsSum)
+					}
+					return
+				}
+				want := runGGMLRows(t, harness, rt.typ, c)
+				fresh[c.key] = digest(want)
+				if !*updateGGMLRows && sums[c.key] != fresh[c.key] {
+					t.Errorf("ggml's digest %s differs from %s's %q: update it with -update-ggml-rows", fresh[c.key], ggmlRowsSum, sums[c.key])
+				}
+				compareRows(t, rt.typ, c, got, want)
+			})
+		}
+	}
+	if *updateGGMLRows {
+		if harness == "" {
+			t.Fatal("-update-ggml-rows needs the harness")
+		}
+		writeRowSums(t, fresh)
+	}
+}
+
+func quantizeRows(t *testing.T, typ tensor.DType, c rowCase) []byte {
+	t.Helper()
+	rb, err := typ.RowBytes(int64(c.n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, int(rb)*len(c.kinds))
+	if err := quant.QuantizeRows(typ, c.rows, c.n, c.w, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// compareRows names the first row and block that differ.
+func compareRows(t *testing.T, typ tensor.DType, c rowCase, got, want []byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d bytes, ggml wrote %d", len(got), len(want))
+	}
+	rb := len(got) / len(c.kinds)
+	bb := int(typ.Info().BlockBytes)
+	bad := 0
+	for i, k := range c.kinds {
+		g, w := got[i*rb:(i+1)*rb], want[i*rb:(i+1)*rb]
+		if bytes.Equal(g, w) {
+			continue
+		}
+		bad++
+		for b := 0; b < rb; b += bb {
+			if !bytes.Equal(g[b:b+bb], w[b:b+bb]) {
+				t.Errorf("row %q block %d:\n ours %x\n ggml %x", k, b/bb, g[b:b+bb], w[b:b+bb])
+				break
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d rows differ from ggml", bad, len(c.kinds))
+	}
+}
+
+func digest(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// buildGGMLRows compiles the harness, or returns "" where it cannot be
+// built (fatal in CI: there the comparison with ggml itself must run).
+func buildGGMLRows(t *testing.T) string {
+	t.Helper()
+	tools, src := os.Getenv("LLAMA_TOOLS"), os.Getenv("LLAMA_SRC")
+	cc, ccErr := exec.LookPath("cc")
+	why := ""
+	switch {
+	case tools == "" || src == "":
+		why = "LLAMA_TOOLS/LLAMA_SRC not set (eval \"$(../shared/tools/build-llama-tools.sh)\")"
+	case ccErr != nil:
+		why = "no C compiler: " + ccErr.Error()
+	}
+	if why != "" {
+		if corpus.InCI() {
+			t.Fatalf("cannot build the ggml harness: %s", why)
+		}
+		t.Logf("comparing with %s only: %s", ggmlRowsSum, why)
+		return ""
+	}
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "ggml_quantize_rows")
+	out, err := exec.Command(cc, "-O2", "-I", filepath.Join(src, "ggml", "include"),
+		filepath.Join(root, "scripts", "ggml_quantize_rows.c"), "-L", tools, "-l:libggml-base.so",
+		"-Wl,-rpath,"+tools, "-o", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the ggml harness: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runGGMLRows(t *testing.T, bin string, typ tensor.DType, c rowCase) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name string, v []float32) string {
+		p := filepath.Join(dir, name)
+		b := make([]byte, 4*len(v))
+		for i, f := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	args := []string{strings.ToLower(typ.String()), fmt.Sprint(c.n), write("rows.f32", c.rows)}
+	if c.w != nil {
+		args = append(args, write("w.f32", c.w))
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ggml harness %v: %v\n%s", args, err, stderr.Bytes())
+	}
+	return out
+}
+
+func readRowSums(t *testing.T) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	f, err := os.Open(ggmlRowsSum)
+	if os.IsNotExist(err) && *updateGGMLRows {
+		return m
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		sum, key, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("%s: bad line %q", ggmlRowsSum, line)
+		}
+		m[key] = sum
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func writeRowSums(t *testing.T, m map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# sha256 of ggml_quantize_chunk's output for the rows of iqref_test.go (scripts/ggml_quantize_rows.c),\n")
+	b.WriteString("# written by go test ./tensor/quant -run TestRowQuantizersMatchGGML -update-ggml-rows\n")
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&b, "%s  %s\n", m[k], k)
+	}
+	if err := os.WriteFile(ggmlRowsSum, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
