@@ -3,10 +3,12 @@
 // the encoded bytes. The byte-identity tests of tensor/quant (iqref_test.go)
 // build it against the ggml libraries of ../shared/tools/build-llama-tools.sh
 // and compare our quantizers with it row by row.
-//   ggml_quantize_rows TYPE N_PER_ROW ROWS.f32 [WEIGHTS.f32] > OUT.bin
-// ROWS.f32 holds whole rows of little-endian float32; WEIGHTS.f32, if given,
-// holds N_PER_ROW importance weights shared by every row (an imatrix entry).
-// TYPE is a ggml type name as ggml_type_name spells it (iq4_nl, iq2_xxs, ...).
+//   ggml_quantize_rows TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|- [N_PER_ROW ROWS.f32 WEIGHTS.f32|-]... > OUT.bin
+// Each triple is one call, the outputs concatenated (one process per type:
+// ggml's IQ1 tables take seconds to build). ROWS.f32 holds whole rows of
+// little-endian float32; WEIGHTS.f32 holds N_PER_ROW importance weights
+// shared by every row (an imatrix entry), "-" none. TYPE is a ggml type name
+// as ggml_type_name spells it (iq4_nl, iq2_xxs, ...).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,8 @@ static float *slurp(const char *path, long *n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: %s TYPE N_PER_ROW ROWS.f32 [WEIGHTS.f32]\n", argv[0]);
+    if (argc < 5 || (argc - 2) % 3 != 0) {
+        fprintf(stderr, "usage: %s TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|- ...\n", argv[0]);
         return 2;
     }
     int type = -1;
@@ -36,20 +38,23 @@ int main(int argc, char **argv) {
         if (name && strcmp(name, argv[1]) == 0) type = t;
     }
     if (type < 0) { fprintf(stderr, "unknown ggml type %s\n", argv[1]); return 2; }
-    long n = atol(argv[2]), nx = 0, nw = 0;
-    float *x = slurp(argv[3], &nx), *w = NULL;
-    if (!x) return 1;
-    if (argc == 5 && !(w = slurp(argv[4], &nw))) return 1;
-    if (n <= 0 || nx % n != 0 || (w && nw != n)) {
-        fprintf(stderr, "%ld floats are not whole rows of %ld, or %ld weights\n", nx, n, nw);
-        return 2;
-    }
-    long nrows = nx / n;
-    size_t size = ggml_row_size((enum ggml_type)type, n) * nrows;
-    void *q = malloc(size ? size : 1);
     ggml_quantize_init((enum ggml_type)type);
-    size_t got = ggml_quantize_chunk((enum ggml_type)type, x, q, 0, nrows, n, w);
-    if (got != size) { fprintf(stderr, "ggml wrote %zu bytes, want %zu\n", got, size); return 1; }
-    fwrite(q, 1, size, stdout);
+    for (int a = 2; a < argc; a += 3) {
+        long n = atol(argv[a]), nx = 0, nw = 0;
+        float *x = slurp(argv[a+1], &nx), *w = NULL;
+        if (!x) return 1;
+        if (strcmp(argv[a+2], "-") != 0 && !(w = slurp(argv[a+2], &nw))) return 1;
+        if (n <= 0 || nx % n != 0 || (w && nw != n)) {
+            fprintf(stderr, "%ld floats are not whole rows of %ld, or %ld weights\n", nx, n, nw);
+            return 2;
+        }
+        long nrows = nx / n;
+        size_t size = ggml_row_size((enum ggml_type)type, n) * nrows;
+        void *q = malloc(size ? size : 1);
+        size_t got = ggml_quantize_chunk((enum ggml_type)type, x, q, 0, nrows, n, w);
+        if (got != size) { fprintf(stderr, "ggml wrote %zu bytes, want %zu\n", got, size); return 1; }
+        fwrite(q, 1, size, stdout);
+        free(q); free(x); free(w);
+    }
     return 0;
 }

@@ -1,0 +1,161 @@
+package quant
+
+import (
+	"math"
+	"sync"
+)
+
+//go:generate sh -c "go run gen_iqgrids.go $LLAMA_SRC/ggml/src > iqgrids.go"
+
+// iqLattice is what ggml's iq2xs_init_impl / iq3xs_init_impl build for a
+// grid type: the grid's points on the odd-integer lattice (2l+1 per field),
+// a map from a point's packed levels to its grid index, and, for each point
+// off the grid, the grid points at the nwant smallest squared distances
+// (ties by grid index), in which the quantizers search the best fit.
+type iqLattice struct {
+	dims, bits int
+	pos        [][8]int8 // per grid index, dims values 2l+1
+	kmap       []int32   // packed levels -> grid index, or -(offset+1) into neighbours
+	neighbours []uint16  // at each offset: a count, then that many grid indices
+}
+
+// latticeSpec says how ggml builds one lattice.
+type latticeSpec struct {
+	points     []uint16
+	dims, bits int
+	kmapSize   int // ggml's bound on packed levels: the largest its quantizers form, plus one
+	nwant      int
+}
+
+var (
+	latticeOnce  [6]sync.Once
+	lattices     [6]*iqLattice
+	latticeSpecs = [6]latticeSpec{
+		{latticeIQ2XXS[:], 8, 2, 43692, 2},
+		{latticeIQ2XS[:], 8, 2, 43692, 2},
+		{latticeIQ2S[:], 8, 2, 43692, 1},
+		{latticeIQ1S[:], 8, 2, 43692, 3},
+		{latticeIQ3XXS[:], 4, 3, 4096, 2},
+		{latticeIQ3S[:], 4, 3, 4096, 3},
+	}
+)
+
+const (
+	latIQ2XXS = iota
+	latIQ2XS
+	latIQ2S
+	latIQ1S
+	latIQ3XXS
+	latIQ3S
+)
+
+// lattice builds lattice i on first use: IQ1_S's takes ~0.1 s, and a run
+// that writes no IQ type should not pay for it.
+func lattice(i int) *iqLattice {
+	latticeOnce[i].Do(func() { lattices[i] = newLattice(latticeSpecs[i]) })
+	return lattices[i]
+}
+
+func newLattice(s latticeSpec) *iqLattice {
+	l := &iqLattice{dims: s.dims, bits: s.bits, pos: make([][8]int8, len(s.points)), kmap: make([]int32, s.kmapSize)}
+	mask := uint16(1)<<s.bits - 1
+	for i := range l.kmap {
+		l.kmap[i] = -1
+	}
+	for j, p := range s.points {
+		for k := 0; k < s.dims; k++ {
+			l.pos[j][k] = int8(2*(p>>(s.bits*k)&mask) + 1)
+		}
+		l.kmap[p] = int32(j) // p packs the levels exactly as the quantizers do
+	}
+	// Squared distances split into two halves of the fields, so that a
+	// point's distance to every grid point is two table lookups.
+	half := s.dims / 2
+	hbits := half * s.bits
+	hsize := 1 << hbits
+	dist := make([]int32, hsize*hsize)
+	for a := 0; a < hsize; a++ {
+		for b := 0; b < hsize; b++ {
+			var d int32
+			for k := 0; k < half; k++ {
+				la, lb := int32(a>>(s.bits*k))&int32(mask), int32(b>>(s.bits*k))&int32(mask)
+				d += 4 * (la - lb) * (la - lb)
+			}
+			dist[a*hsize+b] = d
+		}
+	}
+	lo, hi := make([]int32, len(s.points)), make([]int32, len(s.points))
+	for j, p := range s.points {
+		lo[j], hi[j] = int32(p)&int32(hsize-1), int32(p)>>hbits
+	}
+	d2 := make([]int32, len(s.points))
+	for i := range l.kmap {
+		if l.kmap[i] >= 0 {
+			continue
+		}
+		rl, rh := dist[(i&(hsize-1))*hsize:][:hsize], dist[(i>>hbits)*hsize:][:hsize]
+		// The nwant smallest distinct distances, ascending.
+		var want [3]int32
+		nw := 0
+		for j := range d2 {
+			d := rl[lo[j]] + rh[hi[j]]
+			d2[j] = d
+			k := nw
+			for k > 0 && want[k-1] > d {
+				k--
+			}
+			if k < s.nwant && (k == 0 || want[k-1] != d) && (k == nw || want[k] != d) {
+				copy(want[k+1:], want[k:min(nw, s.nwant-1)])
+				want[k] = d
+				nw = min(nw+1, s.nwant)
+			}
+		}
+		l.kmap[i] = -int32(len(l.neighbours)) - 1
+		start := len(l.neighbours)
+		l.neighbours = append(l.neighbours, 0)
+		for _, d := range want[:nw] {
+			for j, dj := range d2 {
+				if dj == d {
+					l.neighbours = append(l.neighbours, uint16(j))
+				}
+			}
+		}
+		l.neighbours[start] = uint16(len(l.neighbours) - start - 1)
+	}
+	return l
+}
+
+// index is the grid index of the packed levels u, or -1 when u is off the grid.
+func (l *iqLattice) index(u int) int {
+	if g := l.kmap[u]; g >= 0 {
+		return int(g)
+	}
+	return -1
+}
+
+// bestNeighbour is ggml's iq2_find_best_neighbour / iq3_find_best_neighbour:
+// among the neighbours of the off-grid point u, the grid point that minimises
+// Σ w·(scale·q − x)² (the first on ties). It writes that point's levels into
+// L and returns its index. Where every distance is NaN or not below FLT_MAX
+// ggml aborts; this takes the first neighbour instead.
+func (l *iqLattice) bestNeighbour(u int, x, w []float32, scale float32, L []int8) int {
+	nb := l.neighbours[-l.kmap[u]-1:]
+	n := int(nb[0])
+	best, gi := float32(math.MaxFloat32), int(nb[1])
+	for _, j := range nb[1 : n+1] {
+		p := &l.pos[j]
+		var d2 float32
+		for i := 0; i < l.dims; i++ {
+			diff := float32(scale*float32(p[i])) - x[i]
+			d2 += float32(float32(w[i]*diff) * diff)
+		}
+		if d2 < best {
+			best, gi = d2, int(j)
+		}
+	}
+	p := &l.pos[gi]
+	for i := 0; i < l.dims; i++ {
+		L[i] = (p[i] - 1) / 2
+	}
+	return gi
+}
