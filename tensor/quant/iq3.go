@@ -69,77 +69,10 @@ func oddFit(x, w []float32, L []int8) (sumqx, sumq2 float32) {
 	return sumqx, sumq2
 }
 
-// iq3Levels snaps group k (4 values) to the lattice at inverse scale id: the
-// levels go to L, off-grid points to their best neighbour at 1/id (or at
-// scale, when given). It reports whether the rounded point was on the grid.
-func iq3Levels(lat *iqLattice, xval, waux []float32, L []int8, id, scale float32) bool {
-	u := 0
-	for i := 0; i < 4; i++ {
-		L[i] = oddLevel(id, xval[i], 8)
-		u |= int(L[i]) << (3 * i)
-	}
-	if lat.index(u) >= 0 {
-		return true
-	}
-	lat.bestNeighbour(u, xval, waux, scale, L)
-	return false
-}
-
-// iq3Search is the scale search quantize_row_iq3_xxs_impl and
-// quantize_row_iq3_s_impl share for one group of 32 magnitudes xval: trial
-// inverse scales (15 ± 0.2·is)/max, the best by Σwxq²/Σwq², then a refit of
-// the points that were off the grid (xxs: only those; s: all of them once
-// any was). It leaves the levels in L and returns the scale.
-func iq3Search(lat *iqLattice, xval, weight, waux []float32, L []int8, max float32, isMax int, xxs bool) float32 {
-	var Laux [32]int8
-	var onGrid, onGridAux [8]bool
-	scale := max / 15
-	var best float32
-	for k := range onGrid {
-		onGrid[k] = xxs
-	}
-	for is := -isMax; is <= isMax; is++ {
-		id := (15 + float32(float32(is)*0.2)) / max
-		thisScale := 1 / id
-		for k := 0; k < 8; k++ {
-			onGridAux[k] = iq3Levels(lat, xval[4*k:4*k+4], waux[4*k:4*k+4], Laux[4*k:4*k+4], id, thisScale)
-		}
-		sumqx, sumq2 := oddFit(xval, weight, Laux[:])
-		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
-			scale = sumqx / sumq2
-			best = float32(scale * sumqx)
-			copy(L, Laux[:])
-			onGrid = onGridAux
-		}
-	}
-	off := false
-	for _, on := range onGrid {
-		off = off || !on
-	}
-	if off && scale > 0 {
-		id := 1 / scale
-		for k := 0; k < 8; k++ {
-			if xxs && onGrid[k] {
-				continue
-			}
-			iq3Levels(lat, xval[4*k:4*k+4], waux[4*k:4*k+4], L[4*k:4*k+4], id, scale)
-		}
-		if sumqx, sumq2 := oddFit(xval, weight, L); sumq2 > 0 {
-			scale = sumqx / sumq2
-		}
-	}
-	return scale
-}
-
-// gridIndex is the grid index of 4 (or 8) levels of bits bits each; ggml
-// aborts on a point off the grid, which only NaN input produces: index 0.
-func (l *iqLattice) gridIndex(L []int8) int {
-	u := 0
-	for i := 0; i < l.dims; i++ {
-		u |= int(L[i]) << (l.bits * i)
-	}
-	return max(0, l.index(u))
-}
+var (
+	searchIQ3XXS = searchParams{center: 15, step: 0.2, isMax: 15, skipOn: true, refitOn: true}
+	searchIQ3S   = searchParams{center: 15, step: 0.2, isMax: 9, skipOn: false, refitOn: false}
+)
 
 // evenSigns splits 8 values into magnitudes and sign bits, as IQ2_XXS,
 // IQ2_XS and IQ3_XXS store them: 7 bits, the eighth implied by even parity.
@@ -199,7 +132,7 @@ func quantRowIQ3XXS(x, w []float32, b []byte) {
 				continue
 			}
 			clear(L[:])
-			scale := iq3Search(lat, xval[:], weight[:], waux[:], L[:], max, 15, true)
+			scale := lat.search(searchIQ3XXS, xval[:], weight[:], waux[:], L[:], max)
 			if scale < 0 {
 				scale = -scale
 				for k := range signs {
@@ -265,7 +198,7 @@ func quantRowIQ3S(x, w []float32, b []byte) {
 				scales[ib] = 0
 				continue
 			}
-			scale := iq3Search(lat, xval[:], weight[:], waux[:], L[:], max, 9, false)
+			scale := lat.search(searchIQ3S, xval[:], weight[:], waux[:], L[:], max)
 			if scale < 0 {
 				scale = -scale
 				for k := range bsigns {

@@ -14,6 +14,7 @@ import (
 // (ties by grid index), in which the quantizers search the best fit.
 type iqLattice struct {
 	dims, bits int
+	kmaxq      int32     // levels run 0..kmaxq-1
 	pos        [][8]int8 // per grid index, dims values 2l+1
 	kmap       []int32   // packed levels -> grid index, or -(offset+1) into neighbours
 	neighbours []uint16  // at each offset: a count, then that many grid indices
@@ -23,6 +24,7 @@ type iqLattice struct {
 type latticeSpec struct {
 	points     []uint16
 	dims, bits int
+	kmaxq      int32
 	kmapSize   int // ggml's bound on packed levels: the largest its quantizers form, plus one
 	nwant      int
 }
@@ -31,12 +33,12 @@ var (
 	latticeOnce  [6]sync.Once
 	lattices     [6]*iqLattice
 	latticeSpecs = [6]latticeSpec{
-		{latticeIQ2XXS[:], 8, 2, 43692, 2},
-		{latticeIQ2XS[:], 8, 2, 43692, 2},
-		{latticeIQ2S[:], 8, 2, 43692, 1},
-		{latticeIQ1S[:], 8, 2, 43692, 3},
-		{latticeIQ3XXS[:], 4, 3, 4096, 2},
-		{latticeIQ3S[:], 4, 3, 4096, 3},
+		{latticeIQ2XXS[:], 8, 2, 3, 43692, 2},
+		{latticeIQ2XS[:], 8, 2, 3, 43692, 2},
+		{latticeIQ2S[:], 8, 2, 3, 43692, 1},
+		{latticeIQ1S[:], 8, 2, 3, 43692, 3},
+		{latticeIQ3XXS[:], 4, 3, 8, 4096, 2},
+		{latticeIQ3S[:], 4, 3, 8, 4096, 3},
 	}
 )
 
@@ -57,7 +59,7 @@ func lattice(i int) *iqLattice {
 }
 
 func newLattice(s latticeSpec) *iqLattice {
-	l := &iqLattice{dims: s.dims, bits: s.bits, pos: make([][8]int8, len(s.points)), kmap: make([]int32, s.kmapSize)}
+	l := &iqLattice{dims: s.dims, bits: s.bits, kmaxq: s.kmaxq, pos: make([][8]int8, len(s.points)), kmap: make([]int32, s.kmapSize)}
 	mask := uint16(1)<<s.bits - 1
 	for i := range l.kmap {
 		l.kmap[i] = -1
@@ -158,4 +160,89 @@ func (l *iqLattice) bestNeighbour(u int, x, w []float32, scale float32, L []int8
 		L[i] = (p[i] - 1) / 2
 	}
 	return gi
+}
+
+// snap rounds one vector of xval (lat.dims values) to levels at inverse
+// scale id, ggml's nearest_int(0.5f*(id*x-1)) clamped to [0, kmaxq-1], and
+// moves a point off the grid to its best neighbour at scale. The levels go
+// to L; it reports whether the rounded point was on the grid.
+func (l *iqLattice) snap(xval, waux []float32, L []int8, id, scale float32) bool {
+	u := 0
+	for i := 0; i < l.dims; i++ {
+		L[i] = oddLevel(id, xval[i], l.kmaxq)
+		u |= int(L[i]) << (l.bits * i)
+	}
+	if l.index(u) >= 0 {
+		return true
+	}
+	l.bestNeighbour(u, xval, waux, scale, L)
+	return false
+}
+
+// gridIndex is the grid index of dims levels; ggml aborts on a point off
+// the grid, which only NaN input produces: index 0.
+func (l *iqLattice) gridIndex(L []int8) int {
+	u := 0
+	for i := 0; i < l.dims; i++ {
+		u |= int(L[i]) << (l.bits * i)
+	}
+	return max(0, l.index(u))
+}
+
+// searchParams are the constants of one type's scale search.
+type searchParams struct {
+	center  float32 // 2·kMaxQ−1: the odd level the group maximum maps to
+	step    float32 // the trial spacing of that level
+	isMax   int     // trials run from −isMax to isMax
+	skipOn  bool    // the refit leaves points that were on the grid alone
+	refitOn bool    // the refit starts as if every point were on the grid (IQ3_S: false)
+}
+
+// latticeSearch is the scale search that IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S
+// share for one group of magnitudes xval with maximum max: trial inverse
+// scales (center + step·is)/max, the best by (Σwxq)²/Σwq², then a refit of
+// the points (all, or those off the grid) at the best scale. It leaves the
+// levels in L (len(xval)) and returns the scale.
+func (l *iqLattice) search(p searchParams, xval, weight, waux []float32, L []int8, max float32) float32 {
+	var Laux [32]int8
+	var onGrid, onGridAux [8]bool
+	n, nv := len(xval), len(xval)/l.dims
+	scale := max / p.center
+	var best float32
+	for k := range onGrid {
+		onGrid[k] = p.refitOn
+	}
+	for is := -p.isMax; is <= p.isMax; is++ {
+		id := (p.center + float32(float32(is)*p.step)) / max
+		thisScale := 1 / id
+		for k := 0; k < nv; k++ {
+			o := l.dims * k
+			onGridAux[k] = l.snap(xval[o:o+l.dims], waux[o:o+l.dims], Laux[o:o+l.dims], id, thisScale)
+		}
+		sumqx, sumq2 := oddFit(xval, weight, Laux[:n])
+		if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+			scale = sumqx / sumq2
+			best = float32(scale * sumqx)
+			copy(L, Laux[:n])
+			onGrid = onGridAux
+		}
+	}
+	off := false
+	for _, on := range onGrid[:nv] {
+		off = off || !on
+	}
+	if off && scale > 0 {
+		id := 1 / scale
+		for k := 0; k < nv; k++ {
+			if p.skipOn && onGrid[k] {
+				continue
+			}
+			o := l.dims * k
+			l.snap(xval[o:o+l.dims], waux[o:o+l.dims], L[o:o+l.dims], id, scale)
+		}
+		if sumqx, sumq2 := oddFit(xval, weight, L); sumq2 > 0 {
+			scale = sumqx / sumq2
+		}
+	}
+	return scale
 }

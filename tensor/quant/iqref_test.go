@@ -48,6 +48,9 @@ var rowRefTypes = []struct {
 	{tensor.IQ4_XS, []int{256, 768}, false, nil},
 	{tensor.IQ3_XXS, []int{256, 512}, false, []string{"huge"}},
 	{tensor.IQ3_S, []int{256, 512}, false, []string{"huge"}},
+	{tensor.IQ2_XXS, []int{256, 512}, true, []string{"huge"}},
+	{tensor.IQ2_XS, []int{256, 512}, true, []string{"huge"}},
+	{tensor.IQ2_S, []int{256, 512}, false, []string{"huge"}},
 }
 
 // rowKind makes one adversarial or ordinary row of n values.
