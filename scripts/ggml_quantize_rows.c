@@ -3,10 +3,10 @@
 // the encoded bytes. The byte-identity tests of tensor/quant (iqref_test.go)
 // build it against the ggml libraries of ../shared/tools/build-llama-tools.sh
 // and compare our quantizers with it row by row.
-//   ggml_quantize_rows TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|- [N_PER_ROW ROWS.f32 WEIGHTS.f32|-]... > OUT.bin
-// Each triple is one call, the outputs concatenated (one process per type:
-// ggml's IQ1 tables take seconds to build). ROWS.f32 holds whole rows of
-// little-endian float32; WEIGHTS.f32 holds N_PER_ROW importance weights
+//   ggml_quantize_rows TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|- [TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|-]... > OUT.bin
+// Each quadruple is one call, the outputs concatenated (one process for
+// all: ggml's IQ1 tables take seconds to build). ROWS.f32 holds whole rows
+// of little-endian float32; WEIGHTS.f32 holds N_PER_ROW importance weights
 // shared by every row (an imatrix entry), "-" none. TYPE is a ggml type name
 // as ggml_type_name spells it (iq4_nl, iq2_xxs, ...).
 #include <stdio.h>
@@ -27,23 +27,27 @@ static float *slurp(const char *path, long *n) {
     return buf;
 }
 
+static int parse_type(const char *s) {
+    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
+        const char *name = ggml_type_name((enum ggml_type)t);
+        if (name && strcmp(name, s) == 0) return t;
+    }
+    fprintf(stderr, "unknown ggml type %s\n", s);
+    return -1;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 5 || (argc - 2) % 3 != 0) {
+    if (argc < 5 || (argc - 1) % 4 != 0) {
         fprintf(stderr, "usage: %s TYPE N_PER_ROW ROWS.f32 WEIGHTS.f32|- ...\n", argv[0]);
         return 2;
     }
-    int type = -1;
-    for (int t = 0; t < GGML_TYPE_COUNT; t++) {
-        const char *name = ggml_type_name((enum ggml_type)t);
-        if (name && strcmp(name, argv[1]) == 0) type = t;
-    }
-    if (type < 0) { fprintf(stderr, "unknown ggml type %s\n", argv[1]); return 2; }
-    ggml_quantize_init((enum ggml_type)type);
-    for (int a = 2; a < argc; a += 3) {
-        long n = atol(argv[a]), nx = 0, nw = 0;
-        float *x = slurp(argv[a+1], &nx), *w = NULL;
+    for (int a = 1; a < argc; a += 4) {
+        int type = parse_type(argv[a]);
+        if (type < 0) return 2;
+        long n = atol(argv[a+1]), nx = 0, nw = 0;
+        float *x = slurp(argv[a+2], &nx), *w = NULL;
         if (!x) return 1;
-        if (strcmp(argv[a+2], "-") != 0 && !(w = slurp(argv[a+2], &nw))) return 1;
+        if (strcmp(argv[a+3], "-") != 0 && !(w = slurp(argv[a+3], &nw))) return 1;
         if (n <= 0 || nx % n != 0 || (w && nw != n)) {
             fprintf(stderr, "%ld floats are not whole rows of %ld, or %ld weights\n", nx, n, nw);
             return 2;
@@ -51,6 +55,7 @@ int main(int argc, char **argv) {
         long nrows = nx / n;
         size_t size = ggml_row_size((enum ggml_type)type, n) * nrows;
         void *q = malloc(size ? size : 1);
+        ggml_quantize_init((enum ggml_type)type);
         size_t got = ggml_quantize_chunk((enum ggml_type)type, x, q, 0, nrows, n, w);
         if (got != size) { fprintf(stderr, "ggml wrote %zu bytes, want %zu\n", got, size); return 1; }
         fwrite(q, 1, size, stdout);

@@ -51,6 +51,8 @@ var rowRefTypes = []struct {
 	{tensor.IQ2_XXS, []int{256, 512}, true, []string{"huge"}},
 	{tensor.IQ2_XS, []int{256, 512}, true, []string{"huge"}},
 	{tensor.IQ2_S, []int{256, 512}, false, []string{"huge"}},
+	{tensor.IQ1_S, []int{256, 512}, true, nil},
+	{tensor.IQ1_M, []int{256, 512}, false, nil},
 }
 
 // rowKind makes one adversarial or ordinary row of n values.
@@ -186,32 +188,36 @@ func rowCases(typ tensor.DType, lens []int, needsImx bool, aborts []string) []ro
 func TestRowQuantizersMatchGGML(t *testing.T) {
 	harness := buildGGMLRows(t)
 	sums := readRowSums(t)
-	fresh := map[string]string{}
+	var cases []rowCase
+	var types []tensor.DType
 	for _, rt := range rowRefTypes {
-		t.Run(rt.typ.String(), func(t *testing.T) {
-			cases := rowCases(rt.typ, rt.lens, rt.needsImx, rt.aborts)
-			var want [][]byte
-			if harness != "" {
-				want = runGGMLRows(t, harness, rt.typ, cases)
-			}
-			for i, c := range cases {
-				got := quantizeRows(t, rt.typ, c)
-				if harness == "" {
-					ref, ok := sums[c.key]
-					switch {
-					case !ok:
-						t.Errorf("%s: no digest in %s: run with the harness and -update-ggml-rows", c.key, ggmlRowsSum)
-					case digest(got) != ref:
-						t.Errorf("%s: sha256 %s, ggml's %s (%s)", c.key, digest(got), ref, ggmlRowsSum)
-					}
-					continue
+		for _, c := range rowCases(rt.typ, rt.lens, rt.needsImx, rt.aborts) {
+			cases, types = append(cases, c), append(types, rt.typ)
+		}
+	}
+	var want [][]byte
+	if harness != "" {
+		want = runGGMLRows(t, harness, types, cases)
+	}
+	fresh := map[string]string{}
+	for i, c := range cases {
+		t.Run(strings.ReplaceAll(c.key, " ", "/"), func(t *testing.T) {
+			got := quantizeRows(t, types[i], c)
+			if harness == "" {
+				ref, ok := sums[c.key]
+				switch {
+				case !ok:
+					t.Errorf("no digest in %s: run with the harness and -update-ggml-rows", ggmlRowsSum)
+				case digest(got) != ref:
+					t.Errorf("sha256 %s, ggml's %s (%s)", digest(got), ref, ggmlRowsSum)
 				}
-				fresh[c.key] = digest(want[i])
-				if !*updateGGMLRows && sums[c.key] != fresh[c.key] {
-					t.Errorf("%s: ggml's digest %s differs from %s's %q: update it with -update-ggml-rows", c.key, fresh[c.key], ggmlRowsSum, sums[c.key])
-				}
-				compareRows(t, rt.typ, c, got, want[i])
+				return
 			}
+			fresh[c.key] = digest(want[i])
+			if !*updateGGMLRows && sums[c.key] != fresh[c.key] {
+				t.Errorf("ggml's digest %s differs from %s's %q: update it with -update-ggml-rows", fresh[c.key], ggmlRowsSum, sums[c.key])
+			}
+			compareRows(t, types[i], c, got, want[i])
 		})
 	}
 	if *updateGGMLRows {
@@ -268,13 +274,13 @@ func compareRows(t *testing.T, typ tensor.DType, c rowCase, got, want []byte) {
 		bad++
 		for b := 0; b < rb; b += bb {
 			if !bytes.Equal(g[b:b+bb], w[b:b+bb]) {
-				t.Errorf("%s: row %q block %d:\n ours %x\n ggml %x", c.key, k, b/bb, g[b:b+bb], w[b:b+bb])
+				t.Errorf("row %q block %d:\n ours %x\n ggml %x", k, b/bb, g[b:b+bb], w[b:b+bb])
 				break
 			}
 		}
 	}
 	if bad > 0 {
-		t.Errorf("%s: %d of %d rows differ from ggml", c.key, bad, len(c.kinds))
+		t.Errorf("%d of %d rows differ from ggml", bad, len(c.kinds))
 	}
 }
 
@@ -317,9 +323,9 @@ func buildGGMLRows(t *testing.T) string {
 	return bin
 }
 
-// runGGMLRows quantizes every case with ggml in one process and returns
-// each case's bytes.
-func runGGMLRows(t *testing.T, bin string, typ tensor.DType, cases []rowCase) [][]byte {
+// runGGMLRows quantizes every case (to types[i]) with ggml in one process
+// and returns each case's bytes.
+func runGGMLRows(t *testing.T, bin string, types []tensor.DType, cases []rowCase) [][]byte {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name string, v []float32) string {
@@ -333,10 +339,11 @@ func runGGMLRows(t *testing.T, bin string, typ tensor.DType, cases []rowCase) []
 		}
 		return p
 	}
-	args := []string{strings.ToLower(typ.String())}
+	var args []string
 	sizes := make([]int, len(cases))
 	for i, c := range cases {
-		args = append(args, fmt.Sprint(c.n), write(fmt.Sprintf("rows%d.f32", i), c.rows), "-")
+		typ := types[i]
+		args = append(args, strings.ToLower(typ.String()), fmt.Sprint(c.n), write(fmt.Sprintf("rows%d.f32", i), c.rows), "-")
 		if c.w != nil {
 			args[len(args)-1] = write(fmt.Sprintf("w%d.f32", i), c.w)
 		}
@@ -351,7 +358,7 @@ func runGGMLRows(t *testing.T, bin string, typ tensor.DType, cases []rowCase) []
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ggml harness %v: %v\n%s", args, err, stderr.Bytes())
+		t.Fatalf("ggml harness: %v\n%s", err, stderr.Bytes())
 	}
 	res := make([][]byte, len(cases))
 	for i, n := range sizes {
