@@ -8,22 +8,33 @@
 // all: ggml's IQ1 tables take seconds to build). ROWS.f32 holds whole rows
 // of little-endian float32; WEIGHTS.f32 holds N_PER_ROW importance weights
 // shared by every row (an imatrix entry), "-" none. TYPE is a ggml type name
-// as ggml_type_name spells it (iq4_nl, iq2_xxs, ...).
+// as ggml_type_name spells it (iq4_nl, iq2_xxs, ...). A TYPE written
+// dequant:TYPE decodes instead: ROWS holds TYPE's bytes, the output is
+// float32 from ggml's to_float, and WEIGHTS must be "-".
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ggml.h"
 
+static void *slurp_bytes(const char *path, long *size);
+
 static float *slurp(const char *path, long *n) {
+    long size = 0;
+    float *buf = slurp_bytes(path, &size);
+    *n = size / (long)sizeof(float);
+    return buf;
+}
+
+static void *slurp_bytes(const char *path, long *n) {
     FILE *f = fopen(path, "rb");
     if (!f) { perror(path); return NULL; }
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
-    float *buf = malloc(size ? size : 1);
+    void *buf = malloc(size ? size : 1);
     if (!buf || fread(buf, 1, size, f) != (size_t)size) { fprintf(stderr, "%s: short read\n", path); fclose(f); return NULL; }
     fclose(f);
-    *n = size / (long)sizeof(float);
+    *n = size;
     return buf;
 }
 
@@ -42,6 +53,21 @@ int main(int argc, char **argv) {
         return 2;
     }
     for (int a = 1; a < argc; a += 4) {
+        if (strncmp(argv[a], "dequant:", 8) == 0) {
+            int type = parse_type(argv[a] + 8);
+            if (type < 0) return 2;
+            long n = atol(argv[a+1]), nb = 0;
+            void *q = slurp_bytes(argv[a+2], &nb);
+            if (!q) return 1;
+            size_t rs = ggml_row_size((enum ggml_type)type, n);
+            if (n <= 0 || nb % rs != 0) { fprintf(stderr, "%ld bytes are not whole rows of %ld %s\n", nb, n, argv[a]); return 2; }
+            long nel = nb / rs * n;
+            float *y = malloc(sizeof(float) * (nel ? nel : 1));
+            ggml_get_type_traits((enum ggml_type)type)->to_float(q, y, nel);
+            fwrite(y, sizeof(float), nel, stdout);
+            free(q); free(y);
+            continue;
+        }
         int type = parse_type(argv[a]);
         if (type < 0) return 2;
         long n = atol(argv[a+1]), nx = 0, nw = 0;

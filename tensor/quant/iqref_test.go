@@ -195,29 +195,58 @@ func TestRowQuantizersMatchGGML(t *testing.T) {
 			cases, types = append(cases, c), append(types, rt.typ)
 		}
 	}
-	var want [][]byte
+	// ggml's bytes, then ggml's decoding of them.
+	var want, wantF [][]byte
 	if harness != "" {
-		want = runGGMLRows(t, harness, types, cases)
+		jobs := make([]ggmlJob, len(cases))
+		for i, c := range cases {
+			jobs[i] = ggmlJob{strings.ToLower(types[i].String()), c.n, f32bytes(c.rows), c.w, rowBytes(t, types[i], c)}
+		}
+		want = runGGML(t, harness, jobs)
+		for i, c := range cases {
+			jobs[i] = ggmlJob{"dequant:" + strings.ToLower(types[i].String()), c.n, want[i], nil, 4 * len(c.rows)}
+		}
+		wantF = runGGML(t, harness, jobs)
 	}
 	fresh := map[string]string{}
 	for i, c := range cases {
 		t.Run(strings.ReplaceAll(c.key, " ", "/"), func(t *testing.T) {
 			got := quantizeRows(t, types[i], c)
+			ref := got
+			if harness != "" {
+				ref = want[i]
+			}
+			y := make([]float32, len(c.rows))
+			if err := quant.Dequantize(types[i], ref, y); err != nil {
+				t.Fatal(err)
+			}
+			gotF := f32bytes(y)
 			if harness == "" {
-				ref, ok := sums[c.key]
-				switch {
-				case !ok:
-					t.Errorf("no digest in %s: run with the harness and -update-ggml-rows", ggmlRowsSum)
-				case digest(got) != ref:
-					t.Errorf("sha256 %s, ggml's %s (%s)", digest(got), ref, ggmlRowsSum)
+				for _, d := range []struct{ key, sum string }{{c.key, digest(got)}, {"dequant " + c.key, digest(gotF)}} {
+					switch ref, ok := sums[d.key]; {
+					case !ok:
+						t.Errorf("no digest for %q in %s: run with the harness and -update-ggml-rows", d.key, ggmlRowsSum)
+					case d.sum != ref:
+						t.Errorf("%s: sha256 %s, ggml's %s (%s)", d.key, d.sum, ref, ggmlRowsSum)
+					}
 				}
 				return
 			}
-			fresh[c.key] = digest(want[i])
-			if !*updateGGMLRows && sums[c.key] != fresh[c.key] {
-				t.Errorf("ggml's digest %s differs from %s's %q: update it with -update-ggml-rows", fresh[c.key], ggmlRowsSum, sums[c.key])
+			fresh[c.key], fresh["dequant "+c.key] = digest(want[i]), digest(wantF[i])
+			for _, k := range []string{c.key, "dequant " + c.key} {
+				if !*updateGGMLRows && sums[k] != fresh[k] {
+					t.Errorf("ggml's digest %s differs from %s's %q for %s: update it with -update-ggml-rows", fresh[k], ggmlRowsSum, sums[k], k)
+				}
 			}
 			compareRows(t, types[i], c, got, want[i])
+			if !bytes.Equal(gotF, wantF[i]) {
+				for j := range y {
+					if g, w := binary.LittleEndian.Uint32(gotF[4*j:]), binary.LittleEndian.Uint32(wantF[i][4*j:]); g != w {
+						t.Fatalf("decoding ggml's bytes: element %d (row %q) is %g, ggml's %g",
+							j, c.kinds[j/c.n], math.Float32frombits(g), math.Float32frombits(w))
+					}
+				}
+			}
 		})
 	}
 	if *updateGGMLRows {
@@ -226,6 +255,15 @@ func TestRowQuantizersMatchGGML(t *testing.T) {
 		}
 		writeRowSums(t, fresh)
 	}
+}
+
+func rowBytes(t *testing.T, typ tensor.DType, c rowCase) int {
+	t.Helper()
+	rb, err := typ.RowBytes(int64(c.n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(rb) * len(c.kinds)
 }
 
 // TestRowQuantizersNoPanic runs the row kinds ggml aborts on: ours must
@@ -246,11 +284,7 @@ func TestRowQuantizersNoPanic(t *testing.T) {
 
 func quantizeRows(t *testing.T, typ tensor.DType, c rowCase) []byte {
 	t.Helper()
-	rb, err := typ.RowBytes(int64(c.n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, int(rb)*len(c.kinds))
+	got := make([]byte, rowBytes(t, typ, c))
 	if err := quant.QuantizeRows(typ, c.rows, c.n, c.w, got); err != nil {
 		t.Fatal(err)
 	}
@@ -323,35 +357,43 @@ func buildGGMLRows(t *testing.T) string {
 	return bin
 }
 
-// runGGMLRows quantizes every case (to types[i]) with ggml in one process
-// and returns each case's bytes.
-func runGGMLRows(t *testing.T, bin string, types []tensor.DType, cases []rowCase) [][]byte {
+// ggmlJob is one call of the harness: type (or dequant:type), row length,
+// the input (float32 rows, or encoded bytes to decode), optional weights, and
+// the size of the output it must write.
+type ggmlJob struct {
+	typ  string
+	n    int
+	in   []byte
+	w    []float32
+	size int
+}
+
+func f32bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+// runGGML runs every job in one harness process and returns each output.
+func runGGML(t *testing.T, bin string, jobs []ggmlJob) [][]byte {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name string, v []float32) string {
+	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
-		b := make([]byte, 4*len(v))
-		for i, f := range v {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-		}
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
 	var args []string
-	sizes := make([]int, len(cases))
-	for i, c := range cases {
-		typ := types[i]
-		args = append(args, strings.ToLower(typ.String()), fmt.Sprint(c.n), write(fmt.Sprintf("rows%d.f32", i), c.rows), "-")
-		if c.w != nil {
-			args[len(args)-1] = write(fmt.Sprintf("w%d.f32", i), c.w)
+	for i, j := range jobs {
+		wp := "-"
+		if j.w != nil {
+			wp = write(fmt.Sprintf("w%d.f32", i), f32bytes(j.w))
 		}
-		rb, err := typ.RowBytes(int64(c.n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sizes[i] = int(rb) * len(c.kinds)
+		args = append(args, j.typ, fmt.Sprint(j.n), write(fmt.Sprintf("in%d", i), j.in), wp)
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
@@ -360,12 +402,12 @@ func runGGMLRows(t *testing.T, bin string, types []tensor.DType, cases []rowCase
 	if err != nil {
 		t.Fatalf("ggml harness: %v\n%s", err, stderr.Bytes())
 	}
-	res := make([][]byte, len(cases))
-	for i, n := range sizes {
-		if len(out) < n {
-			t.Fatalf("ggml harness wrote %d bytes too few", n-len(out))
+	res := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		if len(out) < j.size {
+			t.Fatalf("ggml harness wrote %d bytes too few", j.size-len(out))
 		}
-		res[i], out = out[:n], out[n:]
+		res[i], out = out[:j.size], out[j.size:]
 	}
 	if len(out) != 0 {
 		t.Fatalf("ggml harness wrote %d bytes too many", len(out))

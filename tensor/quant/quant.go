@@ -41,6 +41,15 @@ var codecs = map[tensor.DType]codec{
 	tensor.TQ2_0:  {quantTQ2_0, dequantTQ2_0},
 	tensor.IQ4_NL: {nil, dequantIQ4NL},
 	tensor.IQ4_XS: {nil, dequantIQ4XS},
+
+	// Quantized by whole rows only (rowQuantizers).
+	tensor.IQ2_XXS: {nil, dequantIQ2XXS},
+	tensor.IQ2_XS:  {nil, dequantIQ2XS},
+	tensor.IQ2_S:   {nil, dequantIQ2S},
+	tensor.IQ3_XXS: {nil, dequantIQ3XXS},
+	tensor.IQ3_S:   {nil, dequantIQ3S},
+	tensor.IQ1_S:   {nil, dequantIQ1S},
+	tensor.IQ1_M:   {nil, dequantIQ1M},
 }
 
 // init registers the types this package can both decode and encode, so that

@@ -2,6 +2,7 @@ package quant_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -90,7 +91,7 @@ func TestSizeErrors(t *testing.T) {
 		{"long dst", tensor.Q8_0, 32, 35},
 		{"empty vs one block", tensor.Q6_K, 0, 210},
 		{"unquantized type", tensor.F16, 2, 4},
-		{"decode-only type", tensor.IQ2_XXS, 256, 66},
+		{"type without codec", tensor.Q8_1, 32, 36},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := quant.Quantize(tc.typ, make([]float32, tc.n), make([]byte, tc.nb)); err == nil {
@@ -100,6 +101,30 @@ func TestSizeErrors(t *testing.T) {
 				t.Error("Dequantize accepted it")
 			}
 		})
+	}
+}
+
+// TestRowOnlyTypes: the IQ types quantize by whole rows only, so Quantize
+// (and the block codec tensor.Convert uses) refuses them, naming QuantizeRows.
+func TestRowOnlyTypes(t *testing.T) {
+	for _, typ := range []tensor.DType{tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S,
+		tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M} {
+		nb := mustRowBytes(t, typ, 256)
+		err := quant.Quantize(typ, make([]float32, 256), make([]byte, nb))
+		if err == nil || !strings.Contains(err.Error(), "QuantizeRows") {
+			t.Errorf("%v: Quantize gave %v, want a refusal naming QuantizeRows", typ, err)
+		}
+		if !quant.Supported(typ) || !quant.RowOnly(typ) || tensor.HasCodec(typ) {
+			t.Errorf("%v: Supported %v, RowOnly %v, tensor.HasCodec %v; want true, true, false",
+				typ, quant.Supported(typ), quant.RowOnly(typ), tensor.HasCodec(typ))
+		}
+		if _, err := tensor.Convert(nil, tensor.F32, typ, 256); err == nil {
+			t.Errorf("%v: tensor.Convert accepted it", typ)
+		}
+		err = quant.QuantizeRows(typ, make([]float32, 256), 256, nil, make([]byte, nb))
+		if quant.NeedsImportance(typ) != (err != nil) {
+			t.Errorf("%v: QuantizeRows without weights: %v (ggml needs them: %v)", typ, err, quant.NeedsImportance(typ))
+		}
 	}
 }
 
