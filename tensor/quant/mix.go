@@ -38,28 +38,54 @@ const (
 	ftQ5_K_S   = 16
 	ftQ5_K_M   = 17
 	ftQ6_K     = 18
+	ftIQ2_XXS  = 19
+	ftIQ2_XS   = 20
 	ftQ2_K_S   = 21
+	ftIQ3_XS   = 22
+	ftIQ3_XXS  = 23
+	ftIQ1_S    = 24
+	ftIQ4_NL   = 25
+	ftIQ3_S    = 26
+	ftIQ3_M    = 27
+	ftIQ2_S    = 28
+	ftIQ2_M    = 29
+	ftIQ4_XS   = 30
+	ftIQ1_M    = 31
 	ftBF16     = 32
 	ftTQ1_0    = 36
 	ftTQ2_0    = 37
 	ftMXFP4MoE = 38
 )
 
-// mixes is in llama-quantize's listing order. The IQ mixes are absent: their
-// quantizers need an importance matrix this project does not compute.
+// mixes is in llama-quantize's listing order, with llama_ftype_get_default_type's
+// base types (IQ2_S's is IQ2_XS, IQ2_M's IQ2_S, IQ3_XS's and IQ3_M's IQ3_S).
+// The lowest-bit ones need an importance matrix for most tensors (see
+// needsImatrix); Plan refuses them without one, as llama-quantize does.
 var mixes = []Mix{
 	{"Q4_0", ftQ4_0, tensor.Q4_0},
 	{"Q4_1", ftQ4_1, tensor.Q4_1},
 	{"MXFP4_MOE", ftMXFP4MoE, tensor.MXFP4},
 	{"Q5_0", ftQ5_0, tensor.Q5_0},
 	{"Q5_1", ftQ5_1, tensor.Q5_1},
+	{"IQ2_XXS", ftIQ2_XXS, tensor.IQ2_XXS},
+	{"IQ2_XS", ftIQ2_XS, tensor.IQ2_XS},
+	{"IQ2_S", ftIQ2_S, tensor.IQ2_XS},
+	{"IQ2_M", ftIQ2_M, tensor.IQ2_S},
+	{"IQ1_S", ftIQ1_S, tensor.IQ1_S},
+	{"IQ1_M", ftIQ1_M, tensor.IQ1_M},
 	{"TQ1_0", ftTQ1_0, tensor.TQ1_0},
 	{"TQ2_0", ftTQ2_0, tensor.TQ2_0},
 	{"Q2_K", ftQ2_K, tensor.Q2_K},
 	{"Q2_K_S", ftQ2_K_S, tensor.Q2_K},
+	{"IQ3_XXS", ftIQ3_XXS, tensor.IQ3_XXS},
+	{"IQ3_S", ftIQ3_S, tensor.IQ3_S},
+	{"IQ3_M", ftIQ3_M, tensor.IQ3_S},
+	{"IQ3_XS", ftIQ3_XS, tensor.IQ3_S},
 	{"Q3_K_S", ftQ3_K_S, tensor.Q3_K},
 	{"Q3_K_M", ftQ3_K_M, tensor.Q3_K},
 	{"Q3_K_L", ftQ3_K_L, tensor.Q3_K},
+	{"IQ4_NL", ftIQ4_NL, tensor.IQ4_NL},
+	{"IQ4_XS", ftIQ4_XS, tensor.IQ4_XS},
 	{"Q4_K_S", ftQ4_K_S, tensor.Q4_K},
 	{"Q4_K_M", ftQ4_K_M, tensor.Q4_K},
 	{"Q5_K_S", ftQ5_K_S, tensor.Q5_K},

@@ -348,11 +348,14 @@ func TestMixFallback(t *testing.T) {
 	if err != nil || rep.Types[0] != tensor.Q8_0 || len(rep.Fallbacks) != 0 {
 		t.Errorf("output 4000 cols: %v %v %v, want Q8_0 and no fallback", rep, err, rep.Fallbacks)
 	}
-	// Legacy types have no fallback: llama-quantize fails.
-	q8 := mustMix(t, "Q8_0")
-	if _, err := q8.Plan(info, one("blk.5.attn_q.weight", 100), Options{}); err == nil ||
-		!strings.Contains(err.Error(), "blk.5.attn_q.weight") {
-		t.Errorf("Q8_0 with 100 columns: %v, want an error naming the tensor", err)
+	// A 32-element type has no smaller block to go to: llama.cpp's
+	// tensor_type_fallback keeps it, and the check after it turns it into F16.
+	for _, mix := range []string{"Q8_0", "IQ4_NL"} {
+		rep, err := mustMix(t, mix).PlanReport(info, one("blk.5.attn_q.weight", 100), Options{})
+		want := []Fallback{{"blk.5.attn_q.weight", 100, mustMix(t, mix).Default, tensor.F16}}
+		if err != nil || rep.Types[0] != tensor.F16 || !reflect.DeepEqual(rep.Fallbacks, want) {
+			t.Errorf("%s with 100 columns: %v, %v; want F16 and fallback %v", mix, rep, err, want)
+		}
 	}
 }
 
@@ -495,13 +498,16 @@ func TestParseMix(t *testing.T) {
 		{"BF16", "BF16", 32, tensor.BF16}, {"F32", "F32", 0, tensor.F32},
 		{"15", "Q4_K_M", 15, tensor.Q4_K}, {"0", "F32", 0, tensor.F32},
 		{"MXFP4_MOE", "MXFP4_MOE", 38, tensor.MXFP4}, {"TQ1_0", "TQ1_0", 36, tensor.TQ1_0},
+		{"iq2_s", "IQ2_S", 28, tensor.IQ2_XS}, {"IQ2_M", "IQ2_M", 29, tensor.IQ2_S},
+		{"22", "IQ3_XS", 22, tensor.IQ3_S}, {"IQ3_M", "IQ3_M", 27, tensor.IQ3_S},
+		{"IQ1_M", "IQ1_M", 31, tensor.IQ1_M}, {"IQ4_XS", "IQ4_XS", 30, tensor.IQ4_XS},
 	} {
 		m, err := ParseMix(c.in)
 		if err != nil || m.Name != c.name || m.FileType != c.ft || m.Default != c.def {
 			t.Errorf("ParseMix(%q) = %+v, %v; want %s %d %v", c.in, m, err, c.name, c.ft, c.def)
 		}
 	}
-	for _, bad := range []string{"", "Q4_K_X", "IQ2_XS", "99", "-1", "Q4_K_M "} {
+	for _, bad := range []string{"", "Q4_K_X", "IQ2_XL", "Q1_0", "99", "-1", "Q4_K_M "} {
 		_, err := ParseMix(bad)
 		if bad == "Q4_K_M " { // surrounding spaces are forgiven
 			if err != nil {

@@ -32,6 +32,20 @@ func (p *planner) layer(i int, name string) (int, int, error) {
 	return i, p.nFFN, nil
 }
 
+// lowBit reports the mixes whose rules llama.cpp groups apart: the 1- and
+// 2-bit IQ mixes.
+func lowBit(ft uint32) bool {
+	switch ft {
+	case ftIQ2_XXS, ftIQ2_XS, ftIQ1_S, ftIQ2_S, ftIQ2_M, ftIQ1_M:
+		return true
+	}
+	return false
+}
+
+// iq2SM reports IQ2_S and IQ2_M, which spend IQ3_S where the other low-bit
+// mixes spend Q2_K.
+func iq2SM(ft uint32) bool { return ft == ftIQ2_S || ft == ftIQ2_M }
+
 // rules is llama_tensor_get_type_impl for the mixes this package offers,
 // branch for branch in llama.cpp's order (the order decides: a fused QKV
 // tensor takes attn_v's branch, never its own).
@@ -46,6 +60,8 @@ func (p *planner) rules(t *tensor.Desc, cat category, typ tensor.DType) (tensor.
 			typ = p.opt.OutputType
 		case ft == ftMXFP4MoE, falcon, cols%typ.Info().BlockSize != 0:
 			typ = tensor.Q8_0
+		case lowBit(ft) || ft == ftIQ3_XXS:
+			typ = tensor.Q5_K
 		case typ != tensor.Q8_0:
 			typ = tensor.Q6_K
 		}
@@ -57,14 +73,33 @@ func (p *planner) rules(t *tensor.Desc, cat category, typ tensor.DType) (tensor.
 			typ = tensor.Q8_0
 		}
 	case cat == catTokenEmbd:
-		if ft == ftTQ1_0 || ft == ftTQ2_0 {
+		switch {
+		case lowBit(ft) && !iq2SM(ft):
+			typ = tensor.Q2_K
+		case iq2SM(ft), ft == ftIQ3_XXS:
+			typ = tensor.IQ3_S
+		case ft == ftTQ1_0 || ft == ftTQ2_0:
 			typ = tensor.Q4_K
 		}
+	case lowBit(ft):
+		typ = p.lowBitRules(cat, typ)
 	case cat.isAttnV():
 		typ = p.attnV(typ)
 	case cat == catAttnK:
-		if nExp == 8 {
+		switch {
+		case nExp == 8:
 			typ = tensor.Q8_0
+		case ft == ftIQ3_XS:
+			typ = tensor.IQ3_XXS
+		case ft == ftIQ3_XXS:
+			typ = tensor.IQ2_S
+		}
+	case cat == catAttnQ:
+		switch ft {
+		case ftIQ3_XS:
+			typ = tensor.IQ3_XXS
+		case ftIQ3_XXS:
+			typ = tensor.IQ2_S
 		}
 	case cat == catFFNDown:
 		l, n, err := p.layer(p.iDown, t.Name)
@@ -80,12 +115,52 @@ func (p *planner) rules(t *tensor.Desc, cat category, typ tensor.DType) (tensor.
 		if cat == catFFNUp {
 			ctr = &p.iUp
 		}
-		if _, _, err := p.layer(*ctr, t.Name); err != nil {
+		l, n, err := p.layer(*ctr, t.Name)
+		if err != nil {
 			return tensor.Invalid, err
+		}
+		if ft == ftIQ3_XS && l >= n/8 && l < 7*n/8 {
+			typ = tensor.IQ3_XXS
 		}
 		*ctr++
 	}
 	return typ, nil
+}
+
+// lowBitRules is llama.cpp's branch for the 1- and 2-bit IQ mixes: its
+// ffn_down counter is the plain tensor count (no layer from MoE names),
+// and ffn_gate/ffn_up are left alone.
+func (p *planner) lowBitRules(cat category, typ tensor.DType) tensor.DType {
+	ft, nExp := p.mix.FileType, p.info.NExpert
+	small := tensor.Q2_K
+	if iq2SM(ft) {
+		small = tensor.IQ3_S
+	}
+	switch {
+	case cat.isAttnV():
+		typ = small
+		if p.info.gqa() >= 4 || nExp >= 4 {
+			typ = tensor.Q4_K
+		}
+		p.iAttnV++
+	case nExp == 8 && cat == catAttnK:
+		typ = tensor.Q4_K
+	case cat == catFFNDown:
+		if p.iDown < p.nFFN/8 {
+			typ = small
+		}
+		p.iDown++
+	case cat == catAttnOutput:
+		switch {
+		case nExp == 8:
+			typ = tensor.Q5_K
+		case ft == ftIQ1_S || ft == ftIQ1_M:
+			typ = tensor.IQ2_XXS
+		case iq2SM(ft):
+			typ = tensor.IQ3_S
+		}
+	}
+	return typ
 }
 
 func (p *planner) attnV(typ tensor.DType) tensor.DType {
@@ -98,12 +173,27 @@ func (p *planner) attnV(typ tensor.DType) tensor.DType {
 		}
 	case ft == ftQ2_K_S && gqa >= 4:
 		typ = tensor.Q4_K
+	case ft == ftIQ3_XXS:
+		switch {
+		case gqa >= 4:
+			typ = tensor.Q4_K
+		case !p.opt.HasImatrix:
+			typ = tensor.IQ3_S
+		default:
+			typ = tensor.IQ3_XXS
+		}
+	case (ft == ftIQ3_XS || ft == ftIQ3_S) && gqa >= 4:
+		typ = tensor.Q4_K
+	case ft == ftIQ3_M:
+		typ = tensor.Q4_K
 	case ft == ftQ3_K_M:
 		typ = tensor.Q4_K
 		if p.iAttnV < 2 {
 			typ = tensor.Q5_K
 		}
 	case ft == ftQ3_K_L:
+		typ = tensor.Q5_K
+	case (ft == ftIQ4_NL || ft == ftIQ4_XS) && gqa >= 4:
 		typ = tensor.Q5_K
 	case (ft == ftQ4_K_M || ft == ftQ5_K_M) && useMoreBits(p.iAttnV, p.nAttnV):
 		typ = tensor.Q6_K
@@ -130,6 +220,11 @@ func (p *planner) ffnDown(typ tensor.DType, l, n int) tensor.DType {
 		if l < n/8 {
 			typ = tensor.Q4_K
 		}
+	case ft == ftIQ3_XXS && !p.opt.HasImatrix:
+		typ = tensor.Q3_K
+		if l < n/8 {
+			typ = tensor.Q4_K
+		}
 	case ft == ftQ3_K_M:
 		switch {
 		case l < n/16:
@@ -139,6 +234,8 @@ func (p *planner) ffnDown(typ tensor.DType, l, n int) tensor.DType {
 		default:
 			typ = tensor.Q3_K
 		}
+	case ft == ftIQ3_M && (l < n/8 || p.info.NExpert == 8 && more):
+		typ = tensor.Q4_K
 	case ft == ftQ3_K_L:
 		typ = tensor.Q5_K
 		if falcon {
@@ -155,6 +252,8 @@ func (p *planner) ffnDown(typ tensor.DType, l, n int) tensor.DType {
 		case more:
 			typ = tensor.Q6_K
 		}
+	case l < n/8 && (ft == ftIQ4_NL || ft == ftIQ4_XS) && !p.opt.HasImatrix:
+		typ = tensor.Q5_K
 	case ft == ftQ5_K_M && more:
 		typ = tensor.Q6_K
 	case ft == ftQ4_K_S && !falcon && l < n/8:
@@ -177,12 +276,14 @@ func (p *planner) attnOutput(typ tensor.DType) tensor.DType {
 		}
 	case p.info.NExpert == 8:
 		switch ft {
-		case ftQ2_K, ftQ3_K_S, ftQ3_K_M, ftQ4_K_S, ftQ4_K_M:
+		case ftQ2_K, ftIQ3_XS, ftIQ3_XXS, ftQ3_K_S, ftQ3_K_M, ftIQ4_NL, ftQ4_K_S, ftQ4_K_M, ftIQ3_S, ftIQ3_M, ftIQ4_XS:
 			typ = tensor.Q5_K
 		}
 	case ft == ftQ2_K:
 		typ = tensor.Q3_K
-	case ft == ftQ3_K_M:
+	case ft == ftIQ3_XXS:
+		typ = tensor.IQ3_S
+	case ft == ftQ3_K_M, ft == ftIQ3_M:
 		typ = tensor.Q4_K
 	case ft == ftQ3_K_L:
 		typ = tensor.Q5_K

@@ -221,6 +221,10 @@ func fallback(t *tensor.Desc, typ tensor.DType, r *Report) (tensor.DType, error)
 	case tensor.Q6_K:
 		used = tensor.Q8_0
 	default:
+		if typ.Info().BlockSize <= 32 { // no smaller block to go to: F16 below
+			used = typ
+			break
+		}
 		return tensor.Invalid, fmt.Errorf("rows of %d elements do not fit %v (blocks of %d), and llama.cpp defines no fallback for it",
 			cols, typ, typ.Info().BlockSize)
 	}
