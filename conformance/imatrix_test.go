@@ -109,7 +109,8 @@ func derivedModel(t *testing.T, root, dir, kind string) string {
 
 // TestImatrixMatchesLlamaQuantize quantizes the corpus model, its
 // odd-width copy and its mixture-of-experts copy (with full and with
-// partial expert data) with recipes/quantize-gguf.yaml as
+// partial expert data), to every legacy, K, IQ and ternary mix, with
+// recipes/quantize-gguf.yaml as
 // scripts/make-imatrix-refs.sh ran llama-quantize (with importance
 // matrices from llama-imatrix, and its per-tensor flags): every key and
 // every tensor's type, shape and data digest must be llama-quantize's.
@@ -119,13 +120,25 @@ func TestImatrixMatchesLlamaQuantize(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "testdata", "imatrix")
-	b, err := os.ReadFile(filepath.Join(dir, "refs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases map[string]imatrixCase
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
+	// refs.json: the legacy and K mixes and the per-tensor flags
+	// (scripts/make-imatrix-refs.sh); refs-iq.json: the IQ and ternary mixes
+	// (scripts/make-iq-refs.sh).
+	cases := map[string]imatrixCase{}
+	for _, f := range []string{"refs.json", "refs-iq.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var more map[string]imatrixCase
+		if err := json.Unmarshal(b, &more); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for k, c := range more {
+			if _, dup := cases[k]; dup {
+				t.Fatalf("%s: case %s is also in another file", f, k)
+			}
+			cases[k] = c
+		}
 	}
 	models := map[string]string{"spm": corpus.Path(t, "tiny-llama-spm-ref", "tiny-llama-spm-bf16.gguf")}
 	tmp := t.TempDir()

@@ -30,7 +30,7 @@ var quantizeSpec = &pipeline.Spec{
 	Summary: "Choose every tensor's type (F32/F16/BF16/Q8_0 as llama.cpp's converter does, or a llama-quantize mix such as Q4_K_M) " +
 		"and convert rows on the fly",
 	Params: obj(withQuantFlags(props{
-		quantType:      str("auto (F16 or BF16, as convert_hf_to_gguf --outtype auto), F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, or a mix: Q2_K, Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K"),
+		quantType:      str("auto (F16 or BF16, as convert_hf_to_gguf --outtype auto), F32, F16, BF16, Q8_0, or a llama-quantize type or mix: " + strings.Join(quant.Mixes(), ", ")),
 		quantOverrides: strMap("per-tensor types by regex over GGUF names, e.g. {'blk\\..*\\.ffn_down\\.weight': Q6_K}; first match wins"),
 		quantPure:      boolean("every quantizable tensor in the mix's base type (llama-quantize --pure)"),
 		quantOutput:    str("type for output.weight"),

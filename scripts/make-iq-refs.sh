@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Writes testdata/imatrix/refs-iq.json: what llama.cpp's own llama-quantize
+# writes for every IQ and ternary mix from the corpus model and its 320-wide
+# FFN copy (rows not a multiple of 256: IQ4_NL and other fallbacks), with the
+# importance matrices of scripts/make-imatrix-refs.sh, and without one where
+# llama-quantize allows it. TestImatrixMatchesLlamaQuantize reads it beside
+# refs.json. Nothing here is mlmf-run's output.
+#   bash scripts/make-iq-refs.sh     (needs ../shared; minutes: ggml builds its IQ1 tables per run)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${MLMF_CORPUS:-$root/../shared/testdata/corpus}
+eval "$(bash "$root/../shared/tools/build-llama-tools.sh")"
+out=$root/testdata/imatrix
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+spm=$corpus/tiny-llama-spm-ref/tiny-llama-spm-bf16.gguf
+odd=$tmp/tiny-llama-odd-bf16.gguf
+python3 "$root/scripts/gguf_refs.py" odd "$spm" "$odd" 320
+[[ $(sha256sum <"$odd" | cut -d' ' -f1) == $(cat "$out/tiny-llama-odd-bf16.gguf.sha256") ]] ||
+  { echo "the odd model differs from the one testdata/imatrix was made from" >&2; exit 1; }
+cd "$out"
+cases=()
+for model in spm odd; do
+  for typ in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_NL IQ4_XS TQ1_0 TQ2_0; do
+    cases+=("$model-$typ|$model|--imatrix tiny-llama-$model.imatrix.gguf|$typ")
+  done
+  for typ in IQ3_S IQ3_M IQ4_NL IQ4_XS TQ1_0 TQ2_0; do # allowed without an imatrix
+    cases+=("$model-$typ-noimatrix|$model||$typ")
+  done
+done
+{
+  echo "{"
+  sep=""
+  for c in "${cases[@]}"; do
+    IFS='|' read -r name model flags typ <<<"$c"
+    in=$spm
+    [[ $model == odd ]] && in=$odd
+    # shellcheck disable=SC2086 # flags are words
+    "$LLAMA_TOOLS/llama-quantize" $flags "$in" "$tmp/out.gguf" "$typ" 2 >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
+    printf '%s"%s": {"model": "%s", "flags": "%s", "type": "%s", "gguf": %s}' "$sep" "$name" "$model" "$flags" "$typ" \
+      "$(python3 "$root/scripts/gguf_refs.py" describe "$tmp/out.gguf")"
+    sep=$',\n'
+  done
+  echo
+  echo "}"
+} >refs-iq.json
+echo "wrote $out/refs-iq.json (${#cases[@]} cases)"
