@@ -127,13 +127,42 @@ func absMaxOf(x []float32) float32 {
 	return m
 }
 
+// iq1sSplit is quantize_row_iq1_s_impl's exhaustive search for the group of
+// 32 with sorted order idx: the split (i1, i2) of the sorted values into
+// levels 0, 1, 2, the shift (+1: values -1, 0, 1 plus 1/8; -1: minus 1/8)
+// and the scale, from prefix sums of w·x and w.
+func iq1sSplit(xb, weight []float32, idx []int, max float32) (i1b, i2b, shift int, scale float32) {
+	var sumx, sumw [33]float32
+	for j, i := range idx {
+		sumx[j+1] = sumx[j] + float32(weight[i]*xb[i])
+		sumw[j+1] = sumw[j] + weight[i]
+	}
+	best := float32(-math.MaxFloat32)
+	scale, i1b, i2b = max, -1, -1
+	for i1 := 0; i1 <= 32; i1++ {
+		for i2 := i1; i2 <= 32; i2++ {
+			a, m, c := sumx[i1]-sumx[0], sumx[i2]-sumx[i1], sumx[32]-sumx[i2]
+			wa, wm, wc := sumw[i1]-sumw[0], sumw[i2]-sumw[i1], sumw[32]-sumw[i2]
+			for s, xv := range [2]*[3]float32{&iq1P, &iq1M} {
+				sumqx := float32(a*xv[0]) + float32(m*xv[1]) + float32(c*xv[2])
+				sumq2 := float32(float32(wa*xv[0])*xv[0]) + float32(float32(wm*xv[1])*xv[1]) + float32(float32(wc*xv[2])*xv[2])
+				if sumq2 > 0 && float32(sumqx*sumqx) > float32(best*sumq2) {
+					scale = sumqx / sumq2
+					best = float32(scale * sumqx)
+					i1b, i2b, shift = i1, i2, 1-2*s
+				}
+			}
+		}
+	}
+	return i1b, i2b, shift, scale
+}
+
 // IQ1_S block: d (fp16), qs[32] (low 8 bits of the grid indices), qh[8]
 // (uint16 per 32: the indices' three high bits, a 3-bit scale, the shift's
 // sign on top).
 func quantRowIQ1S(x, w []float32, b []byte) {
 	lat := lattice(latIQ1S)
 	var weight [32]float32
-	var sumx, sumw [33]float32
 	var L [32]int8
 	var idx [32]int
 	var index [4]int
@@ -155,27 +184,7 @@ func quantRowIQ1S(x, w []float32, b []byte) {
 				continue
 			}
 			sortedOrder(xb, idx[:])
-			for j, i := range idx {
-				sumx[j+1] = sumx[j] + float32(weight[i]*xb[i])
-				sumw[j+1] = sumw[j] + weight[i]
-			}
-			bestScore, scale := float32(-math.MaxFloat32), max
-			besti1, besti2, bestShift := -1, -1, 0
-			for i1 := 0; i1 <= 32; i1++ {
-				for i2 := i1; i2 <= 32; i2++ {
-					a, m, c := sumx[i1]-sumx[0], sumx[i2]-sumx[i1], sumx[32]-sumx[i2]
-					wa, wm, wc := sumw[i1]-sumw[0], sumw[i2]-sumw[i1], sumw[32]-sumw[i2]
-					for s, xv := range [2]*[3]float32{&iq1P, &iq1M} {
-						sumqx := float32(a*xv[0]) + float32(m*xv[1]) + float32(c*xv[2])
-						sumq2 := float32(float32(wa*xv[0])*xv[0]) + float32(float32(wm*xv[1])*xv[1]) + float32(float32(wc*xv[2])*xv[2])
-						if sumq2 > 0 && float32(sumqx*sumqx) > float32(bestScore*sumq2) {
-							scale = sumqx / sumq2
-							bestScore = float32(scale * sumqx)
-							besti1, besti2, bestShift = i1, i2, 1-2*s
-						}
-					}
-				}
-			}
+			besti1, besti2, bestShift, scale := iq1sSplit(xb, weight[:], idx[:], max)
 			if besti1 < 0 {
 				continue
 			}

@@ -196,3 +196,75 @@ func TestNoAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestIQAwkwardInputs runs the IQ row quantizers on the inputs ggml's
+// asserts or overflows trip on (NaN, infinities, ±3e38): no panic, no hang,
+// and a zero row decodes to zeros. (ggml aborts on some of these; what we
+// write for them is unspecified.)
+func TestIQAwkwardInputs(t *testing.T) {
+	fill := func(v float32) []float32 {
+		x := make([]float32, 512)
+		for i := range x {
+			x[i] = v
+		}
+		return x
+	}
+	alt := fill(3e38)
+	for i := 1; i < len(alt); i += 2 {
+		alt[i] = -3e38
+	}
+	mixed := fill(1)
+	mixed[3], mixed[77], mixed[300] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
+	inputs := map[string][]float32{
+		"zeros": fill(0), "ones": fill(1), "negative": fill(-2.5), "tiny": fill(1e-40),
+		"huge": alt, "nan-inf": mixed, "nan": fill(float32(math.NaN())),
+	}
+	ones := fill(1)
+	for _, typ := range []tensor.DType{tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S,
+		tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M} {
+		for name, x := range inputs {
+			for _, w := range [][]float32{nil, ones, x} {
+				if w == nil && quant.NeedsImportance(typ) {
+					continue
+				}
+				q := make([]byte, mustRowBytes(t, typ, len(x)))
+				if err := quant.QuantizeRows(typ, x, len(x), w, q); err != nil {
+					t.Fatalf("%v %s: %v", typ, name, err)
+				}
+				y := make([]float32, len(x))
+				if err := quant.Dequantize(typ, q, y); err != nil {
+					t.Fatalf("%v %s: %v", typ, name, err)
+				}
+				if name == "zeros" {
+					for i, v := range y {
+						if v != 0 {
+							t.Fatalf("%v: zeros decode to %g at %d", typ, v, i)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestIQNoAllocations: the IQ row quantizers keep their scratch on the
+// stack too (their lattices are built once, before).
+func TestIQNoAllocations(t *testing.T) {
+	x := ggmlTestData(0.5, 4096)
+	w := ggmlTestData(1, 4096)
+	for i := range w {
+		w[i] = w[i]*w[i] + 0.1
+	}
+	for _, typ := range []tensor.DType{tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S,
+		tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M} {
+		q := make([]byte, mustRowBytes(t, typ, len(x)))
+		_ = quant.QuantizeRows(typ, x, len(x), w, q) // builds the lattice
+		if n := testing.AllocsPerRun(2, func() { _ = quant.QuantizeRows(typ, x, len(x), w, q) }); n != 0 {
+			t.Errorf("QuantizeRows(%v) allocates %v times per row", typ, n)
+		}
+		y := make([]float32, len(x))
+		if n := testing.AllocsPerRun(2, func() { _ = quant.Dequantize(typ, q, y) }); n != 0 {
+			t.Errorf("Dequantize(%v) allocates %v times per row", typ, n)
+		}
+	}
+}
