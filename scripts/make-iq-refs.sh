@@ -3,7 +3,8 @@
 # writes for every IQ and ternary mix from the corpus model and its 320-wide
 # FFN copy (rows not a multiple of 256: IQ4_NL and other fallbacks), with the
 # importance matrices of scripts/make-imatrix-refs.sh, and without one where
-# llama-quantize allows it. TestImatrixMatchesLlamaQuantize reads it beside
+# llama-quantize allows it; and MXFP4_MOE and a few IQ mixes from the
+# mixture-of-experts copy (per-expert importance weights). TestImatrixMatchesLlamaQuantize reads it beside
 # refs.json. Nothing here is mlmf-run's output.
 #   bash scripts/make-iq-refs.sh     (needs ../shared; minutes: ggml builds its IQ1 tables per run)
 set -euo pipefail
@@ -18,8 +19,16 @@ odd=$tmp/tiny-llama-odd-bf16.gguf
 python3 "$root/scripts/gguf_refs.py" odd "$spm" "$odd" 320
 [[ $(sha256sum <"$odd" | cut -d' ' -f1) == $(cat "$out/tiny-llama-odd-bf16.gguf.sha256") ]] ||
   { echo "the odd model differs from the one testdata/imatrix was made from" >&2; exit 1; }
+moe=$tmp/tiny-llama-moe-bf16.gguf
+python3 "$root/scripts/gguf_refs.py" moe "$spm" "$moe"
+[[ $(sha256sum <"$moe" | cut -d' ' -f1) == $(cat "$out/tiny-llama-moe-bf16.gguf.sha256") ]] ||
+  { echo "the moe model differs from the one testdata/imatrix was made from" >&2; exit 1; }
 cd "$out"
 cases=()
+for typ in MXFP4_MOE IQ2_XS IQ3_M IQ4_XS; do
+  cases+=("moe-$typ|moe|--imatrix tiny-llama-moe.imatrix.gguf|$typ")
+done
+cases+=("moe-MXFP4_MOE-noimatrix|moe||MXFP4_MOE")
 for model in spm odd; do
   for typ in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M IQ3_XXS IQ3_XS IQ3_S IQ3_M IQ4_NL IQ4_XS TQ1_0 TQ2_0; do
     cases+=("$model-$typ|$model|--imatrix tiny-llama-$model.imatrix.gguf|$typ")
@@ -35,10 +44,11 @@ done
     IFS='|' read -r name model flags typ <<<"$c"
     in=$spm
     [[ $model == odd ]] && in=$odd
+    [[ $model == moe ]] && in=$moe
     # shellcheck disable=SC2086 # flags are words
     "$LLAMA_TOOLS/llama-quantize" $flags "$in" "$tmp/out.gguf" "$typ" 2 >"$tmp/log" 2>&1 || { cat "$tmp/log" >&2; exit 1; }
-    printf '%s"%s": {"model": "%s", "flags": "%s", "type": "%s", "gguf": %s}' "$sep" "$name" "$model" "$flags" "$typ" \
-      "$(python3 "$root/scripts/gguf_refs.py" describe "$tmp/out.gguf")"
+    desc=$(python3 "$root/scripts/gguf_refs.py" describe "$tmp/out.gguf")
+    printf '%s"%s": {"model": "%s", "flags": "%s", "type": "%s", "gguf": %s}' "$sep" "$name" "$model" "$flags" "$typ" "$desc"
     sep=$',\n'
   done
   echo
