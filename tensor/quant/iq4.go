@@ -1,6 +1,10 @@
 package quant
 
-import "github.com/mlmf-run/mlmf-run/tensor"
+import (
+	"math"
+
+	"github.com/mlmf-run/mlmf-run/tensor"
+)
 
 // IQ4_NL and IQ4_XS: 4-bit codes into the non-linear codebook kvaluesIQ4NL,
 // one scale per 32 elements (IQ4_NL stores it as fp16, IQ4_XS as a 6-bit
@@ -14,29 +18,37 @@ func init() {
 	rowQuantizers[tensor.IQ4_XS] = quantRowIQ4XS
 }
 
-// bestIndexInt8 is ggml's best_index_int8: the code of the codebook value
-// nearest x (the lower on ties), by bisection of the sorted codebook.
+// bestIndexInt8 is ggml's best_index_int8 for the IQ4_NL codebook: the code
+// of the value nearest x (the lower on ties, by ggml's float differences).
+// ggml bisects; since the codebook values are integers, x < val[j] exactly
+// when floor(x) < val[j], so the bracketing pair comes from a table indexed
+// by floor(x) instead (the same pair, without four unpredictable branches).
 func bestIndexInt8(val *[16]int8, x float32) uint8 {
 	if x <= float32(val[0]) {
 		return 0
 	}
-	if x >= float32(val[15]) {
+	if !(x < float32(val[15])) { // x >= val[15], or NaN: ggml's bisection ends at 15 too
 		return 15
 	}
-	ml, mu := 0, 15
-	for mu-ml > 1 {
-		mav := (ml + mu) / 2
-		if x < float32(val[mav]) {
-			mu = mav
-		} else {
-			ml = mav
-		}
-	}
+	mu := iq4Upper[int(math.Floor(float64(x)))-int(kvaluesIQ4NL[0])]
 	if x-float32(val[mu-1]) < float32(val[mu])-x {
-		return uint8(mu - 1)
+		return mu - 1
 	}
-	return uint8(mu)
+	return mu
 }
+
+// iq4Upper[k-val[0]] is the first code whose value exceeds the integer k,
+// for val[0] <= k < val[15]: where ggml's bisection of the codebook ends.
+var iq4Upper = func() (t [int(113) - int(-127)]uint8) {
+	for k := range t {
+		mu := uint8(1)
+		for int(kvaluesIQ4NL[mu]) <= k+int(kvaluesIQ4NL[0]) {
+			mu++
+		}
+		t[k] = mu
+	}
+	return t
+}()
 
 // iq4Group is quantize_row_iq4_nl_impl's search for one group of 32 (ntry
 // 7): the scale of the signed maximum, refined by least squares, then 15
