@@ -14,10 +14,11 @@ import (
 // (ties by grid index), in which the quantizers search the best fit.
 type iqLattice struct {
 	dims, bits int
-	kmaxq      int32     // levels run 0..kmaxq-1
-	pos        [][8]int8 // per grid index, dims values 2l+1
-	kmap       []int32   // packed levels -> grid index, or -(offset+1) into neighbours
-	neighbours []uint16  // at each offset: a count, then that many grid indices
+	kmaxq      int32        // levels run 0..kmaxq-1
+	pos        [][8]int8    // per grid index, dims values 2l+1
+	posF       [][8]float32 // the same as float32, for the neighbour search
+	kmap       []int32      // packed levels -> grid index, or -(offset+1) into neighbours
+	neighbours []uint16     // at each offset: a count, then that many grid indices
 }
 
 // latticeSpec says how ggml builds one lattice.
@@ -64,9 +65,11 @@ func newLattice(s latticeSpec) *iqLattice {
 	for i := range l.kmap {
 		l.kmap[i] = -1
 	}
+	l.posF = make([][8]float32, len(s.points))
 	for j, p := range s.points {
 		for k := 0; k < s.dims; k++ {
 			l.pos[j][k] = int8(2*(p>>(s.bits*k)&mask) + 1)
+			l.posF[j][k] = float32(l.pos[j][k])
 		}
 		l.kmap[p] = int32(j) // p packs the levels exactly as the quantizers do
 	}
@@ -142,17 +145,34 @@ func (l *iqLattice) index(u int) int {
 // ggml aborts; this takes the first neighbour instead.
 func (l *iqLattice) bestNeighbour(u int, x, w []float32, scale float32, L []int8) int {
 	nb := l.neighbours[-l.kmap[u]-1:]
-	n := int(nb[0])
-	best, gi := float32(math.MaxFloat32), int(nb[1])
-	for _, j := range nb[1 : n+1] {
-		p := &l.pos[j]
-		var d2 float32
-		for i := 0; i < l.dims; i++ {
-			diff := float32(scale*float32(p[i])) - x[i]
-			d2 += float32(float32(w[i]*diff) * diff)
+	nb = nb[1 : int(nb[0])+1]
+	best, gi := float32(math.MaxFloat32), int(nb[0])
+	if l.dims == 4 {
+		x4, w4 := (*[4]float32)(x), (*[4]float32)(w)
+		for _, j := range nb {
+			p := &l.posF[j]
+			d0 := float32(scale*p[0]) - x4[0]
+			d1 := float32(scale*p[1]) - x4[1]
+			d2 := float32(scale*p[2]) - x4[2]
+			d3 := float32(scale*p[3]) - x4[3]
+			d := float32(float32(w4[0]*d0)*d0) + float32(float32(w4[1]*d1)*d1) +
+				float32(float32(w4[2]*d2)*d2) + float32(float32(w4[3]*d3)*d3)
+			if d < best {
+				best, gi = d, int(j)
+			}
 		}
-		if d2 < best {
-			best, gi = d2, int(j)
+	} else {
+		x8, w8 := (*[8]float32)(x), (*[8]float32)(w)
+		for _, j := range nb {
+			p := &l.posF[j]
+			var d float32
+			for i := range 8 { // summed in ggml's order
+				diff := float32(scale*p[i]) - x8[i]
+				d += float32(float32(w8[i]*diff) * diff)
+			}
+			if d < best {
+				best, gi = d, int(j)
+			}
 		}
 	}
 	p := &l.pos[gi]
