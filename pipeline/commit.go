@@ -20,16 +20,19 @@ type outFile struct {
 	// digest, when set, is the sha256 of the synced temporary, hashed
 	// already (a finalize verifying parts): the manifest takes it.
 	digest *FileDigest
+	// hash is the file's sha256 as it is written, for the manifest; nil
+	// when the run writes none (or writes it in parts).
+	hash *outHash
 }
 
 // createTemps locks every output, refuses one that became a folder or a
 // special file since planning, removes what killed runs left beside it, and
-// creates its temporary at full size. On error it returns what it made so
-// far, for removeTemps.
-func createTemps(outs []*OutputFile) ([]*outFile, error) {
+// creates its temporary at full size, hashing what it writes when hashed
+// is set. On error it returns what it made so far, for removeTemps.
+func createTemps(outs []*OutputFile, hashed bool) ([]*outFile, error) {
 	var files []*outFile
 	for _, o := range outs {
-		f, err := createTemp(o)
+		f, err := createTemp(o, hashed)
 		if f != nil {
 			files = append(files, f)
 		}
@@ -40,7 +43,7 @@ func createTemps(outs []*OutputFile) ([]*outFile, error) {
 	return files, nil
 }
 
-func createTemp(o *OutputFile) (*outFile, error) {
+func createTemp(o *OutputFile, hashed bool) (*outFile, error) {
 	dir := filepath.Dir(o.Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -69,6 +72,9 @@ func createTemp(o *OutputFile) (*outFile, error) {
 	}
 	if err := f.Truncate(o.Size); err != nil {
 		return of, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	if hashed {
+		of.hash = newOutHash(o, f)
 	}
 	return of, nil
 }

@@ -41,7 +41,7 @@ type tensorTrack struct {
 // is removed and no final name is touched.
 func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
 	opt = execDefaults(opt)
-	files, err := createTemps(p.Outputs)
+	files, err := createTemps(p.Outputs, opt.Manifest != nil)
 	defer func() {
 		if err != nil {
 			removeTemps(files)

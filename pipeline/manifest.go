@@ -83,10 +83,10 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 		}
 		m.Stages = append(m.Stages, StageRecord{ID: s.Decl.ID, Kind: s.Decl.Kind, Inputs: s.Decl.Inputs, With: s.Decl.With})
 	}
-	if opt.OnHash != nil {
-		opt.OnHash(p.hashedFiles())
-	}
 	in := sortedKeys(inputs)
+	if opt.OnHash != nil {
+		opt.OnHash(unhashed(in, files))
+	}
 	m.Inputs = make([]FileDigest, len(in))
 	m.Outputs = make([]FileDigest, len(files))
 	g, gctx := errgroup.WithContext(ctx)
@@ -95,8 +95,12 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 		g.Go(func() (err error) { m.Inputs[i], err = digest(gctx, f, f); return })
 	}
 	for i, f := range files {
-		if f.digest != nil {
+		if f.digest != nil { // verified by a finalize
 			m.Outputs[i] = *f.digest
+			continue
+		}
+		if f.hash != nil && f.hash.sum != "" { // hashed as written
+			m.Outputs[i] = FileDigest{Path: f.out.Path, Bytes: f.out.Size, SHA256: f.hash.sum}
 			continue
 		}
 		g.Go(func() (err error) { m.Outputs[i], err = digest(gctx, f.tmp, f.out.Path); return })

@@ -161,23 +161,21 @@ func closeStages(r *Recipe) {
 	}
 }
 
-// hashedFiles is what the manifest will hash: the distinct input files and
-// the outputs, and their bytes.
-func (p *Plan) hashedFiles() (files int, bytes int64) {
-	seen := map[string]bool{}
-	for _, s := range p.Stages {
-		for _, f := range s.Out.Files {
-			if seen[f] {
-				continue
-			}
-			seen[f] = true
-			if st, err := os.Stat(f); err == nil {
-				bytes += st.Size()
-			}
+// unhashed is what the manifest hashes when the run has written its
+// outputs: the input files, and the outputs not hashed as they were
+// written, with their bytes.
+func unhashed(inputs []string, outs []*outFile) (files int, bytes int64) {
+	for _, f := range inputs {
+		if st, err := os.Stat(f); err == nil {
+			bytes += st.Size()
 		}
 	}
-	for _, o := range p.Outputs {
-		bytes += o.Size
+	files = len(inputs)
+	for _, f := range outs {
+		if f.hash == nil || f.hash.sum == "" {
+			files++
+			bytes += f.out.Size
+		}
 	}
-	return len(seen) + len(p.Outputs), bytes
+	return files, bytes
 }

@@ -67,22 +67,31 @@ func stream(ctx context.Context, files []*outFile, spans []span, opt ExecOptions
 		return produce(ctx, spans, opt, budget, jobs, &tracks)
 	})
 	writers := map[*outFile]chan writeReq{}
+	var failed atomic.Bool // a worker failed: the writers' hashes are not finished
 	for _, f := range files {
 		ch := make(chan writeReq, opt.Threads)
 		writers[f] = ch
-		g.Go(func() error { return write(ctx, ch) })
+		g.Go(func() error {
+			if err := write(ctx, ch); err != nil {
+				return err
+			}
+			if f.hash != nil && !failed.Load() {
+				return f.hash.finish(ctx)
+			}
+			return nil
+		})
 	}
 	var workers errgroup.Group
 	for i := 0; i < opt.Threads; i++ {
 		workers.Go(func() error { return work(ctx, jobs, writers) })
 	}
 	g.Go(func() error {
-		defer func() {
-			for _, ch := range writers {
-				close(ch)
-			}
-		}()
-		return workers.Wait()
+		err := workers.Wait()
+		failed.Store(err != nil)
+		for _, ch := range writers {
+			close(ch)
+		}
+		return err
 	})
 	return g.Wait()
 }
@@ -143,6 +152,11 @@ func write(ctx context.Context, reqs <-chan writeReq) error {
 	for w := range reqs {
 		if _, err := w.p.file.f.WriteAt(w.rows, w.off); err != nil {
 			return fmt.Errorf("%s: writing tensor %q at offset %d: %w", w.p.file.out.Path, w.p.t.Name, w.off, err)
+		}
+		if h := w.p.file.hash; h != nil {
+			if err := h.wrote(w.off, w.rows); err != nil {
+				return err
+			}
 		}
 		w.p.file.out.written.Add(int64(len(w.rows)))
 		if w.p.track.left.Add(-1) == 0 {
