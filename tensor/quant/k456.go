@@ -7,12 +7,13 @@ import "math"
 // (float32 scale, ggml's dot-product partner type).
 
 // fitQ45 runs ggml's reference group fit for Q4_K/Q5_K: each group of 32 is
-// weighted by rms+|x| and fitted with makeQKX2Quants; the scales and mins are
+// weighted by rms+|x| and fitted with makeQKX2Quants (all eight at once,
+// qkx2Eight); the scales and mins are
 // then quantized to 6 bits into sc (12 bytes) and the half super-scales
 // stored at y[0:4]; finally every weight is re-quantized against the rounded
 // scales. L gets the levels 0..nmax.
 func fitQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32, rmin, rdelta float32, nstep int) {
-	var weights [32]float32
+	var weights [8][32]float32
 	var mins, scales [8]float32
 	var maxScale, maxMin float32
 	for j := 0; j < 8; j++ {
@@ -23,9 +24,11 @@ func fitQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32, rmin, rdelta f
 		}
 		avX := sqrt32(sumX2 / 32)
 		for l, v := range g {
-			weights[l] = avX + abs32(v)
+			weights[j][l] = avX + abs32(v)
 		}
-		scales[j] = makeQKX2Quants(g, weights[:], L[32*j:], &mins[j], nmax, rmin, rdelta, nstep, false)
+	}
+	qkx2Eight(x, &weights, L, &scales, &mins, nmax, rmin, rdelta, nstep)
+	for j := 0; j < 8; j++ {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}

@@ -142,7 +142,8 @@ func makeQ3Quants(x []float32, L []int8, nmax int32) float32 {
 // min with levels 0..nmax and min >= 0, searched over nstep+1 scales starting
 // at (rmin+nmax)/(max-min) and solving the weighted least squares for each
 // level assignment. It returns the scale and stores the (positive) minimum in
-// *theMin. use_mad chooses absolute instead of squared error.
+// *theMin. use_mad chooses absolute instead of squared error. Q4_K and Q5_K
+// run it on eight groups at once (qkx2Eight).
 func makeQKX2Quants(x, weights []float32, L []uint8, theMin *float32, nmax int32,
 	rmin, rdelta float32, nstep int, useMad bool) float32 {
 	n := len(x)

@@ -1,0 +1,15 @@
+//go:build !purego
+
+package quant
+
+import "golang.org/x/sys/cpu"
+
+// haveLanes: the eight-lane step loop runs here (AVX2).
+var haveLanes = cpu.X86.HasAVX2
+
+//go:noescape
+func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
+
+func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
+	qkx2StepsAVX2(s, nmax, rmin, rdelta, nstep)
+}

@@ -1,0 +1,153 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The step loop of make_qkx2_quants (squared error) for eight groups at once,
+// one per lane of a YMM register: the same float32 operations in the same
+// order as qkx2Generic's, per lane, none fused. See qkx2lanes.go.
+//
+// qkx2Lanes layout (bytes): x [32][8]float32 at 0, w at 1024, L [32][8]int32
+// at 2048, lv (scratch levels) at 3072, then [8]float32 lo 4096, hi 4128,
+// sumW 4160, sumX 4192, scale 4224, best 4256.
+
+#define X_ 0
+#define W_ 1024
+#define L_ 2048
+#define LV_ 3072
+#define LO_ 4096
+#define HI_ 4128
+#define SUMW_ 4160
+#define SUMX_ 4192
+#define SCALE_ 4224
+#define BEST_ 4256
+
+// func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
+TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ nstep+24(FP), BX
+
+	MOVL $0x4b400000, AX // 12582912.0: nearestInt's 1.5·2²³
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y15
+	MOVL $0x007fffff, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y14
+	MOVL $0x00400000, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y13
+	MOVL nmax+8(FP), AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y12
+	VXORPS Y11, Y11, Y11
+	VMOVUPS LO_(DI), Y9
+
+	XORQ CX, CX // is
+
+step:
+	// iscale = (rmin + rdelta·is + nmax) / (hi - lo), rounded at each step.
+	VCVTSI2SSQ CX, X0, X0
+	VMULSS rdelta+16(FP), X0, X0
+	VADDSS rmin+12(FP), X0, X0
+	VCVTSI2SSL nmax+8(FP), X1, X1
+	VADDSS X1, X0, X0
+	VBROADCASTSS X0, Y0
+	VMOVUPS HI_(DI), Y1
+	VSUBPS Y9, Y1, Y1
+	VDIVPS Y1, Y0, Y10
+
+	// Levels and the sums of w·l, w·l², w·l·x, element by element.
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	XORQ SI, SI
+
+sums:
+	VMOVUPS X_(DI)(SI*1), Y2
+	VSUBPS Y9, Y2, Y3
+	VMULPS Y3, Y10, Y3
+	VADDPS Y15, Y3, Y3
+	VPAND Y14, Y3, Y3
+	VPSUBD Y13, Y3, Y3
+	VPMAXSD Y11, Y3, Y3
+	VPMINSD Y12, Y3, Y3
+	VMOVDQU Y3, LV_(DI)(SI*1)
+	VCVTDQ2PS Y3, Y4
+	VMOVUPS W_(DI)(SI*1), Y5
+	VMULPS Y4, Y5, Y5
+	VADDPS Y5, Y6, Y6
+	VMULPS Y4, Y5, Y3
+	VADDPS Y3, Y7, Y7
+	VMULPS Y2, Y5, Y2
+	VADDPS Y2, Y8, Y8
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT sums
+
+	// D = sumW·sumL2 - sumL·sumL; scale and min from the normal equations;
+	// a positive min is clamped to 0 with scale sumXL/sumL2.
+	VMOVUPS SUMW_(DI), Y0
+	VMOVUPS SUMX_(DI), Y1
+	VMULPS Y7, Y0, Y2
+	VMULPS Y6, Y6, Y3
+	VSUBPS Y3, Y2, Y2 // D
+	VCMPPS $0x1e, Y11, Y2, Y5 // D > 0 (ordered)
+	VMULPS Y8, Y0, Y3
+	VMULPS Y6, Y1, Y4
+	VSUBPS Y4, Y3, Y3
+	VDIVPS Y2, Y3, Y3 // this scale
+	VMULPS Y1, Y7, Y4
+	VMULPS Y8, Y6, Y0
+	VSUBPS Y0, Y4, Y4
+	VDIVPS Y2, Y4, Y4 // this min
+	VCMPPS $0x1e, Y11, Y4, Y0 // min > 0
+	VANDNPS Y4, Y0, Y4
+	VDIVPS Y7, Y8, Y1
+	VBLENDVPS Y0, Y1, Y3, Y3
+
+	// The weighted squared error of scale·l + min against x.
+	VXORPS Y6, Y6, Y6
+	XORQ SI, SI
+
+errs:
+	VCVTDQ2PS LV_(DI)(SI*1), Y0
+	VMULPS Y0, Y3, Y0
+	VADDPS Y4, Y0, Y0
+	VSUBPS X_(DI)(SI*1), Y0, Y0
+	VMULPS Y0, Y0, Y0
+	VMULPS W_(DI)(SI*1), Y0, Y0
+	VADDPS Y0, Y6, Y6
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT errs
+
+	// Lanes whose error is below their best take this step's fit.
+	VMOVUPS BEST_(DI), Y0
+	VCMPPS $0x11, Y0, Y6, Y1 // err < best (ordered)
+	VANDPS Y5, Y1, Y1
+	VMOVMSKPS Y1, AX
+	TESTL AX, AX
+	JZ next
+	VBLENDVPS Y1, Y6, Y0, Y0
+	VMOVUPS Y0, BEST_(DI)
+	VMOVUPS SCALE_(DI), Y0
+	VBLENDVPS Y1, Y3, Y0, Y0
+	VMOVUPS Y0, SCALE_(DI)
+	VBLENDVPS Y1, Y4, Y9, Y9
+	XORQ SI, SI
+
+take:
+	VMOVDQU L_(DI)(SI*1), Y0
+	VBLENDVPS Y1, LV_(DI)(SI*1), Y0, Y0
+	VMOVDQU Y0, L_(DI)(SI*1)
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT take
+
+next:
+	INCQ CX
+	CMPQ CX, BX
+	JLE step
+
+	VMOVUPS Y9, LO_(DI)
+	VZEROUPPER
+	RET

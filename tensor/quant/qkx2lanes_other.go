@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package quant
+
+const haveLanes = false
+
+func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
+	panic("quant: no eight-lane make_qkx2_quants on this platform")
+}
