@@ -172,6 +172,15 @@ func dequantQ5_1(b []byte, xs []float32) {
 
 func quantQ8_0(xs []float32, b []byte) {
 	x, y := (*[qk]float32)(xs), (*[34]byte)(b)
+	if d, ok := q8Block(x, (*[32]byte)(y[2:])); ok { // AVX2, finite weights
+		le.PutUint16(y[0:], fp16(d))
+		return
+	}
+	quantQ8_0Go(x, y)
+}
+
+// quantQ8_0Go is quantize_row_q8_0_ref for one block.
+func quantQ8_0Go(x *[qk]float32, y *[34]byte) {
 	var amax float32
 	for _, v := range x {
 		if a := abs32(v); !(amax > a) {
