@@ -102,11 +102,11 @@ func removeTemps(files []*outFile) {
 }
 
 // commit syncs every output, writes the manifest (when man is not nil) to a
-// temporary from their synced bytes, and moves the whole set into place at
-// once (swapIn): a failure anywhere leaves every final name as it was. Then
+// temporary with the digests of ins and of the outputs, and moves the whole
+// set into place at once (swapIn): a failure anywhere leaves every final name as it was. Then
 // it syncs the folders so the renames survive a crash, and releases the
 // locks.
-func commit(ctx context.Context, files []*outFile, p *Plan, man *ManifestOptions) error {
+func commit(ctx context.Context, files []*outFile, p *Plan, man *ManifestOptions, ins *inputHashes) error {
 	set := make([]*swap, 0, len(files)+1)
 	for _, f := range files {
 		if err := f.f.Sync(); err != nil {
@@ -118,7 +118,7 @@ func commit(ctx context.Context, files []*outFile, p *Plan, man *ManifestOptions
 		set = append(set, &swap{tmp: f.tmp, final: f.out.Path})
 	}
 	if man != nil {
-		s, err := manifestTemp(ctx, p, files, man)
+		s, err := manifestTemp(ctx, p, files, man, ins)
 		if err != nil {
 			return err
 		}

@@ -50,13 +50,18 @@ func Execute(ctx context.Context, p *Plan, opt ExecOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	var ins *inputHashes
+	if opt.Manifest != nil {
+		ins = hashInputs(ctx, p, opt.Threads)
+		defer ins.stop()
+	}
 	if err = stream(ctx, files, wholeGroups(groupPlacements(files)), opt); err != nil {
 		return err
 	}
 	if err = ctx.Err(); err != nil {
 		return err
 	}
-	return commit(ctx, files, p, opt.Manifest)
+	return commit(ctx, files, p, opt.Manifest, ins)
 }
 
 // execDefaults fills in what the options leave unset.

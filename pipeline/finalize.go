@@ -80,7 +80,7 @@ func Finalize(ctx context.Context, p *Plan, n int, version string, opt ExecOptio
 			}
 		}
 	}
-	if err = commit(ctx, files, p, opt.Manifest); err != nil {
+	if err = commit(ctx, files, p, opt.Manifest, nil); err != nil {
 		return err
 	}
 	for i := range n {

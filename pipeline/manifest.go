@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -62,38 +63,36 @@ type ManifestOptions struct {
 	Started time.Time
 	// Threads bounds how many files are hashed at once.
 	Threads int
-	// OnHash, when set, is told before hashing starts: how many files, and
-	// their bytes.
+	// OnHash, when set, is told when the outputs are written: how many
+	// files, and bytes, the manifest still has to hash (inputs are hashed
+	// while the run streams, outputs as they are written).
 	OnHash func(files int, bytes int64)
 }
 
-// manifestTemp hashes the inputs and the outputs' synced temporaries (in
-// parallel, one file per thread, stopping when ctx ends) and writes the
-// manifest to a synced temporary beside its final name, for commit to move
-// into place with the outputs. The lock on the first output covers the
-// manifest, so stale temporaries of it are removed here.
-func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestOptions) (*swap, error) {
+// manifestTemp takes the inputs' digests from ins (computed while the run
+// streamed; hashed here when nil) and the outputs' from a finalize's
+// verifying read or their writers (or hashes the synced temporaries of the
+// others, in parallel, stopping when ctx ends), and writes the manifest to a synced temporary beside its final
+// name, for commit to move into place with the outputs. The lock on the
+// first output covers the manifest, so stale temporaries of it are removed
+// here.
+func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestOptions, ins *inputHashes) (*swap, error) {
 	path := ManifestPath(p)
 	m := Manifest{Tool: "mlmf-run", Version: opt.Version, Recipe: p.Recipe.File, RecipeSHA256: p.Recipe.SHA256,
 		Vars: p.Recipe.Vars, Started: opt.Started.UTC()}
-	inputs := map[string]bool{}
 	for _, s := range p.Stages {
-		for _, f := range s.Out.Files {
-			inputs[f] = true
-		}
 		m.Stages = append(m.Stages, StageRecord{ID: s.Decl.ID, Kind: s.Decl.Kind, Inputs: s.Decl.Inputs, With: s.Decl.With})
 	}
-	in := sortedKeys(inputs)
-	if opt.OnHash != nil {
-		opt.OnHash(unhashed(in, files))
+	if ins == nil { // a finalize: the parts did not hash the inputs
+		ins = hashInputs(ctx, p, opt.Threads)
+		defer ins.stop()
 	}
-	m.Inputs = make([]FileDigest, len(in))
+	if opt.OnHash != nil {
+		opt.OnHash(unhashed(ins, files))
+	}
 	m.Outputs = make([]FileDigest, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(opt.Threads, 1))
-	for i, f := range in {
-		g.Go(func() (err error) { m.Inputs[i], err = digest(gctx, f, f); return })
-	}
 	for i, f := range files {
 		if f.digest != nil { // verified by a finalize
 			m.Outputs[i] = *f.digest
@@ -105,7 +104,11 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 		}
 		g.Go(func() (err error) { m.Outputs[i], err = digest(gctx, f.tmp, f.out.Path); return })
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if err == nil {
+		m.Inputs, err = ins.wait(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", path, err)
 	}
 	sort.Slice(m.Outputs, func(i, j int) bool { return m.Outputs[i].Path < m.Outputs[j].Path })
@@ -122,6 +125,68 @@ func manifestTemp(ctx context.Context, p *Plan, files []*outFile, opt *ManifestO
 		return nil, fmt.Errorf("manifest %s: %w", path, err)
 	}
 	return &swap{tmp: tmp, final: path}, nil
+}
+
+// inputHashes are the digests of a plan's input files, computed in the
+// background from the start of the run: the run reads its inputs through
+// memory maps, at offsets the sources keep to themselves, from several
+// workers and not always whole (headers, dropped tensors, configs), so the
+// digests read each file again, from the page cache the run fills, while
+// the workers compute instead of after them.
+type inputHashes struct {
+	files   []string
+	digests []FileDigest
+	left    []atomic.Bool // not yet hashed
+	done    chan struct{}
+	err     error
+	cancel  context.CancelFunc
+}
+
+// hashInputs starts hashing p's inputs, threads files at a time.
+func hashInputs(ctx context.Context, p *Plan, threads int) *inputHashes {
+	set := map[string]bool{}
+	for _, s := range p.Stages {
+		for _, f := range s.Out.Files {
+			set[f] = true
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h := &inputHashes{files: sortedKeys(set), done: make(chan struct{}), cancel: cancel}
+	h.digests = make([]FileDigest, len(h.files))
+	h.left = make([]atomic.Bool, len(h.files))
+	for i := range h.left {
+		h.left[i].Store(true)
+	}
+	go func() {
+		defer close(h.done)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(threads, 1))
+		for i, f := range h.files {
+			g.Go(func() (err error) {
+				h.digests[i], err = digest(gctx, f, f)
+				h.left[i].Store(false)
+				return err
+			})
+		}
+		h.err = g.Wait()
+	}()
+	return h
+}
+
+// wait returns the digests when all are done, or ctx's error first.
+func (h *inputHashes) wait(ctx context.Context) ([]FileDigest, error) {
+	select {
+	case <-h.done:
+		return h.digests, h.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// stop ends the hashing and waits for it.
+func (h *inputHashes) stop() {
+	h.cancel()
+	<-h.done
 }
 
 // digest hashes the file at path, recording it under name.

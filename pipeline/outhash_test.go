@@ -121,3 +121,36 @@ func TestManifestOutputDigestsAreSha256sum(t *testing.T) {
 		t.Errorf("the manifest hashed %d files after the run, want 0 (the output was hashed as written)", left)
 	}
 }
+
+// Inputs are hashed while the run streams: a run that takes a while leaves
+// none for the manifest to hash after its outputs are written, and their
+// digests are what sha256sum prints.
+func TestManifestInputsHashedWhileStreaming(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "weights.bin")
+	b := make([]byte, 3<<20)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "o.raw")
+	left := -1
+	_, err := Run(context.Background(), parseSet(t, recipe(out, 4, 64, 8, `, delay_ms: 30, files: ["`+in+`"]`)),
+		RunOptions{Threads: 2, Memory: 4 << 10, OnManifest: func(files int, _ int64) { left = files }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if b, err := os.ReadFile(out + ".manifest.json"); err != nil || json.Unmarshal(b, &m) != nil || len(m.Inputs) != 1 {
+		t.Fatalf("manifest: %v", err)
+	}
+	if want := sha256sum(t, in); m.Inputs[0].SHA256 != want || m.Inputs[0].Bytes != int64(len(b)) {
+		t.Errorf("manifest input %+v, sha256sum %s of %d bytes", m.Inputs[0], want, len(b))
+	}
+	if left != 0 {
+		t.Errorf("the manifest had %d files to hash after the run, want 0", left)
+	}
+}

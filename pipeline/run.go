@@ -34,8 +34,9 @@ type RunOptions struct {
 	// OnPlan, when set, sees the plan before execution starts (progress
 	// display, --dry-run printing).
 	OnPlan func(*Plan)
-	// OnManifest, when set, is told before the manifest hashes its files:
-	// how many, and their bytes (a long silence otherwise, after 100%).
+	// OnManifest, when set, is told when the outputs are written how many
+	// files, and bytes, the manifest still has to hash (a silence
+	// otherwise, after 100%).
 	OnManifest func(files int, bytes int64)
 	// Device is the run's --device (auto, cpu, cuda, cuda:0,1): the device
 	// of stages that encode rows and have no device: of their own.
@@ -161,18 +162,20 @@ func closeStages(r *Recipe) {
 	}
 }
 
-// unhashed is what the manifest hashes when the run has written its
-// outputs: the input files, and the outputs not hashed as they were
-// written, with their bytes.
-func unhashed(inputs []string, outs []*outFile) (files int, bytes int64) {
-	for _, f := range inputs {
-		if st, err := os.Stat(f); err == nil {
-			bytes += st.Size()
+// unhashed is what the manifest still has to hash when the run has written
+// its outputs: the inputs not hashed yet, and the outputs not hashed as they
+// were written, with their bytes.
+func unhashed(ins *inputHashes, outs []*outFile) (files int, bytes int64) {
+	for i, f := range ins.files {
+		if ins.left[i].Load() {
+			files++
+			if st, err := os.Stat(f); err == nil {
+				bytes += st.Size()
+			}
 		}
 	}
-	files = len(inputs)
 	for _, f := range outs {
-		if f.hash == nil || f.hash.sum == "" {
+		if f.digest == nil && (f.hash == nil || f.hash.sum == "") {
 			files++
 			bytes += f.out.Size
 		}
