@@ -85,6 +85,8 @@ func (c *converted) decode(src []byte, dst []float32) error {
 	if c.from != BF16 || len(src) != 2*len(dst) {
 		return ToFloat32(c.from, src, dst)
 	}
+	n := bf16Decode(src, dst) // AVX2 where there is one
+	src, dst = src[2*n:], dst[n:]
 	for len(dst) >= 4 {
 		s, d := src[:8:8], dst[:4:4]
 		d[0] = math.Float32frombits(uint32(s[0])<<16 | uint32(s[1])<<24)

@@ -8,10 +8,11 @@ import (
 
 // TestConvertBF16 checks the BF16 decode fast path against the definition
 // (the 16 bits are the high half of a float32), for row lengths around the
-// unrolled width and every class of value, over several chunks per call.
+// unrolled and the AVX2 widths and every class of value, over several
+// chunks per call.
 func TestConvertBF16(t *testing.T) {
 	patterns := []uint16{0x0000, 0x8000, 0x3f80, 0xbf80, 0x7f80, 0xff80, 0x7fc1, 0x0001, 0x7f7f, 0x4049}
-	for _, rowLen := range []int64{1, 3, 4, 5, 8, 9, 2051} {
+	for _, rowLen := range []int64{1, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33, 2051} {
 		const rows = 3
 		src := make([]byte, 2*rowLen*rows)
 		want := make([]uint32, rowLen*rows)
