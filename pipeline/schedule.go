@@ -153,6 +153,7 @@ func write(ctx context.Context, reqs <-chan writeReq) error {
 		if _, err := w.p.file.f.WriteAt(w.rows, w.off); err != nil {
 			return fmt.Errorf("%s: writing tensor %q at offset %d: %w", w.p.file.out.Path, w.p.t.Name, w.off, err)
 		}
+		startWriteback(w.p.file.f, w.off, int64(len(w.rows)))
 		if h := w.p.file.hash; h != nil {
 			if err := h.wrote(w.off, w.rows); err != nil {
 				return err
