@@ -23,7 +23,8 @@ static const struct { const char *name; enum llama_ftype ftype; } types[] = {
     {"Q3_K_M", LLAMA_FTYPE_MOSTLY_Q3_K_M}, {"Q3_K_L", LLAMA_FTYPE_MOSTLY_Q3_K_L},
     {"Q4_K_S", LLAMA_FTYPE_MOSTLY_Q4_K_S}, {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
     {"Q5_K_S", LLAMA_FTYPE_MOSTLY_Q5_K_S}, {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M},
-    {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+    {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},     {"IQ4_XS", LLAMA_FTYPE_MOSTLY_IQ4_XS},
+    {"IQ4_NL", LLAMA_FTYPE_MOSTLY_IQ4_NL},
 };
 
 // kernels times ggml_quantize_chunk (no importance matrix: the reference
