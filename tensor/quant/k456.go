@@ -156,8 +156,8 @@ func quantQ6_K(xs []float32, b []byte) {
 	var L [qkK]int8
 	var scales [16]float32
 	var maxScale, maxAbs float32
+	q6Sixteen(x, &L, &scales)
 	for ib := 0; ib < 16; ib++ {
-		scales[ib] = makeQ6Quants((*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
 		if a := abs32(scales[ib]); a > maxAbs {
 			maxAbs, maxScale = a, scales[ib]
 		}

@@ -13,3 +13,8 @@ func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
 func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
 	qkx2StepsAVX2(s, nmax, rmin, rdelta, nstep)
 }
+
+//go:noescape
+func q6StepsAVX2(s *q6Lanes)
+
+func q6Steps(s *q6Lanes) { q6StepsAVX2(s) }

@@ -9,3 +9,7 @@ func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
 }
 
 func q8Block(x *[32]float32, q *[32]byte) (d float32, ok bool) { return 0, false }
+
+func q6Steps(s *q6Lanes) {
+	panic("quant: no eight-lane make_qx_quants on this platform")
+}

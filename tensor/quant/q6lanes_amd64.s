@@ -1,0 +1,169 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// make_qx_quants with nmax 32 and weights x² (Q6_K's sub-block search) for
+// eight 16-weight sub-blocks at once, one per lane: the same float32
+// operations as makeQXQuants, in its order, unfused; a trial that improves a
+// lane is taken by a per-lane select. See q6lanes.go.
+//
+// q6Lanes layout (bytes): x [16][8]float32 at 0, w (x²) at 512, wx (x²·x)
+// at 1024, L [16][8]int32 at 1536, lv (scratch levels) at 2048, then
+// [8]float32 max 2560, scale 2592, best 2624.
+
+#define X_ 0
+#define W_ 512
+#define WX_ 1024
+#define L_ 1536
+#define LV_ 2048
+#define MAX_ 2560
+#define SCALE_ 2592
+#define BEST_ 2624
+
+DATA q6trials<>+0(SB)/4, $-9
+DATA q6trials<>+4(SB)/4, $-8
+DATA q6trials<>+8(SB)/4, $-7
+DATA q6trials<>+12(SB)/4, $-6
+DATA q6trials<>+16(SB)/4, $-5
+DATA q6trials<>+20(SB)/4, $-4
+DATA q6trials<>+24(SB)/4, $-3
+DATA q6trials<>+28(SB)/4, $-2
+DATA q6trials<>+32(SB)/4, $-1
+DATA q6trials<>+36(SB)/4, $1
+DATA q6trials<>+40(SB)/4, $2
+DATA q6trials<>+44(SB)/4, $3
+DATA q6trials<>+48(SB)/4, $4
+DATA q6trials<>+52(SB)/4, $5
+DATA q6trials<>+56(SB)/4, $6
+DATA q6trials<>+60(SB)/4, $7
+DATA q6trials<>+64(SB)/4, $8
+DATA q6trials<>+68(SB)/4, $9
+GLOBL q6trials<>(SB), RODATA|NOPTR, $72
+
+// func q6StepsAVX2(s *q6Lanes)
+TEXT ·q6StepsAVX2(SB), NOSPLIT, $0-8
+	MOVQ s+0(FP), DI
+
+	MOVL $0x4b400000, AX // 12582912.0: nearestInt's 1.5·2²³
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y15
+	MOVL $0x007fffff, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y14
+	MOVL $0x00400000, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y13
+	MOVL $-32, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y12
+	MOVL $31, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y11
+	MOVL $32, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y9 // nmax, added to every stored level
+	VMOVUPS MAX_(DI), Y8
+
+	MOVQ $-1, CX // -1: the first fit; 0..17: the trials
+
+scale:
+	// iscale = -32/max for the first fit, -(32 + fl(0.1·is))/max for trial is.
+	MOVL $0xc2000000, AX // -32.0
+	VMOVD AX, X0
+	TESTQ CX, CX
+	JS divide
+	LEAQ q6trials<>(SB), AX
+	VCVTSI2SSL (AX)(CX*4), X0, X0
+	MOVL $0x3dcccccd, AX // float32(0.1)
+	VMOVD AX, X1
+	VMULSS X1, X0, X0
+	MOVL $0x42000000, AX // 32.0
+	VMOVD AX, X1
+	VADDSS X0, X1, X0
+	MOVL $0x80000000, AX
+	VMOVD AX, X1
+	VXORPS X1, X0, X0
+
+divide:
+	VBROADCASTSS X0, Y0
+	VDIVPS Y8, Y0, Y10
+
+	// Levels clamp(nearestInt(iscale·x), -32, 31) into lv, and the sums
+	// Y6 = Σ wx·l, Y7 = Σ (w·l)·l, element by element.
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ SI, SI
+
+levels:
+	VMULPS X_(DI)(SI*1), Y10, Y3
+	VADDPS Y15, Y3, Y3
+	VPAND Y14, Y3, Y3
+	VPSUBD Y13, Y3, Y3
+	VPMAXSD Y12, Y3, Y3
+	VPMINSD Y11, Y3, Y3
+	VMOVDQU Y3, LV_(DI)(SI*1)
+	VCVTDQ2PS Y3, Y4
+	VMULPS WX_(DI)(SI*1), Y4, Y5
+	VADDPS Y5, Y6, Y6
+	VMULPS W_(DI)(SI*1), Y4, Y5
+	VMULPS Y4, Y5, Y5
+	VADDPS Y5, Y7, Y7
+	ADDQ $32, SI
+	CMPQ SI, $512
+	JLT levels
+
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JNS compare
+
+	// First fit: its levels; scale = sumlx/suml2 where suml2 != 0
+	// (unordered counts as not equal, as Go's != does), else 0; best =
+	// scale·sumlx.
+	VCMPPS $4, Y0, Y7, Y1
+	VDIVPS Y7, Y6, Y2
+	VANDPS Y1, Y2, Y2
+	VMOVUPS Y2, SCALE_(DI)
+	VMULPS Y6, Y2, Y2
+	VMOVUPS Y2, BEST_(DI)
+	VPCMPEQD Y1, Y1, Y1 // every lane takes these levels
+	JMP take
+
+compare:
+	// A trial improves where suml2 > 0 and sumlx² > best·suml2.
+	VCMPPS $0x1e, Y0, Y7, Y1
+	VMULPS Y6, Y6, Y2
+	VMOVUPS BEST_(DI), Y3
+	VMULPS Y7, Y3, Y4
+	VCMPPS $0x1e, Y4, Y2, Y2
+	VANDPS Y2, Y1, Y1
+	VMOVMSKPS Y1, AX
+	TESTL AX, AX
+	JZ next
+	VDIVPS Y7, Y6, Y2 // scale = sumlx/suml2
+	VMOVUPS SCALE_(DI), Y4
+	VBLENDVPS Y1, Y2, Y4, Y4
+	VMOVUPS Y4, SCALE_(DI)
+	VMULPS Y6, Y2, Y2 // best = scale·sumlx
+	VBLENDVPS Y1, Y2, Y3, Y3
+	VMOVUPS Y3, BEST_(DI)
+
+take:
+	XORQ SI, SI
+
+takeloop:
+	VMOVDQU LV_(DI)(SI*1), Y0
+	VPADDD Y9, Y0, Y0
+	VMOVDQU L_(DI)(SI*1), Y2
+	VBLENDVPS Y1, Y0, Y2, Y2
+	VMOVDQU Y2, L_(DI)(SI*1)
+	ADDQ $32, SI
+	CMPQ SI, $512
+	JLT takeloop
+
+next:
+	INCQ CX
+	CMPQ CX, $18
+	JLT scale
+
+	VZEROUPPER
+	RET
