@@ -8,7 +8,7 @@
 //
 // qkx2Lanes layout (bytes): x [32][8]float32 at 0, w at 1024, L [32][8]int32
 // at 2048, lv (scratch levels) at 3072, then [8]float32 lo 4096, hi 4128,
-// sumW 4160, sumX 4192, scale 4224, best 4256.
+// sumW 4160, sumX 4192, scale 4224, best 4256, lo0 4288.
 
 #define X_ 0
 #define W_ 1024
@@ -20,6 +20,7 @@
 #define SUMX_ 4192
 #define SCALE_ 4224
 #define BEST_ 4256
+#define LO0_ 4288
 
 // func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
 TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-32
@@ -39,7 +40,68 @@ TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-32
 	VMOVD AX, X0
 	VPBROADCASTD X0, Y12
 	VXORPS Y11, Y11, Y11
-	VMOVUPS LO_(DI), Y9
+
+	// The range: lo = x < lo ? x : lo and hi = x > hi ? x : hi from x[0]
+	// on (MINPS and MAXPS return their second operand unless the first
+	// compares below or above it: ggml's comparisons, NaN and ±0 alike), lo
+	// capped at 0; sumW and sumX from w[0] and w[0]·x[0] on.
+	VMOVUPS X_(DI), Y9
+	VMOVAPS Y9, Y1
+	VMOVUPS W_(DI), Y2
+	VMULPS Y9, Y2, Y3
+	MOVQ $32, SI
+
+rng:
+	VMOVUPS X_(DI)(SI*1), Y0
+	VMINPS Y9, Y0, Y9
+	VMAXPS Y1, Y0, Y1
+	VMOVUPS W_(DI)(SI*1), Y4
+	VADDPS Y4, Y2, Y2
+	VMULPS Y0, Y4, Y4
+	VADDPS Y4, Y3, Y3
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT rng
+	VMINPS Y9, Y11, Y9
+	VMOVUPS Y9, LO0_(DI)
+	VMOVUPS Y1, HI_(DI)
+	VMOVUPS Y2, SUMW_(DI)
+	VMOVUPS Y3, SUMX_(DI)
+
+	// The first fit: iscale = nmax/(hi - lo), scale = 1/iscale, its levels
+	// and weighted squared error.
+	VCVTDQ2PS Y12, Y0
+	VSUBPS Y9, Y1, Y1
+	VDIVPS Y1, Y0, Y10
+	MOVL $0x3f800000, AX // 1.0
+	VMOVD AX, X0
+	VBROADCASTSS X0, Y0
+	VDIVPS Y10, Y0, Y5
+	VMOVUPS Y5, SCALE_(DI)
+	VXORPS Y6, Y6, Y6
+	XORQ SI, SI
+
+fit:
+	VMOVUPS X_(DI)(SI*1), Y2
+	VSUBPS Y9, Y2, Y3
+	VMULPS Y3, Y10, Y3
+	VADDPS Y15, Y3, Y3
+	VPAND Y14, Y3, Y3
+	VPSUBD Y13, Y3, Y3
+	VPMAXSD Y11, Y3, Y3
+	VPMINSD Y12, Y3, Y3
+	VMOVDQU Y3, L_(DI)(SI*1)
+	VCVTDQ2PS Y3, Y4
+	VMULPS Y4, Y5, Y4
+	VADDPS Y9, Y4, Y4
+	VSUBPS Y2, Y4, Y4
+	VMULPS Y4, Y4, Y4
+	VMULPS W_(DI)(SI*1), Y4, Y4
+	VADDPS Y4, Y6, Y6
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT fit
+	VMOVUPS Y6, BEST_(DI)
 
 	XORQ CX, CX // is
 
