@@ -2,6 +2,7 @@ package quant_test
 
 import (
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -9,15 +10,16 @@ import (
 )
 
 // benchMatrix is a 4096×4096 float32 matrix of normally distributed weights
-// (scaled like a trained layer), built once.
-var benchMatrix = func() []float32 {
+// (scaled like a trained layer), built once, when a benchmark first needs it
+// (BenchmarkQuantizeSmall under callgrind does not).
+var benchMatrix = sync.OnceValue(func() []float32 {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := make([]float32, 4096*4096)
 	for i := range x {
 		x[i] = float32(r.NormFloat64() * 0.02)
 	}
 	return x
-}()
+})
 
 // BenchmarkQuantize reports MB/s of float32 input, one goroutine, for each
 // type llama-quantize's mixes use.
@@ -25,7 +27,7 @@ func BenchmarkQuantize(b *testing.B) {
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
 		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
-			x := benchMatrix
+			x := benchMatrix()
 			nb := mustRowBytes(b, typ, len(x))
 			q := make([]byte, nb)
 			b.SetBytes(int64(4 * len(x)))
@@ -39,11 +41,34 @@ func BenchmarkQuantize(b *testing.B) {
 	}
 }
 
+// BenchmarkQuantizeSmall quantizes 64 rows of 4096 weights of the same
+// distribution: small enough to count instructions under callgrind, which
+// are repeatable on a shared machine where timings are not
+// (scripts/callgrind-quant.sh).
+func BenchmarkQuantizeSmall(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 64*4096)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 0.02)
+	}
+	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			q := make([]byte, mustRowBytes(b, typ, len(x)))
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				if err := quant.Quantize(typ, x, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDequantize reports MB/s of float32 output.
 func BenchmarkDequantize(b *testing.B) {
 	for _, typ := range []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
-			x := benchMatrix
+			x := benchMatrix()
 			nb := mustRowBytes(b, typ, len(x))
 			q := make([]byte, nb)
 			if err := quant.Quantize(typ, x, q); err != nil {
@@ -67,7 +92,7 @@ func BenchmarkDequantize(b *testing.B) {
 func BenchmarkConvertBF16(b *testing.B) {
 	const rowLen, rows = 4096, 256
 	src := make([]byte, 2*rowLen*rows)
-	for i, v := range benchMatrix[:rowLen*rows] {
+	for i, v := range benchMatrix()[:rowLen*rows] {
 		src[2*i], src[2*i+1] = byte(tensor.BF16Bits(v)), byte(tensor.BF16Bits(v)>>8)
 	}
 	for _, typ := range []tensor.DType{tensor.F32, tensor.Q8_0, tensor.Q4_K} {

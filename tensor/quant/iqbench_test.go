@@ -12,7 +12,7 @@ import (
 // the lattices are built before timing).
 func BenchmarkQuantizeRowsIQ(b *testing.B) {
 	const n = 4096
-	x := benchMatrix[:1024*n]
+	x := benchMatrix()[:1024*n]
 	w := make([]float32, n)
 	for i := range w {
 		w[i] = 1 + float32(i%7)
