@@ -30,13 +30,8 @@ func qkx2Eight(x *[qkK]float32, w *[8][32]float32, L *[qkK]uint8, scales, mins *
 		}
 		return
 	}
-	var s qkx2Lanes
-	for g := range 8 {
-		for i, v := range x[32*g : 32*g+32] {
-			s.x[i][g], s.w[i][g] = v, w[g][i]
-		}
-	}
-	qkx2Steps(&s, nmax, rmin, rdelta, nstep)
+	var s qkx2Lanes // the assembly moves x and w into its lanes
+	qkx2Steps(&s, x, w, nmax, rmin, rdelta, nstep)
 	for g := range 8 {
 		out := L[32*g : 32*g+32]
 		if s.hi[g] == s.lo0[g] { // max == min: all levels 0

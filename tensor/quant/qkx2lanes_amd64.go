@@ -8,10 +8,10 @@ import "golang.org/x/sys/cpu"
 var haveLanes = cpu.X86.HasAVX2
 
 //go:noescape
-func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
+func qkx2StepsAVX2(s *qkx2Lanes, x *[qkK]float32, w *[8][32]float32, nmax int32, rmin, rdelta float32, nstep int)
 
-func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
-	qkx2StepsAVX2(s, nmax, rmin, rdelta, nstep)
+func qkx2Steps(s *qkx2Lanes, x *[qkK]float32, w *[8][32]float32, nmax int32, rmin, rdelta float32, nstep int) {
+	qkx2StepsAVX2(s, x, w, nmax, rmin, rdelta, nstep)
 }
 
 //go:noescape

@@ -22,10 +22,37 @@
 #define BEST_ 4256
 #define LO0_ 4288
 
-// func qkx2StepsAVX2(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int)
-TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-32
+// TRANSPOSE8 moves an 8×8 tile: eight rows of eight float32 at SRC+128·g
+// (g = 0..7, one row per group) become eight lanes of eight groups at DST,
+// DST+32, ... DST+224 (one per element). Clobbers Y0-Y11.
+#define TRANSPOSE8(SRC, DST) \
+	VMOVUPS SRC+0(SI), Y0; VMOVUPS SRC+128(SI), Y1; VMOVUPS SRC+256(SI), Y2; VMOVUPS SRC+384(SI), Y3; \
+	VMOVUPS SRC+512(SI), Y4; VMOVUPS SRC+640(SI), Y5; VMOVUPS SRC+768(SI), Y6; VMOVUPS SRC+896(SI), Y7; \
+	VUNPCKLPS Y1, Y0, Y8; VUNPCKHPS Y1, Y0, Y9; VUNPCKLPS Y3, Y2, Y10; VUNPCKHPS Y3, Y2, Y11; \
+	VSHUFPS $0x44, Y10, Y8, Y0; VSHUFPS $0xee, Y10, Y8, Y1; VSHUFPS $0x44, Y11, Y9, Y2; VSHUFPS $0xee, Y11, Y9, Y3; \
+	VUNPCKLPS Y5, Y4, Y8; VUNPCKHPS Y5, Y4, Y9; VUNPCKLPS Y7, Y6, Y10; VUNPCKHPS Y7, Y6, Y11; \
+	VSHUFPS $0x44, Y10, Y8, Y4; VSHUFPS $0xee, Y10, Y8, Y5; VSHUFPS $0x44, Y11, Y9, Y6; VSHUFPS $0xee, Y11, Y9, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8; VMOVUPS Y8, DST+0(DI); VPERM2F128 $0x31, Y4, Y0, Y8; VMOVUPS Y8, DST+128(DI); \
+	VPERM2F128 $0x20, Y5, Y1, Y8; VMOVUPS Y8, DST+32(DI); VPERM2F128 $0x31, Y5, Y1, Y8; VMOVUPS Y8, DST+160(DI); \
+	VPERM2F128 $0x20, Y6, Y2, Y8; VMOVUPS Y8, DST+64(DI); VPERM2F128 $0x31, Y6, Y2, Y8; VMOVUPS Y8, DST+192(DI); \
+	VPERM2F128 $0x20, Y7, Y3, Y8; VMOVUPS Y8, DST+96(DI); VPERM2F128 $0x31, Y7, Y3, Y8; VMOVUPS Y8, DST+224(DI)
+
+// func qkx2StepsAVX2(s *qkx2Lanes, x *[256]float32, w *[8][32]float32, nmax int32, rmin, rdelta float32, nstep int)
+TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-48
 	MOVQ s+0(FP), DI
-	MOVQ nstep+24(FP), BX
+	MOVQ nstep+40(FP), BX
+
+	// Groups into lanes: x and w, group g's element i to [i][g].
+	MOVQ x+8(FP), SI
+	TRANSPOSE8(0, X_)
+	TRANSPOSE8(32, X_+256)
+	TRANSPOSE8(64, X_+512)
+	TRANSPOSE8(96, X_+768)
+	MOVQ w+16(FP), SI
+	TRANSPOSE8(0, W_)
+	TRANSPOSE8(32, W_+256)
+	TRANSPOSE8(64, W_+512)
+	TRANSPOSE8(96, W_+768)
 
 	MOVL $0x4b400000, AX // 12582912.0: nearestInt's 1.5·2²³
 	VMOVD AX, X0
@@ -36,7 +63,7 @@ TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-32
 	MOVL $0x00400000, AX
 	VMOVD AX, X0
 	VPBROADCASTD X0, Y13
-	MOVL nmax+8(FP), AX
+	MOVL nmax+24(FP), AX
 	VMOVD AX, X0
 	VPBROADCASTD X0, Y12
 	VXORPS Y11, Y11, Y11
@@ -108,9 +135,9 @@ fit:
 step:
 	// iscale = (rmin + rdelta·is + nmax) / (hi - lo), rounded at each step.
 	VCVTSI2SSQ CX, X0, X0
-	VMULSS rdelta+16(FP), X0, X0
-	VADDSS rmin+12(FP), X0, X0
-	VCVTSI2SSL nmax+8(FP), X1, X1
+	VMULSS rdelta+32(FP), X0, X0
+	VADDSS rmin+28(FP), X0, X0
+	VCVTSI2SSL nmax+24(FP), X1, X1
 	VADDSS X1, X0, X0
 	VBROADCASTSS X0, Y0
 	VMOVUPS HI_(DI), Y1

@@ -4,7 +4,7 @@ package quant
 
 const haveLanes = false
 
-func qkx2Steps(s *qkx2Lanes, nmax int32, rmin, rdelta float32, nstep int) {
+func qkx2Steps(s *qkx2Lanes, x *[qkK]float32, w *[8][32]float32, nmax int32, rmin, rdelta float32, nstep int) {
 	panic("quant: no eight-lane make_qkx2_quants on this platform")
 }
 
