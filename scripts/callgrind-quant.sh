@@ -17,9 +17,10 @@ PASSES=${PASSES:-5}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/callgrind-quant.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/quant.test" ./tensor/quant/
-# Go's asynchronous preemption signals crash callgrind.
+# Go's asynchronous preemption signals crash callgrind; no GC and one P keep
+# the runtime's own work out of the difference.
 count() {
-	GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/out" \
+	GOGC=off GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/out" \
 		"$tmp/quant.test" -test.run '^$' -test.bench "$1" -test.benchtime "$2" 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,
 }
 for t in $TYPES; do
