@@ -8,26 +8,14 @@ import "math"
 
 // fitQ45 runs ggml's reference group fit for Q4_K/Q5_K: each group of 32 is
 // weighted by rms+|x| and fitted with makeQKX2Quants (all eight at once,
-// qkx2Eight); the scales and mins are
+// qkx2Eight, which weighs them too); the scales and mins are
 // then quantized to 6 bits into sc (12 bytes) and the half super-scales
 // stored at y[0:4]; finally every weight is re-quantized against the rounded
 // scales. L gets the levels 0..nmax.
 func fitQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32, rmin, rdelta float32, nstep int) {
-	var weights [8][32]float32
 	var mins, scales [8]float32
 	var maxScale, maxMin float32
-	for j := 0; j < 8; j++ {
-		g := x[32*j : 32*j+32]
-		var sumX2 float32
-		for _, v := range g {
-			sumX2 += float32(v * v)
-		}
-		avX := sqrt32(sumX2 / 32)
-		for l, v := range g {
-			weights[j][l] = avX + abs32(v)
-		}
-	}
-	qkx2Eight(x, &weights, L, &scales, &mins, nmax, rmin, rdelta, nstep)
+	qkx2Eight(x, nil, L, &scales, &mins, nmax, rmin, rdelta, nstep) // weights rms+|x|
 	for j := 0; j < 8; j++ {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
@@ -59,15 +47,20 @@ func fitQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32, rmin, rdelta f
 	le.PutUint16(y[0:], fp16(maxScale/63))
 	le.PutUint16(y[2:], fp16(maxMin/63))
 	d, dmin := fp16to32(le.Uint16(y[0:])), fp16to32(le.Uint16(y[2:]))
+	var dls, mls [8]float32
 	for j := 0; j < 8; j++ {
 		s, m := scaleMinK4(sc, j)
-		dl := float32(d * float32(s))
+		dls[j], mls[j] = float32(d*float32(s)), float32(dmin*float32(m))
+	}
+	if q45Requant(x, &dls, &mls, L, nmax) { // AVX2
+		return
+	}
+	for j, dl := range dls {
 		if dl == 0 {
 			continue
 		}
-		ml := float32(dmin * float32(m))
 		for i, v := range x[32*j : 32*j+32] {
-			L[32*j+i] = uint8(clamp(nearestInt((v+ml)/dl), 0, nmax))
+			L[32*j+i] = uint8(clamp(nearestInt((v+mls[j])/dl), 0, nmax))
 		}
 	}
 }

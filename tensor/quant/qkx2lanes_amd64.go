@@ -18,3 +18,15 @@ func qkx2Steps(s *qkx2Lanes, x *[qkK]float32, w *[8][32]float32, nmax int32, rmi
 func q6StepsAVX2(s *q6Lanes)
 
 func q6Steps(s *q6Lanes) { q6StepsAVX2(s) }
+
+//go:noescape
+func q45RequantAVX2(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32)
+
+// q45Requant is fitQ45's last loop with AVX2; false (nothing done) without.
+func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) bool {
+	if !haveLanes {
+		return false
+	}
+	q45RequantAVX2(x, dl, ml, L, nmax)
+	return true
+}

@@ -8,7 +8,8 @@
 //
 // qkx2Lanes layout (bytes): x [32][8]float32 at 0, w at 1024, L [32][8]int32
 // at 2048, lv (scratch levels) at 3072, then [8]float32 lo 4096, hi 4128,
-// sumW 4160, sumX 4192, scale 4224, best 4256, lo0 4288.
+// sumW 4160, sumX 4192, scale 4224, best 4256, lo0 4288, bad [8]int32
+// 4320.
 
 #define X_ 0
 #define W_ 1024
@@ -21,6 +22,7 @@
 #define SCALE_ 4224
 #define BEST_ 4256
 #define LO0_ 4288
+#define BAD_ 4320
 
 // TRANSPOSE8 moves an 8×8 tile: eight rows of eight float32 at SRC+128·g
 // (g = 0..7, one row per group) become eight lanes of eight groups at DST,
@@ -38,6 +40,7 @@
 	VPERM2F128 $0x20, Y7, Y3, Y8; VMOVUPS Y8, DST+96(DI); VPERM2F128 $0x31, Y7, Y3, Y8; VMOVUPS Y8, DST+224(DI)
 
 // func qkx2StepsAVX2(s *qkx2Lanes, x *[256]float32, w *[8][32]float32, nmax int32, rmin, rdelta float32, nstep int)
+// w nil: the weights are fitQ45's (see rms).
 TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-48
 	MOVQ s+0(FP), DI
 	MOVQ nstep+40(FP), BX
@@ -49,10 +52,47 @@ TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-48
 	TRANSPOSE8(64, X_+512)
 	TRANSPOSE8(96, X_+768)
 	MOVQ w+16(FP), SI
+	TESTQ SI, SI
+	JZ rms
 	TRANSPOSE8(0, W_)
 	TRANSPOSE8(32, W_+256)
 	TRANSPOSE8(64, W_+512)
 	TRANSPOSE8(96, W_+768)
+	JMP weighed
+
+rms:
+	// No weights given: fitQ45's, sqrt(Σx²/32) + |x| with the squares
+	// summed in order.
+	VXORPS Y1, Y1, Y1
+	XORQ SI, SI
+
+squares:
+	VMOVUPS X_(DI)(SI*1), Y0
+	VMULPS Y0, Y0, Y0
+	VADDPS Y0, Y1, Y1
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT squares
+	MOVL $0x42000000, AX // 32.0
+	VMOVD AX, X0
+	VBROADCASTSS X0, Y0
+	VDIVPS Y0, Y1, Y1
+	VSQRTPS Y1, Y1
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X2
+	VPBROADCASTD X2, Y2
+	XORQ SI, SI
+
+weights:
+	VMOVUPS X_(DI)(SI*1), Y0
+	VANDPS Y2, Y0, Y0
+	VADDPS Y0, Y1, Y0
+	VMOVUPS Y0, W_(DI)(SI*1)
+	ADDQ $32, SI
+	CMPQ SI, $1024
+	JLT weights
+
+weighed:
 
 	MOVL $0x4b400000, AX // 12582912.0: nearestInt's 1.5·2²³
 	VMOVD AX, X0
@@ -72,23 +112,43 @@ TEXT ·qkx2StepsAVX2(SB), NOSPLIT, $0-48
 	// on (MINPS and MAXPS return their second operand unless the first
 	// compares below or above it: ggml's comparisons, NaN and ±0 alike), lo
 	// capped at 0; sumW and sumX from w[0] and w[0]·x[0] on.
+	// Lanes with an infinity or a NaN in x or w are marked bad: the Go code
+	// redoes them (NaN payloads could follow another operand order here).
 	VMOVUPS X_(DI), Y9
 	VMOVAPS Y9, Y1
 	VMOVUPS W_(DI), Y2
 	VMULPS Y9, Y2, Y3
-	MOVQ $32, SI
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x7f7fffff, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VXORPS Y8, Y8, Y8
+	XORQ SI, SI
 
 rng:
 	VMOVUPS X_(DI)(SI*1), Y0
+	VMOVUPS W_(DI)(SI*1), Y4
+	VANDPS Y6, Y0, Y5
+	VPCMPGTD Y7, Y5, Y5
+	VPOR Y5, Y8, Y8
+	VANDPS Y6, Y4, Y5
+	VPCMPGTD Y7, Y5, Y5
+	VPOR Y5, Y8, Y8
+	TESTQ SI, SI
+	JZ rngnext
 	VMINPS Y9, Y0, Y9
 	VMAXPS Y1, Y0, Y1
-	VMOVUPS W_(DI)(SI*1), Y4
 	VADDPS Y4, Y2, Y2
 	VMULPS Y0, Y4, Y4
 	VADDPS Y4, Y3, Y3
+
+rngnext:
 	ADDQ $32, SI
 	CMPQ SI, $1024
 	JLT rng
+	VMOVDQU Y8, BAD_(DI)
 	VMINPS Y9, Y11, Y9
 	VMOVUPS Y9, LO0_(DI)
 	VMOVUPS Y1, HI_(DI)
@@ -238,5 +298,91 @@ next:
 	JLE step
 
 	VMOVUPS Y9, LO_(DI)
+	VZEROUPPER
+	RET
+
+DATA q45perm<>+0(SB)/4, $0
+DATA q45perm<>+4(SB)/4, $4
+DATA q45perm<>+8(SB)/4, $1
+DATA q45perm<>+12(SB)/4, $5
+DATA q45perm<>+16(SB)/4, $2
+DATA q45perm<>+20(SB)/4, $6
+DATA q45perm<>+24(SB)/4, $3
+DATA q45perm<>+28(SB)/4, $7
+GLOBL q45perm<>(SB), RODATA|NOPTR, $32
+
+// func q45RequantAVX2(x *[256]float32, dl, ml *[8]float32, L *[256]uint8, nmax int32)
+// Group j's levels clamp(nearestInt((x+ml)/dl), 0, nmax), as fitQ45's last
+// loop computes them; a group whose dl compares equal to 0 keeps its levels.
+TEXT ·q45RequantAVX2(SB), NOSPLIT, $0-36
+	MOVQ x+0(FP), SI
+	MOVQ dl+8(FP), BX
+	MOVQ ml+16(FP), DX
+	MOVQ L+24(FP), DI
+	MOVL $0x4b400000, AX // 12582912.0: nearestInt's 1.5·2²³
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y15
+	MOVL $0x007fffff, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y14
+	MOVL $0x00400000, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y13
+	MOVL nmax+32(FP), AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y12
+	VXORPS Y11, Y11, Y11
+	VMOVDQU q45perm<>(SB), Y10
+	XORQ CX, CX
+
+group:
+	VMOVSS (BX)(CX*4), X8
+	VUCOMISS X11, X8
+	JPS compute // NaN: not equal to 0
+	JEQ skip
+
+compute:
+	VBROADCASTSS X8, Y8
+	VBROADCASTSS (DX)(CX*4), Y9
+	VADDPS 0(SI), Y9, Y0
+	VADDPS 32(SI), Y9, Y1
+	VADDPS 64(SI), Y9, Y2
+	VADDPS 96(SI), Y9, Y3
+	VDIVPS Y8, Y0, Y0
+	VDIVPS Y8, Y1, Y1
+	VDIVPS Y8, Y2, Y2
+	VDIVPS Y8, Y3, Y3
+	VADDPS Y15, Y0, Y0
+	VADDPS Y15, Y1, Y1
+	VADDPS Y15, Y2, Y2
+	VADDPS Y15, Y3, Y3
+	VPAND Y14, Y0, Y0
+	VPAND Y14, Y1, Y1
+	VPAND Y14, Y2, Y2
+	VPAND Y14, Y3, Y3
+	VPSUBD Y13, Y0, Y0
+	VPSUBD Y13, Y1, Y1
+	VPSUBD Y13, Y2, Y2
+	VPSUBD Y13, Y3, Y3
+	VPMAXSD Y11, Y0, Y0
+	VPMAXSD Y11, Y1, Y1
+	VPMAXSD Y11, Y2, Y2
+	VPMAXSD Y11, Y3, Y3
+	VPMINSD Y12, Y0, Y0
+	VPMINSD Y12, Y1, Y1
+	VPMINSD Y12, Y2, Y2
+	VPMINSD Y12, Y3, Y3
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKUSWB Y2, Y0, Y0
+	VPERMD Y0, Y10, Y0
+	VMOVDQU Y0, 0(DI)
+
+skip:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	INCQ CX
+	CMPQ CX, $8
+	JLT group
 	VZEROUPPER
 	RET

@@ -13,3 +13,5 @@ func q8Block(x *[32]float32, q *[32]byte) (d float32, ok bool) { return 0, false
 func q6Steps(s *q6Lanes) {
 	panic("quant: no eight-lane make_qx_quants on this platform")
 }
+
+func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) bool { return false }
