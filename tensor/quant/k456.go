@@ -166,13 +166,18 @@ func quantQ6_K(xs []float32, b []byte) {
 		sc[ib] = uint8(min(127, nearestInt(float32(iscale*scales[ib]))))
 	}
 	d := fp16to32(le.Uint16(y[208:]))
-	for j := 0; j < 16; j++ {
-		dl := float32(d * float32(int8(sc[j])))
-		if dl == 0 {
-			continue
-		}
-		for i, v := range x[16*j : 16*j+16] {
-			L[16*j+i] = int8(clamp(nearestInt(v/dl), -32, 31) + 32)
+	var dls [16]float32
+	for j := range dls {
+		dls[j] = float32(d * float32(int8(sc[j])))
+	}
+	if !q6Requant(x, &dls, &L) { // AVX2, or:
+		for j, dl := range dls {
+			if dl == 0 {
+				continue
+			}
+			for i, v := range x[16*j : 16*j+16] {
+				L[16*j+i] = int8(clamp(nearestInt(v/dl), -32, 31) + 32)
+			}
 		}
 	}
 	ql, qh := y[0:128], y[128:192]

@@ -15,6 +15,7 @@ type q6Lanes struct {
 	x, w, wx         [16][8]float32
 	L, lv            [16][8]int32 // the best levels + 32; a trial's levels
 	max, scale, best [8]float32
+	alone            [8]int32 // an infinity or NaN, or all but zero: for the Go code
 }
 
 // q6Sixteen fits x's sixteen sub-blocks as makeQ6Quants does, one at a
@@ -27,25 +28,11 @@ func q6Sixteen(x *[qkK]float32, L *[qkK]int8, scales *[16]float32) {
 		return
 	}
 	for half := 0; half < 16; half += 8 {
-		var s q6Lanes
-		var alone [8]bool
-		for g := range 8 {
-			xg := (*[16]float32)(x[16*(half+g):])
-			amax, max, finite := absMaxFinite(xg)
-			if !finite || amax < groupMaxEps {
-				alone[g] = true
-				max = 1 // any finite lane value; the results are replaced
-			}
-			s.max[g] = max
-			for i, v := range xg {
-				w := float32(v * v)
-				s.x[i][g], s.w[i][g], s.wx[i][g] = v, w, float32(w*v)
-			}
-		}
-		q6Steps(&s)
+		var s q6Lanes // the assembly moves the sub-blocks into its lanes
+		q6Steps(&s, (*[128]float32)(x[16*half:]))
 		for g := range 8 {
 			ib := half + g
-			if alone[g] {
+			if s.alone[g] != 0 {
 				scales[ib] = makeQ6Quants((*[16]float32)(x[16*ib:]), (*[16]int8)(L[16*ib:]))
 				continue
 			}

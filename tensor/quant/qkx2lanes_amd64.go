@@ -15,9 +15,22 @@ func qkx2Steps(s *qkx2Lanes, x *[qkK]float32, w *[8][32]float32, nmax int32, rmi
 }
 
 //go:noescape
-func q6StepsAVX2(s *q6Lanes)
+func q6StepsAVX2(s *q6Lanes, x *[128]float32)
 
-func q6Steps(s *q6Lanes) { q6StepsAVX2(s) }
+func q6Steps(s *q6Lanes, x *[128]float32) { q6StepsAVX2(s, x) }
+
+//go:noescape
+func q6RequantAVX2(x *[qkK]float32, dl *[16]float32, L *[qkK]int8)
+
+// q6Requant is quantQ6_K's last loop with AVX2; false (nothing done)
+// without.
+func q6Requant(x *[qkK]float32, dl *[16]float32, L *[qkK]int8) bool {
+	if !haveLanes {
+		return false
+	}
+	q6RequantAVX2(x, dl, L)
+	return true
+}
 
 //go:noescape
 func q45RequantAVX2(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32)
