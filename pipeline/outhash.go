@@ -128,7 +128,7 @@ func (s *outHash) zeros(n int64) {
 // readBack hashes the file's next n bytes from disk.
 func (s *outHash) readBack(n int64) error {
 	if s.buf == nil {
-		s.buf = make([]byte, 1<<20)
+		s.buf = make([]byte, 256<<10) // outside the budget: kept small
 	}
 	for n > 0 {
 		b := s.buf[:min(n, int64(len(s.buf)))]
