@@ -26,6 +26,10 @@ type imatrixCase struct {
 	GGUF  corpus.Reference `json:"gguf"`
 	// Parts are the files of a --keep-split output, instead of GGUF.
 	Parts []corpus.Reference `json:"parts"`
+	// NoFallback, instead of GGUF, is the tensor llama-quantize refused
+	// because its rows fit neither the type's blocks nor a fallback (Q1_0
+	// on 320-wide rows): the recipe must refuse it too and write nothing.
+	NoFallback string `json:"no_fallback"`
 }
 
 // quantizeVars turns llama-quantize's flags into recipes/quantize-gguf.yaml
@@ -109,7 +113,8 @@ func derivedModel(t *testing.T, root, dir, kind string) string {
 
 // TestImatrixMatchesLlamaQuantize quantizes the corpus model, its
 // odd-width copy and its mixture-of-experts copy (with full and with
-// partial expert data), to every legacy, K, IQ and ternary mix, with
+// partial expert data), to every legacy, K, IQ, ternary, Q1_0 and Q2_0 mix
+// (and Q1_0's refusal of the odd copy), with
 // recipes/quantize-gguf.yaml as
 // scripts/make-imatrix-refs.sh ran llama-quantize (with importance
 // matrices from llama-imatrix, and its per-tensor flags): every key and
@@ -157,6 +162,16 @@ func TestImatrixMatchesLlamaQuantize(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.gguf")
 			vars := quantizeVars(t, c.Flags, dir)
 			vars["model"], vars["out"], vars["type"] = models[c.Model], out, c.Type
+			if c.NoFallback != "" {
+				err := runRecipeFile(filepath.Join(root, "recipes", "quantize-gguf.yaml"), vars)
+				if err == nil || !strings.Contains(err.Error(), "tensor "+c.NoFallback+":") {
+					t.Errorf("%v; llama-quantize refused %s (no fallback for its rows)", err, c.NoFallback)
+				}
+				if _, err := os.Stat(out); err == nil {
+					t.Error("an output was written")
+				}
+				return
+			}
 			runRecipe(t, "quantize-gguf.yaml", vars)
 			if len(c.Parts) > 0 {
 				for i := range c.Parts {

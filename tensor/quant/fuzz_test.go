@@ -15,7 +15,7 @@ import (
 var fuzzTypes = []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q8_0,
 	tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
 	tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0, tensor.IQ4_NL, tensor.IQ4_XS,
-	tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M}
+	tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ1_M, tensor.Q1_0, tensor.Q2_0}
 
 // fuzzSeeds returns the first bytes of each quantized reference tensor, when
 // the corpus is there.

@@ -26,13 +26,14 @@ type iqMixRefs struct {
 		Imatrix      bool
 		Types        map[string]string
 		NeedsImatrix string `json:"needs_imatrix"`
+		NoFallback   string `json:"no_fallback"` // the tensor whose rows fit neither the type nor a fallback
 	} `json:"cases"`
 }
 
-// TestIQMixesMatchLlamaQuantize plans every IQ, ternary and MXFP4 mix as
-// llama-quantize did on the corpus model and its 16-layer GQA-4 copy, with
-// and without an importance matrix: each tensor's type, and the refusal
-// (naming the same tensor) where llama-quantize refused.
+// TestIQMixesMatchLlamaQuantize plans every IQ, ternary, MXFP4, Q1_0 and
+// Q2_0 mix as llama-quantize did on the corpus model and its 16-layer GQA-4
+// copy, with and without an importance matrix: each tensor's type, and the
+// refusal (naming the same tensor) where llama-quantize refused.
 func TestIQMixesMatchLlamaQuantize(t *testing.T) {
 	b, err := os.ReadFile("testdata/iqmix/refs.json")
 	if err != nil {
@@ -72,6 +73,12 @@ func TestIQMixesMatchLlamaQuantize(t *testing.T) {
 			}
 			opt := Options{HasImatrix: c.Imatrix}
 			rep, err := m.PlanReport(info, ts, opt)
+			if c.NoFallback != "" {
+				if err == nil || !strings.Contains(err.Error(), "tensor "+c.NoFallback+":") {
+					t.Errorf("PlanReport: %v; llama-quantize refused %s (no fallback for its rows)", err, c.NoFallback)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -34,32 +34,42 @@ var updateGGMLRows = flag.Bool("update-ggml-rows", false, "rewrite testdata/ggml
 const ggmlRowsSum = "testdata/ggml-rows.sum"
 
 // rowRefTypes are the types compared, with the row lengths tried (256·k
-// where the block is 256, odd multiples of 32 where it is 32), whether ggml
-// refuses to run without importance weights, and the row kinds on which
+// where the block is 256, odd multiples of the block where it is smaller;
+// Q1_0 and Q2_0 ignore the weights in ggml and must here too), whether ggml
+// refuses to run without importance weights, the row kinds on which
 // ggml aborts (GGML_ASSERT(grid_index >= 0): every neighbour's distance
-// overflows), left out of the comparison; our quantizers still run on them.
+// overflows), left out of the comparison (our quantizers still run on
+// them), and whether the edge kinds are compared too.
 var rowRefTypes = []struct {
 	typ      tensor.DType
 	lens     []int
 	needsImx bool
 	aborts   []string
+	edge     bool
 }{
-	{tensor.IQ4_NL, []int{32, 96, 256, 544}, false, nil},
-	{tensor.IQ4_XS, []int{256, 768}, false, nil},
-	{tensor.IQ3_XXS, []int{256, 512}, false, []string{"huge"}},
-	{tensor.IQ3_S, []int{256, 512}, false, []string{"huge"}},
-	{tensor.IQ2_XXS, []int{256, 512}, true, []string{"huge"}},
-	{tensor.IQ2_XS, []int{256, 512}, true, []string{"huge"}},
-	{tensor.IQ2_S, []int{256, 512}, false, []string{"huge"}},
-	{tensor.IQ1_S, []int{256, 512}, true, nil},
-	{tensor.IQ1_M, []int{256, 512}, false, nil},
+	{tensor.IQ4_NL, []int{32, 96, 256, 544}, false, nil, false},
+	{tensor.IQ4_XS, []int{256, 768}, false, nil, false},
+	{tensor.IQ3_XXS, []int{256, 512}, false, []string{"huge"}, false},
+	{tensor.IQ3_S, []int{256, 512}, false, []string{"huge"}, false},
+	{tensor.IQ2_XXS, []int{256, 512}, true, []string{"huge"}, false},
+	{tensor.IQ2_XS, []int{256, 512}, true, []string{"huge"}, false},
+	{tensor.IQ2_S, []int{256, 512}, false, []string{"huge"}, false},
+	{tensor.IQ1_S, []int{256, 512}, true, nil, false},
+	{tensor.IQ1_M, []int{256, 512}, false, nil, false},
+	{tensor.Q1_0, []int{128, 384}, false, nil, true},
+	{tensor.Q2_0, []int{64, 192}, false, nil, true},
 }
 
-// rowKind makes one adversarial or ordinary row of n values.
+// rowKind makes one adversarial or ordinary row of n values. Edge kinds
+// (last in rowKinds, so that the rows before them stay the same) are
+// compared only for the types that ask for them: the scalar quantizers,
+// whose handling of NaN, infinities and exact halves is plain arithmetic
+// worth pinning down.
 type rowKind struct {
 	name string
 	reps int // rows of this kind per case
 	make func(r *rand.Rand, n int) []float32
+	edge bool
 }
 
 func fillRow(n int, f func(i int) float32) []float32 {
@@ -73,16 +83,16 @@ func fillRow(n int, f func(i int) float32) []float32 {
 var rowKinds = []rowKind{
 	{"gauss", 12, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(r.NormFloat64()) })
-	}},
+	}, false},
 	{"weights", 12, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(0.02 * r.NormFloat64()) })
-	}},
+	}, false},
 	{"heavy", 8, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { g := r.NormFloat64(); return float32(g * g * g) })
-	}},
+	}, false},
 	{"positive", 4, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(r.Float64()) })
-	}},
+	}, false},
 	{"outliers", 8, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(i int) float32 {
 			if i%37 == 5 {
@@ -90,7 +100,7 @@ var rowKinds = []rowKind{
 			}
 			return float32(r.NormFloat64())
 		})
-	}},
+	}, false},
 	{"gaps", 2, func(r *rand.Rand, n int) []float32 { // every other group of 32 zero
 		return fillRow(n, func(i int) float32 {
 			if i/32%2 == 0 {
@@ -98,10 +108,10 @@ var rowKinds = []rowKind{
 			}
 			return float32(r.NormFloat64())
 		})
-	}},
-	{"zeros", 1, func(r *rand.Rand, n int) []float32 { return make([]float32, n) }},
-	{"constant", 1, func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return 0.75 }) }},
-	{"negative", 1, func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return -3 }) }},
+	}, false},
+	{"zeros", 1, func(r *rand.Rand, n int) []float32 { return make([]float32, n) }, false},
+	{"constant", 1, func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return 0.75 }) }, false},
+	{"negative", 1, func(r *rand.Rand, n int) []float32 { return fillRow(n, func(int) float32 { return -3 }) }, false},
 	{"spike", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(i int) float32 {
 			if i == n/3 {
@@ -109,25 +119,45 @@ var rowKinds = []rowKind{
 			}
 			return 0
 		})
-	}},
+	}, false},
 	{"alternating", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(i int) float32 { return float32(1 - 2*(i%2)) })
-	}},
+	}, false},
 	{"ramp", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(i int) float32 { return float32(i)/float32(n) - 0.5 })
-	}},
+	}, false},
 	{"subnormal", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(1e-41 * r.NormFloat64()) })
-	}},
+	}, false},
 	{"tiny", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(1e-9 * r.NormFloat64()) })
-	}},
+	}, false},
 	{"huge", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(1e15 * r.NormFloat64()) })
-	}},
+	}, false},
 	{"halfmax", 1, func(r *rand.Rand, n int) []float32 {
 		return fillRow(n, func(int) float32 { return float32(6e4 * r.NormFloat64()) })
-	}},
+	}, false},
+	{"halves", 1, func(r *rand.Rand, n int) []float32 { // -2 to 2 in steps of 1/2, and -0
+		return fillRow(n, func(i int) float32 {
+			if i%10 == 9 {
+				return float32(math.Copysign(0, -1))
+			}
+			return float32(i%9-4) / 2
+		})
+	}, true},
+	{"nonfinite", 2, func(r *rand.Rand, n int) []float32 {
+		special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1))}
+		return fillRow(n, func(i int) float32 {
+			if r.IntN(8) == 0 {
+				return special[r.IntN(len(special))]
+			}
+			return float32(r.NormFloat64())
+		})
+	}, true},
+	{"allnan", 1, func(r *rand.Rand, n int) []float32 {
+		return fillRow(n, func(int) float32 { return float32(math.NaN()) })
+	}, true},
 }
 
 // weightKinds are the importance weights tried: none, imatrix-like (positive,
@@ -160,7 +190,7 @@ type rowCase struct {
 	w     []float32
 }
 
-func rowCases(typ tensor.DType, lens []int, needsImx bool, aborts []string) []rowCase {
+func rowCases(typ tensor.DType, lens []int, needsImx bool, aborts []string, edge bool) []rowCase {
 	var out []rowCase
 	for _, n := range lens {
 		for wi, wk := range weightKinds {
@@ -172,7 +202,7 @@ func rowCases(typ tensor.DType, lens []int, needsImx bool, aborts []string) []ro
 			for _, k := range rowKinds {
 				for rep := range k.reps {
 					x := k.make(r, n)
-					if slices.Contains(aborts, k.name) {
+					if slices.Contains(aborts, k.name) || k.edge && !edge {
 						continue
 					}
 					c.rows = append(c.rows, x...)
@@ -191,7 +221,7 @@ func TestRowQuantizersMatchGGML(t *testing.T) {
 	var cases []rowCase
 	var types []tensor.DType
 	for _, rt := range rowRefTypes {
-		for _, c := range rowCases(rt.typ, rt.lens, rt.needsImx, rt.aborts) {
+		for _, c := range rowCases(rt.typ, rt.lens, rt.needsImx, rt.aborts, rt.edge) {
 			cases, types = append(cases, c), append(types, rt.typ)
 		}
 	}

@@ -55,6 +55,8 @@ const (
 	ftTQ1_0    = 36
 	ftTQ2_0    = 37
 	ftMXFP4MoE = 38
+	ftQ1_0     = 40
+	ftQ2_0     = 41
 )
 
 // mixes is in llama-quantize's listing order, with llama_ftype_get_default_type's
@@ -62,6 +64,8 @@ const (
 // The lowest-bit ones need an importance matrix for most tensors (see
 // needsImatrix); Plan refuses them without one, as llama-quantize does.
 var mixes = []Mix{
+	{"Q1_0", ftQ1_0, tensor.Q1_0},
+	{"Q2_0", ftQ2_0, tensor.Q2_0},
 	{"Q4_0", ftQ4_0, tensor.Q4_0},
 	{"Q4_1", ftQ4_1, tensor.Q4_1},
 	{"MXFP4_MOE", ftMXFP4MoE, tensor.MXFP4},

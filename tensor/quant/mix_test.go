@@ -324,6 +324,10 @@ func TestMixFallback(t *testing.T) {
 		{"Q3_K_M", "blk.5.attn_output.weight", 4000, tensor.Q5_0, tensor.Q4_K},
 		{"Q6_K", "blk.5.attn_q.weight", 4000, tensor.Q8_0, tensor.Q6_K},
 		{"Q4_K_M", "blk.5.attn_q.weight", 4096, tensor.Q4_K, tensor.Invalid},
+		{"Q2_0", "blk.5.attn_q.weight", 4000, tensor.Q4_0, tensor.Q2_0}, // 64 does not divide 4000
+		{"Q2_0", "blk.5.ffn_down.weight", 320, tensor.Q2_0, tensor.Invalid},
+		{"Q2_0", "blk.5.ffn_down.weight", 4020, tensor.F16, tensor.Q2_0},
+		{"Q1_0", "blk.5.attn_q.weight", 4096, tensor.Q1_0, tensor.Invalid},
 	} {
 		m := mustMix(t, c.mix)
 		rep, err := m.PlanReport(info, one(c.name, c.cols), Options{})
@@ -347,6 +351,12 @@ func TestMixFallback(t *testing.T) {
 	rep, err := m.PlanReport(info, []*tensor.Desc{{Name: "output.weight", DType: tensor.F16, Shape: []int64{32000, 4000}}}, Options{})
 	if err != nil || rep.Types[0] != tensor.Q8_0 || len(rep.Fallbacks) != 0 {
 		t.Errorf("output 4000 cols: %v %v %v, want Q8_0 and no fallback", rep, err, rep.Fallbacks)
+	}
+	// Q1_0 has no fallback in llama.cpp: its 128-element blocks on 320-wide
+	// rows are an error ("no tensor type fallback is defined for type q1_0").
+	_, err = mustMix(t, "Q1_0").PlanReport(info, one("blk.5.ffn_down.weight", 320), Options{})
+	if err == nil || !strings.Contains(err.Error(), "blk.5.ffn_down.weight") || !strings.Contains(err.Error(), "no fallback") {
+		t.Errorf("Q1_0 with 320 columns: %v, want an error naming the tensor and saying there is no fallback", err)
 	}
 	// A 32-element type has no smaller block to go to: llama.cpp's
 	// tensor_type_fallback keeps it, and the check after it turns it into F16.
@@ -443,6 +453,14 @@ func TestMixOptions(t *testing.T) {
 			"token_embd.weight": tensor.Q8_0}},
 		{"TQ2_0", "TQ2_0", ts, Options{}, map[string]tensor.DType{
 			"token_embd.weight": tensor.Q4_K, "output.weight": tensor.Q6_K, "blk.0.attn_q.weight": tensor.TQ2_0}},
+		// Q2_0's token_embd is grouped with TQ1_0/TQ2_0's; Q1_0 has no such rule.
+		{"Q2_0", "Q2_0", ts, Options{}, map[string]tensor.DType{
+			"token_embd.weight": tensor.Q4_K, "output.weight": tensor.Q6_K, "blk.0.attn_q.weight": tensor.Q2_0,
+			"blk.0.attn_v.weight": tensor.Q2_0, "blk.0.ffn_down.weight": tensor.Q2_0}},
+		{"Q1_0", "Q1_0", ts, Options{}, map[string]tensor.DType{
+			"token_embd.weight": tensor.Q1_0, "output.weight": tensor.Q6_K, "blk.0.attn_q.weight": tensor.Q1_0,
+			"blk.0.attn_v.weight": tensor.Q1_0, "blk.0.ffn_down.weight": tensor.Q1_0}},
+		{"Q1_0 tied", "Q1_0", tied, Options{}, map[string]tensor.DType{"token_embd.weight": tensor.Q6_K}},
 	} {
 		info := info
 		if c.what == "imatrix" {
@@ -501,13 +519,14 @@ func TestParseMix(t *testing.T) {
 		{"iq2_s", "IQ2_S", 28, tensor.IQ2_XS}, {"IQ2_M", "IQ2_M", 29, tensor.IQ2_S},
 		{"22", "IQ3_XS", 22, tensor.IQ3_S}, {"IQ3_M", "IQ3_M", 27, tensor.IQ3_S},
 		{"IQ1_M", "IQ1_M", 31, tensor.IQ1_M}, {"IQ4_XS", "IQ4_XS", 30, tensor.IQ4_XS},
+		{"Q1_0", "Q1_0", 40, tensor.Q1_0}, {"q2_0", "Q2_0", 41, tensor.Q2_0}, {"40", "Q1_0", 40, tensor.Q1_0},
 	} {
 		m, err := ParseMix(c.in)
 		if err != nil || m.Name != c.name || m.FileType != c.ft || m.Default != c.def {
 			t.Errorf("ParseMix(%q) = %+v, %v; want %s %d %v", c.in, m, err, c.name, c.ft, c.def)
 		}
 	}
-	for _, bad := range []string{"", "Q4_K_X", "IQ2_XL", "Q1_0", "99", "-1", "Q4_K_M "} {
+	for _, bad := range []string{"", "Q4_K_X", "IQ2_XL", "Q3_0", "99", "-1", "Q4_K_M "} {
 		_, err := ParseMix(bad)
 		if bad == "Q4_K_M " { // surrounding spaces are forgiven
 			if err != nil {

@@ -78,7 +78,7 @@ func (p *planner) rules(t *tensor.Desc, cat category, typ tensor.DType) (tensor.
 			typ = tensor.Q2_K
 		case iq2SM(ft), ft == ftIQ3_XXS:
 			typ = tensor.IQ3_S
-		case ft == ftTQ1_0 || ft == ftTQ2_0:
+		case ft == ftTQ1_0 || ft == ftTQ2_0 || ft == ftQ2_0: // not Q1_0
 			typ = tensor.Q4_K
 		}
 	case lowBit(ft):

@@ -212,7 +212,7 @@ func fallback(t *tensor.Desc, typ tensor.DType, r *Report) (tensor.DType, error)
 	case tensor.IQ1_S, tensor.IQ1_M, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
 		tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ4_XS:
 		used = tensor.IQ4_NL
-	case tensor.Q2_K, tensor.Q3_K, tensor.TQ1_0, tensor.TQ2_0:
+	case tensor.Q2_0, tensor.Q2_K, tensor.Q3_K, tensor.TQ1_0, tensor.TQ2_0:
 		used = tensor.Q4_0
 	case tensor.Q4_K:
 		used = tensor.Q5_0

@@ -39,6 +39,8 @@ var codecs = map[tensor.DType]codec{
 	tensor.MXFP4:  {quantMXFP4, dequantMXFP4},
 	tensor.TQ1_0:  {quantTQ1_0, dequantTQ1_0},
 	tensor.TQ2_0:  {quantTQ2_0, dequantTQ2_0},
+	tensor.Q1_0:   {quantQ1_0, dequantQ1_0},
+	tensor.Q2_0:   {quantQ2_0, dequantQ2_0},
 	tensor.IQ4_NL: {nil, dequantIQ4NL},
 	tensor.IQ4_XS: {nil, dequantIQ4XS},
 
@@ -162,7 +164,7 @@ func blocks(t tensor.DType, n, nbytes int) (int, int, error) {
 // An entry must do with w == nil exactly what ggml does with a NULL
 // imatrix (for the legacy and K types that is the block reference
 // quantizer). Types without an entry ignore the imatrix, as ggml's Q8_0,
-// TQ1_0, TQ2_0 and MXFP4 do, and are encoded by their block codec.
+// Q1_0, Q2_0, TQ1_0, TQ2_0 and MXFP4 do, and are encoded by their block codec.
 // Entries are added by init functions of the files that implement them.
 var rowQuantizers = map[tensor.DType]func(x, w []float32, b []byte){}
 

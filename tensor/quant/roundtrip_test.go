@@ -40,6 +40,7 @@ func TestRoundTripGGMLBounds(t *testing.T) {
 		max2Bits   = 0.0075 // MAX_QUANTIZATION_TOTAL_ERROR_2BITS
 		max3Bits   = 0.0040 // MAX_QUANTIZATION_TOTAL_ERROR_3BITS
 		maxTernary = 0.01   // MAX_QUANTIZATION_TOTAL_ERROR_TERNARY
+		maxBinary  = 0.025  // MAX_QUANTIZATION_TOTAL_ERROR_BINARY
 	)
 	for _, tc := range []struct {
 		typ   tensor.DType
@@ -49,6 +50,7 @@ func TestRoundTripGGMLBounds(t *testing.T) {
 		{tensor.Q8_0, maxTotal}, {tensor.Q2_K, max2Bits}, {tensor.Q3_K, max3Bits}, {tensor.Q4_K, maxTotal},
 		{tensor.Q5_K, maxTotal}, {tensor.Q6_K, maxTotal}, {tensor.Q8_K, maxTotal},
 		{tensor.MXFP4, maxTotal}, {tensor.TQ1_0, maxTernary}, {tensor.TQ2_0, maxTernary},
+		{tensor.Q1_0, maxBinary}, {tensor.Q2_0, maxTernary},
 	} {
 		t.Run(tc.typ.String(), func(t *testing.T) {
 			if !quant.Supported(tc.typ) {
@@ -151,7 +153,7 @@ func TestAwkwardInputs(t *testing.T) {
 	}
 	for _, typ := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q8_0,
 		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
-		tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0} {
+		tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0, tensor.Q1_0, tensor.Q2_0} {
 		for name, x := range inputs {
 			q := make([]byte, mustRowBytes(t, typ, len(x)))
 			if err := quant.Quantize(typ, x, q); err != nil {
@@ -186,7 +188,7 @@ func TestNoAllocations(t *testing.T) {
 	y := make([]float32, len(x))
 	for _, typ := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.Q8_0,
 		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
-		tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0} {
+		tensor.MXFP4, tensor.TQ1_0, tensor.TQ2_0, tensor.Q1_0, tensor.Q2_0} {
 		q := make([]byte, mustRowBytes(t, typ, len(x)))
 		if n := testing.AllocsPerRun(3, func() { _ = quant.Quantize(typ, x, q) }); n != 0 {
 			t.Errorf("Quantize(%v) allocates %v times per row", typ, n)
