@@ -141,8 +141,12 @@ func (m *Matrix) Weights(e *Entry) []float32 {
 // Select is llama-quantize's prepare_imatrix: the weights of every entry,
 // less those whose name contains one of exclude, or (include given) only
 // those whose name contains one of include. Giving both is refused, as
-// llama-quantize refuses it. Every value must be finite: the first NaN or
-// infinity is an error naming the entry and the column.
+// llama-quantize refuses it. Every value must be finite and not negative: the
+// first NaN, infinity or negative value is an error naming the entry and the
+// column. llama-quantize takes a negative weight silently, and ggml's IQ
+// searches then fit scales against it: a row of |x| <= 44 came back as 407
+// (byte-identical in ggml, tensor/quant's FuzzQuantize found it). A mean of
+// squared activations is never negative, so such a file is corrupt.
 func (m *Matrix) Select(include, exclude []string) (map[string][]float32, error) {
 	if len(include) > 0 && len(exclude) > 0 {
 		return nil, errors.New("include_weights and exclude_weights cannot be used together (as in llama-quantize)")
@@ -156,6 +160,9 @@ func (m *Matrix) Select(include, exclude []string) (map[string][]float32, error)
 		for i, v := range w {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return nil, fmt.Errorf("%s: entry %q: weight %d is %v, want a finite number (the calibration run diverged?)", m.File, name, i, v)
+			}
+			if v < 0 {
+				return nil, fmt.Errorf("%s: entry %q: weight %d is %v, want >= 0 (an importance matrix holds means of squared activations)", m.File, name, i, v)
 			}
 		}
 		out[name] = w

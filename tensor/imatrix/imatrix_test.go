@@ -100,6 +100,11 @@ func TestSelect(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"blk.1.attn_q.weight"`) || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("NaN weight: %v, want an error naming the entry and NaN", err)
 	}
+	m.Entries["blk.1.attn_q.weight"].Sums[0] = -3
+	_, err = m.Select(nil, nil)
+	if err == nil || !strings.Contains(err.Error(), `"blk.1.attn_q.weight"`) || !strings.Contains(err.Error(), "want >= 0") {
+		t.Errorf("negative weight: %v, want an error naming the entry and the bound", err)
+	}
 }
 
 // TestMoEWeights: per-expert counts divide their own slice of the sums, and

@@ -94,15 +94,24 @@ func FuzzQuantize(f *testing.F) {
 		for _, v := range x {
 			amax = max(amax, float32(math.Abs(float64(v))))
 		}
+		// Weights are never negative: an imatrix holds means of squared
+		// activations and imatrix.Select refuses a negative one. With
+		// negative weights ggml's IQ searches fit scales against them and
+		// return values far outside the block (testdata seed ce084d3d1a7e3667,
+		// byte-identical in ggml's quantize_iq2_xs), so the fuzzer feeds |x|.
+		absRow := make([]float32, len(x))
+		for i, v := range x {
+			absRow[i] = float32(math.Abs(float64(v)))
+		}
 		for _, typ := range fuzzTypes {
 			if !quant.Supported(typ) {
 				continue
 			}
 			nb := mustRowBytes(t, typ, len(x))
 			q := make([]byte, nb)
-			var w []float32 // the fuzzed row doubles as its own importance weights
+			var w []float32 // |row| doubles as its own importance weights
 			if quant.NeedsImportance(typ) {
-				w = x
+				w = absRow
 			}
 			if err := quant.QuantizeRows(typ, x, len(x), w, q); err != nil {
 				t.Fatalf("%v: %v", typ, err)
