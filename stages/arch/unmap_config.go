@@ -52,6 +52,7 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 		}
 	}
 	a.rotaryConfig(cfg, get)
+	mropeConfig(cfg, meta, a.fullKey("rope.dimension_sections"))
 	if w, ok := cfg["sliding_window"]; ok && w == 0.0 {
 		// llama.cpp writes 0 for no window (Phi-3's converter turns None
 		// into 0); transformers would read 0 as a window of no tokens.
@@ -233,4 +234,25 @@ func shortFloat(f float64) float64 {
 		return f
 	}
 	return g
+}
+
+// mropeConfig inverts the M-RoPE sections (Qwen2-VL): the converter pads
+// rope_parameters' mrope_section to four with zeros; the trailing zeros
+// go, so the same padding gives the same key again.
+func mropeConfig(cfg map[string]any, meta *gguf.Meta, key string) {
+	v, ok := meta.Get(key)
+	dims, isI32 := v.V.([]int32)
+	rope, hasRope := cfg["rope_parameters"].(map[string]any)
+	if !ok || !isI32 || !hasRope {
+		return
+	}
+	n := len(dims)
+	for n > 0 && dims[n-1] == 0 {
+		n--
+	}
+	sec := make([]any, n)
+	for i := range sec {
+		sec[i] = float64(dims[i])
+	}
+	rope["mrope_section"] = sec
 }

@@ -33,6 +33,9 @@ type visionTable struct {
 	// TextPrefix replaces the language model's "model." prefix inside the
 	// checkpoint (SmolVLM: model.text_model.).
 	TextPrefix string `yaml:"text_prefix"`
+	// F16 lists GGUF name patterns the converter writes as float16 whatever
+	// the output type (Gemma 3's input projection).
+	F16 []string `yaml:"f16"`
 }
 
 // Vision is a parsed vision table.
@@ -43,6 +46,7 @@ type Vision struct {
 	defaults        map[string]map[string]any
 	visionModelType string
 	textPrefix      string
+	f16             []string
 }
 
 //go:embed tables/vision/*.yaml
@@ -85,7 +89,7 @@ func ParseVision(b []byte) (*Vision, error) {
 		return nil, err
 	}
 	return &Vision{Arch: a, Projector: t.Projector, parts: t.Parts, defaults: t.Defaults,
-		visionModelType: t.VisionModelType, textPrefix: t.TextPrefix}, nil
+		visionModelType: t.VisionModelType, textPrefix: t.TextPrefix, f16: t.F16}, nil
 }
 
 // KnownVision lists the HF architectures the vision tables know, sorted.
@@ -180,6 +184,11 @@ func (v *Vision) Config(cfg, pre map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("config.json: no text_config.hidden_size (or n_embd): the projector's output size is unknown")
 	}
 	out["n_embd_text"] = n
+	if h := visionHooks[v.Projector]; h.config != nil {
+		if err := h.config(out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -216,6 +225,11 @@ func (v *Vision) OutType(name string, shape []int64, requested tensor.DType) ten
 	for _, p := range v.F32 {
 		if globRegexp(p).MatchString(name) {
 			return tensor.F32
+		}
+	}
+	for _, p := range v.f16 {
+		if globRegexp(p).MatchString(name) && len(shape) > 1 {
+			return tensor.F16
 		}
 	}
 	if len(shape) > 1 && (strings.Contains(name, ".patch_embd.weight") || strings.Contains(name, ".patch_merger.weight")) {

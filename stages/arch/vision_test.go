@@ -56,7 +56,7 @@ func TestDetectVisionErrors(t *testing.T) {
 		want string
 	}{
 		{map[string]any{"architectures": []any{"LlamaForCausalLM"}}, "no vision_config: LlamaForCausalLM is not a vision-language model"},
-		{map[string]any{"architectures": []any{"FooVLM"}, "vision_config": map[string]any{}}, "no vision table for FooVLM; known vision-language architectures: Idefics3ForConditionalGeneration, SmolVLMForConditionalGeneration"},
+		{map[string]any{"architectures": []any{"FooVLM"}, "vision_config": map[string]any{}}, "no vision table for FooVLM; known vision-language architectures: " + strings.Join(KnownVision(), ", ")},
 	} {
 		if _, err := DetectVision(c.cfg); err == nil || !strings.HasSuffix(err.Error(), c.want) {
 			t.Errorf("DetectVision: %v, want %q", err, c.want)

@@ -104,6 +104,11 @@ func (v *Vision) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (*VisionHF, erro
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s unmap: %s", v.Projector, strings.Join(errs, "; "))
 	}
+	if h := visionHooks[v.Projector]; h.unmap != nil {
+		if err := h.unmap(out); err != nil {
+			return nil, fmt.Errorf("%s unmap: %w", v.Projector, err)
+		}
+	}
 	for _, d := range out.Tensors {
 		if strings.HasSuffix(d.Name, "patch_embedding.weight") && len(d.Shape) == 4 {
 			out.Vision["num_channels"] = float64(d.Shape[1])
