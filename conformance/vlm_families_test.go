@@ -56,6 +56,10 @@ func TestVLMFamiliesMatchConverter(t *testing.T) {
 				}
 			})
 		}
+		t.Run(name+"/Q4_K_M-text", func(t *testing.T) {
+			_, mmproj := runFamily(t, name, map[string]string{"type": "Q4_K_M", "mmproj_type": "Q8_0"})
+			matchesReference(t, mmproj, filepath.Join(root, name+"-ref", "mmproj-"+name+"-q8_0.gguf.json"))
+		})
 	}
 }
 

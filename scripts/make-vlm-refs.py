@@ -13,7 +13,10 @@ description. For each checkpoint it writes testdata/vlm/<name>/ (config.json,
 preprocessor_config.json, a BF16 model.safetensors, tokenizer.model,
 tokenizer_config.json) and testdata/vlm/<name>-ref/: <name>-f16.gguf.json
 (the text model) and mmproj-<name>-{f32,f16,bf16,q8_0}.gguf.json, each GGUF
-described in the corpus *.gguf.json format. The GGUFs are not kept.
+described in the corpus *.gguf.json format. The GGUFs are not kept (but
+with KEEP_GGUF=1). With MTMD_EMBED naming a built scripts/mtmd_embed.c,
+<name>-ref/mtmd-f16.{embd,logits}.f32 are what llama.cpp's libmtmd computes
+from the converter's F16 text and projector files.
 
 Each family comes twice: as Hub checkpoints hold it, and as transformers 5
 saves it (language model under model.language_model, the vision side under
@@ -230,14 +233,23 @@ def convert(src: str, model: str, outtype: str, outfile: str, mmproj: bool) -> N
     convert_hf_to_gguf.main()
 
 
-def reference(src: str, model: Path, ref: Path, stem: str, outtype: str, mmproj: bool) -> None:
+def reference(src: str, model: Path, ref: Path, stem: str, outtype: str, mmproj: bool) -> Path:
     gg = ref / f"{stem}.gguf"
     subprocess.run([sys.executable, __file__, "--convert", src, str(model), outtype, str(gg), "1" if mmproj else "0"], check=True)
     desc = subprocess.run([sys.executable, ROOT / "scripts" / "make-arch-refs.py", "--describe", src, str(gg)],
                           check=True, capture_output=True, text=True).stdout
     (ref / f"{stem}.gguf.json").write_text(desc)
-    if not os.environ.get("KEEP_GGUF"):
-        gg.unlink()
+    return gg
+
+
+def mtmd(ref: Path, name: str) -> None:
+    """What llama.cpp's libmtmd computes from the converter's F16 text and
+    projector files (scripts/mtmd_embed.c, built and named by $MTMD_EMBED):
+    the test image's embeddings and the logits after them, float32."""
+    harness = os.environ.get("MTMD_EMBED")
+    if harness:
+        subprocess.run([harness, str(ref / f"{name}-f16.gguf"), str(ref / f"mmproj-{name}-f16.gguf"),
+                        str(ref / "mtmd-f16.embd.f32"), str(ref / "mtmd-f16.logits.f32")], check=True)
 
 
 def main() -> int:
@@ -260,12 +272,15 @@ def main() -> int:
             (d / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
             ref = OUT / (name + "-ref")
             ref.mkdir(parents=True, exist_ok=True)
-            reference(src, d, ref, f"{name}-f16", "f16", False)
+            made = [reference(src, d, ref, f"{name}-f16", "f16", False)]
             if name.endswith("-t5"):  # the converter's projector for this layout, for the record
-                reference(src, d, ref, f"mmproj-{name}-converter-f16", "f16", True)
-                continue
-            for ot in MMPROJ_TYPES:
-                reference(src, d, ref, f"mmproj-{name}-{ot}", ot, True)
+                made.append(reference(src, d, ref, f"mmproj-{name}-converter-f16", "f16", True))
+            else:
+                made += [reference(src, d, ref, f"mmproj-{name}-{ot}", ot, True) for ot in MMPROJ_TYPES]
+                mtmd(ref, name)
+            if not os.environ.get("KEEP_GGUF"):
+                for gg in made:
+                    gg.unlink()
         except Exception as e:  # one checkpoint failing does not lose the others
             print(f"{name}: {e}", file=sys.stderr)
             failed.append(name)

@@ -59,7 +59,7 @@ func qwen25vlConfig(vcfg map[string]any) error {
 	p := idx[0] + 1
 	for i := 1; i < len(idx); i++ {
 		if idx[i]-idx[i-1] != p {
-			return fmt.Errorf("config.json vision_config.fullatt_block_indexes %v: not every %d-th block, as llama.cpp's window attention needs", idx, p)
+			return fmt.Errorf("config.json vision_config.fullatt_block_indexes %v: not one block in every %d, the pattern llama.cpp's window attention takes", idx, p)
 		}
 	}
 	vcfg["n_wa_pattern"] = p
