@@ -120,3 +120,57 @@ func TestVLMFamiliesRoundTrip(t *testing.T) {
 func title(name string) string {
 	return map[string]string{"gemma3": "Gemma3", "qwen2vl": "Qwen2Vl", "qwen25vl": "Qwen25Vl"}[name]
 }
+
+// TestVLMFamiliesConnectorMismatch: a vision_config whose width does not
+// fit the tensors is refused at plan time, naming the tensor, its size and
+// the config's, and nothing is written.
+func TestVLMFamiliesConnectorMismatch(t *testing.T) {
+	for _, c := range []struct{ name, from, to, want string }{
+		{"gemma3", `"hidden_size": 32`, `"hidden_size": 48`,
+			"multi_modal_projector.mm_input_projection_weight has 32 in dimension 0 but the config gives n_embd = 48"},
+		{"qwen25vl", `"hidden_size": 32`, `"hidden_size": 40`,
+			"visual.blocks.0.attn.proj.weight has 32 in dimension 0 but the config gives n_embd = 40"},
+		{"qwen2vl", `"embed_dim": 48`, `"embed_dim": 40`,
+			"visual.blocks.0.attn.proj.weight has 48 in dimension 0 but the config gives n_embd = 40"},
+		{"qwen25vl", `"fullatt_block_indexes": [
+      1,
+      3
+    ]`, `"fullatt_block_indexes": [1, 2]`, "fullatt_block_indexes [1 2]: not one block in every 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := filepath.Join(vlmDir(t), c.name)
+			model := t.TempDir()
+			ents, err := os.ReadDir(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if e.Name() != "config.json" {
+					if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(model, e.Name())); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			edited := bytes.Replace(cfg, []byte(c.from), []byte(c.to), 1)
+			if bytes.Equal(edited, cfg) {
+				t.Fatalf("config.json has no %s", c.from)
+			}
+			if err := os.WriteFile(filepath.Join(model, "config.json"), edited, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			err = runRecipeFile(filepath.Join(corpus.Root(t), "recipes", "vlm-to-gguf.yaml"), map[string]string{
+				"model": model, "out": filepath.Join(out, "t.gguf"), "mmproj": filepath.Join(out, "m.gguf")})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v\nwant %q", err, c.want)
+			}
+			if ents, _ := os.ReadDir(out); len(ents) != 0 {
+				t.Errorf("a refused run left %d files", len(ents))
+			}
+		})
+	}
+}
