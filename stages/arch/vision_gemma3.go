@@ -41,6 +41,8 @@ func gemma3Config(vcfg map[string]any) error {
 // mm_tokens_per_image, which transformers reads), so the converter
 // computes the same factor again.
 func gemma3Unmap(out *VisionHF) error {
+	// Gemma 3's SigLIP has no pooling head (transformers' default has one)
+	out.Vision["vision_use_head"] = false
 	img, _ := intOf(out.Vision["image_size"])
 	patch, _ := intOf(out.Vision["patch_size"])
 	if patch <= 0 {
