@@ -109,3 +109,29 @@ func TestGemma3ScaleFactor(t *testing.T) {
 		}
 	}
 }
+
+// TestVisionFamilyOutTypes: Gemma3VisionModel.tensor_force_quant keeps the
+// input projection F16 at every output type; Qwen2-VL's second frame kernel
+// (".weight.1") takes the patch embedding's rule, F16 only in F16 files.
+func TestVisionFamilyOutTypes(t *testing.T) {
+	gemma, qwen := visionBuiltin["gemma3"], visionBuiltin["qwen2vl_merger"]
+	for _, c := range []struct {
+		v     *Vision
+		name  string
+		shape []int64
+		req   tensor.DType
+		want  tensor.DType
+	}{
+		{gemma, "mm.input_projection.weight", []int64{64, 32}, tensor.F32, tensor.F16},
+		{gemma, "mm.input_projection.weight", []int64{64, 32}, tensor.Q8_0, tensor.F16},
+		{gemma, "mm.soft_emb_norm.weight", []int64{32}, tensor.F16, tensor.F32},
+		{gemma, "v.patch_embd.weight", []int64{32, 3, 14, 14}, tensor.F16, tensor.F32},
+		{qwen, "v.patch_embd.weight.1", []int64{32, 3, 14, 14}, tensor.F16, tensor.F16},
+		{qwen, "v.patch_embd.weight.1", []int64{32, 3, 14, 14}, tensor.Q8_0, tensor.F32},
+		{qwen, "mm.0.weight", []int64{128, 128}, tensor.Q8_0, tensor.Q8_0},
+	} {
+		if got := c.v.OutType(c.name, c.shape, c.req); got != c.want {
+			t.Errorf("%s %s %v at %v: %v, want %v", c.v.Projector, c.name, c.shape, c.req, got, c.want)
+		}
+	}
+}
