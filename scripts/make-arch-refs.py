@@ -1234,6 +1234,98 @@ ARCHS = {
 }
 
 
+
+# ---- gpt-oss (MXFP4 experts) and BitNet ----------------------------------
+
+# E2M1 values of the 16 FP4 codes (sign in bit 3), as transformers' MXFP4.
+FP4_VALUES = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def mxfp4_pair(rng, experts: int, rows: int, cols: int):
+    """Random MXFP4 weights in openai/gpt-oss-20b's safetensors layout:
+    <name>_blocks uint8 [experts, rows, cols/32, 16] (two FP4 codes a byte,
+    element 2j in the low nibble, 2j+1 in the high), <name>_scales uint8
+    [experts, rows, cols/32] (E8M0 exponents, 2^(s-127)), written with torch."""
+    import torch
+    g = torch.Generator().manual_seed(int(rng.randint(1 << 30)))
+    blocks = torch.randint(0, 256, (experts, rows, cols // 32, 16), dtype=torch.uint8, generator=g)
+    scales = torch.randint(118, 123, (experts, rows, cols // 32), dtype=torch.uint8, generator=g)
+    return (("U8", list(blocks.shape), blocks.numpy().tobytes()),
+            ("U8", list(scales.shape), scales.numpy().tobytes()))
+
+
+def gpt_oss(seed, mxfp4: bool = True):
+    """openai/gpt-oss-20b's config and tensor layout, tiny: attention with
+    biases and sinks, a router with a bias, fused experts (gate and up
+    interleaved in gate_up_proj) with biases; their weights as MXFP4
+    blocks/scales (quant_method mxfp4), or with mxfp4=False dequantized to
+    BF16 [experts, in, out] as unsloth/gpt-oss-20b-BF16 ships them."""
+    n_exp, ff = 4, 64
+    c = base_config("GptOssForCausalLM", "gpt_oss", attention_bias=True, attention_dropout=0.0,
+                    intermediate_size=ff, num_local_experts=n_exp, num_experts_per_tok=2, experts_per_token=2,
+                    rms_norm_eps=1e-5, sliding_window=16, swiglu_limit=7.0, initial_context_length=64,
+                    layer_types=["sliding_attention", "full_attention"], router_aux_loss_coef=0.9,
+                    rope_theta=150000.0, output_router_logits=False, use_cache=True,
+                    rope_scaling={"beta_fast": 32.0, "beta_slow": 1.0, "factor": 4.0,
+                                  "original_max_position_embeddings": 64, "rope_type": "yarn", "truncate": False})
+    del c["rope_parameters"]
+    if mxfp4:
+        c["quantization_config"] = {"modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                                               "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}
+    w = Weights(seed)
+    ends(w, c)
+    t = w.t
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c, bias=True, o_bias=True)
+        w.w(p + "self_attn.sinks", NH)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        w.w(p + "mlp.router.weight", n_exp, H)
+        w.bias(p + "mlp.router.bias", n_exp)
+        e = p + "mlp.experts."
+        w.bias(e + "gate_up_proj_bias", n_exp * 2 * ff)
+        t[e + "gate_up_proj_bias"] = t[e + "gate_up_proj_bias"].reshape(n_exp, 2 * ff)
+        w.bias(e + "down_proj_bias", n_exp * H)
+        t[e + "down_proj_bias"] = t[e + "down_proj_bias"].reshape(n_exp, H)
+        if mxfp4:
+            t[e + "gate_up_proj_blocks"], t[e + "gate_up_proj_scales"] = mxfp4_pair(w.rng, n_exp, 2 * ff, H)
+            t[e + "down_proj_blocks"], t[e + "down_proj_scales"] = mxfp4_pair(w.rng, n_exp, H, ff)
+        else:
+            w.w(e + "gate_up_proj", n_exp, H, 2 * ff)
+            w.w(e + "down_proj", n_exp, ff, H)
+    return c, t
+
+
+def bitnet(seed):
+    """1bitLLM/bitnet_b1_58's layout (BitnetForCausalLM, full-precision
+    weights the converter rounds to ternary): LLaMA's tensors plus the
+    sub-norms inside attention (inner_attn_ln) and the MLP (ffn_layernorm),
+    embeddings tied (the converter's BitNet has no output tensor)."""
+    c = base_config("BitnetForCausalLM", "llama", tie_word_embeddings=True, input_bits=8, weight_bits=1,
+                    rope_scaling=None, rms_norm_eps=1e-5)
+    del c["rope_parameters"]
+    w = Weights(seed)
+    ends(w, c)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.inner_attn_ln.weight", H)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+        w.norm(p + "mlp.ffn_layernorm.weight", FF)
+    return c, w.t
+
+
+ARCHS.update({
+    "gpt-oss": gpt_oss,
+    "gpt-oss-bf16": lambda seed: gpt_oss(seed, mxfp4=False),
+    "bitnet": bitnet,
+})
+BPE_ONLY |= {"gpt-oss", "gpt-oss-bf16"}
+
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:

@@ -230,7 +230,7 @@ func (s *quantizeStage) choose(m *pipeline.Model, hasImatrix bool) (types []tens
 	types = make([]tensor.DType, len(m.Tensors))
 	for i, t := range m.Tensors {
 		if a != nil {
-			types[i] = a.OutType(t.Name, t.Shape, s.plain)
+			types[i] = a.OutTypeOf(t, s.plain)
 		} else {
 			types[i] = arch.OutType(t.Name, t.Shape, s.plain)
 		}

@@ -17,7 +17,8 @@ import (
 // block, or one for the whole tensor without it; activation scales are
 // dropped), compressed-tensors' float-, int- and naive-quantized formats
 // (<name>_scale per output channel or per block) and pack-quantized int
-// groups (packed.go), and GPTQ (gptq.go). Any
+// groups (packed.go), and GPTQ (gptq.go); gpt-oss's "mxfp4" weights are
+// not dequantized but kept as GGML MXFP4 (mxfp4.go), as the converter. Any
 // other method or format is an error naming it. Without a
 // quantization_config the tensors are returned as they are.
 func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error) {
@@ -30,8 +31,11 @@ func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error)
 	if !ok {
 		return tensors, nil
 	}
-	if qc["quant_method"] == "gptq" {
+	switch qc["quant_method"] {
+	case "gptq":
 		return dequantGPTQ(qc, tensors)
+	case "mxfp4":
+		return keepMXFP4(tensors)
 	}
 	if qc["quant_method"] == "compressed-tensors" && qc["format"] == "pack-quantized" {
 		wc, err := weightScheme(qc)
@@ -131,7 +135,7 @@ func schemeOf(qc map[string]any) (scheme, error) {
 		}
 		return scheme{}, fmt.Errorf("config.json quantization_config: weights.strategy %v cannot be read yet (channel, block)", wc["strategy"])
 	}
-	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq)", method)
+	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq, mxfp4)", method)
 }
 
 // weightScheme is the weights scheme of a compressed-tensors config's one

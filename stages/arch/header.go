@@ -34,6 +34,7 @@ func (a *Arch) Header(cfg map[string]any, tensors []*tensor.Desc, opt HeaderOpti
 	if !ok {
 		return nil, fmt.Errorf("%s header: output type %v is not one the converter writes (F32, F16, BF16, Q8_0)", a.Arch, opt.OutType)
 	}
+	ft = mxfp4FileType(ft, tensors)
 	total, shared, expert, count := paramCounts(tensors)
 	m := &gguf.Meta{}
 	m.Set("general.architecture", gguf.String(a.Arch))

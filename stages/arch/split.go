@@ -88,6 +88,9 @@ func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
 		}
 		rows[i], total = r, total+r
 	}
+	if sp.Interleave {
+		return a.splitInterleaved(c, m, d, groups, rows)
+	}
 	if groups <= 0 || total <= 0 || d.Rows() != groups*total {
 		return nil, fmt.Errorf("split of %s: shape %v has %d rows, want %d groups of %d (%s = %s)",
 			d.Name, d.Shape, d.Rows(), groups, total, sp.Groups, partRows(sp, rows))

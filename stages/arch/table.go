@@ -136,6 +136,11 @@ type Split struct {
 	// shape [groups, rows, row length], else [rows, row length].
 	Groups string      `yaml:"groups"`
 	Parts  []SplitPart `yaml:"parts"`
+	// Interleave deals a group's rows to the parts in turn (gpt-oss's
+	// gate_up_proj: gate rows even, up rows odd) instead of in runs; a
+	// [groups, row] tensor (its bias) has its elements dealt the same way.
+	// The parts must have equal rows.
+	Interleave bool `yaml:"interleave"`
 }
 
 // SplitPart is one output of a Split.

@@ -29,6 +29,7 @@ var transforms = map[string]transform{
 	"falcon_qkv":      {false, falconQKV},
 	"truncate_vocab":  {false, truncateVocab},
 	"transpose_heads": {false, transposeHeads},
+	"bitnet_ternary":  {false, bitnetTernary},
 }
 
 func transformNames() string {
