@@ -177,7 +177,7 @@ func TestDequantPackedErrors(t *testing.T) {
 	}{
 		{"strategy", packed(map[string]any{"strategy": "channel", "num_bits": 4.0, "group_size": 32.0}), nil, "strategy channel and type <nil> cannot be read (group, int)"},
 		{"bits", packed(map[string]any{"strategy": "group", "num_bits": 3.0, "group_size": 32.0}), nil, "want bits dividing 32"},
-		{"no shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 2)}, "want l.weight_scale and l.weight_shape beside it"},
+		{"no shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 2)}, "l.weight_packed: no l.weight_shape beside it"},
 		{"packed shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 4}), mk("l.weight_scale", 1, 2, 2), shape}, "l.weight_packed: I32 [2 4], want I32 [2 8] (64 columns, 8 to an int32)"},
 		{"scale shape", packed(w4), []*tensor.Desc{i32("l.weight_packed", []int64{2, 8}), mk("l.weight_scale", 1, 2, 1), shape}, "l.weight_scale: F32 [2 1], want [2 2]"},
 	} {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -28,54 +27,16 @@ func dequantGPTQ(qc map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, err
 	if format != "gptq" && format != "gptq_v2" {
 		return nil, fmt.Errorf("config.json quantization_config.checkpoint_format %q: want gptq or gptq_v2", format)
 	}
-	byName := map[string]*tensor.Desc{}
-	for _, d := range tensors {
-		byName[d.Name] = d
-	}
-	used := map[string]bool{}
-	var made []*tensor.Desc
-	var errs []string
-	for _, d := range tensors {
-		base, ok := strings.CutSuffix(d.Name, ".qweight")
-		if !ok {
-			continue
-		}
-		parts := map[string]*tensor.Desc{}
-		for _, p := range []string{"qweight", "qzeros", "scales", "g_idx"} {
-			t, ok := byName[base+"."+p]
-			if !ok {
-				errs = append(errs, fmt.Sprintf("%s: no %s.%s beside it", d.Name, base, p))
-				continue
-			}
-			parts[p] = t
-			used[t.Name] = true
-		}
-		if len(parts) < 4 {
-			continue
-		}
-		w, err := gptqWeight(base, parts, bits, format == "gptq")
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		made = append(made, w)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("gptq checkpoint: %s", strings.Join(errs, "; "))
-	}
-	out := make([]*tensor.Desc, 0, len(tensors))
-	for _, d := range tensors {
-		if !used[d.Name] {
-			out = append(out, d)
-		}
-	}
-	return append(out, made...), nil
+	return repack{what: "gptq checkpoint", lead: ".qweight", need: []string{".qweight", ".qzeros", ".scales", ".g_idx"},
+		build: func(base string, p map[string]*tensor.Desc) (*tensor.Desc, error) {
+			return gptqWeight(base, p, bits, format == "gptq")
+		}}.apply(tensors)
 }
 
 // gptqWeight checks the four tensors' dtypes and shapes against each other
 // and returns the [out, in] float32 weight they hold.
 func gptqWeight(base string, p map[string]*tensor.Desc, bits int64, v1 bool) (*tensor.Desc, error) {
-	qw, qz, sc, gi := p["qweight"], p["qzeros"], p["scales"], p["g_idx"]
+	qw, qz, sc, gi := p[".qweight"], p[".qzeros"], p[".scales"], p[".g_idx"]
 	for _, d := range []*tensor.Desc{qw, qz, sc, gi} {
 		if err := d.Check(); err != nil {
 			return nil, err

@@ -18,45 +18,19 @@ import (
 // tensors ahead of the rest. Rows stream: an output row is one row of
 // blocks and one of scales.
 func keepMXFP4(tensors []*tensor.Desc) ([]*tensor.Desc, error) {
-	byName := map[string]*tensor.Desc{}
+	have := map[string]bool{}
 	for _, d := range tensors {
-		byName[d.Name] = d
+		have[d.Name] = true
 	}
-	used := map[string]bool{}
-	var made []*tensor.Desc
-	var errs []string
 	for _, d := range tensors {
-		base, ok := strings.CutSuffix(d.Name, "_scales")
-		if !ok {
-			if b, isBlocks := strings.CutSuffix(d.Name, "_blocks"); isBlocks && byName[b+"_scales"] == nil {
-				errs = append(errs, fmt.Sprintf("%s: no %s_scales beside it", d.Name, b))
-			}
-			continue
-		}
-		blocks, ok := byName[base+"_blocks"]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: no %s_blocks beside it", d.Name, base))
-			continue
-		}
-		used[d.Name], used[blocks.Name] = true, true
-		w, err := mxfp4Weight(base, blocks, d)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		made = append(made, w)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("mxfp4 checkpoint: %s", strings.Join(errs, "; "))
-	}
-	out := make([]*tensor.Desc, 0, len(tensors))
-	out = append(out, made...)
-	for _, d := range tensors {
-		if !used[d.Name] {
-			out = append(out, d)
+		if b, ok := strings.CutSuffix(d.Name, "_blocks"); ok && !have[b+"_scales"] {
+			return nil, fmt.Errorf("mxfp4 checkpoint: %s: no %s_scales beside it", d.Name, b)
 		}
 	}
-	return out, nil
+	return repack{what: "mxfp4 checkpoint", lead: "_scales", need: []string{"_scales", "_blocks"}, first: true,
+		build: func(base string, p map[string]*tensor.Desc) (*tensor.Desc, error) {
+			return mxfp4Weight(base, p["_blocks"], p["_scales"])
+		}}.apply(tensors)
 }
 
 // mxfp4Weight checks a blocks/scales pair against each other and returns

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
@@ -25,46 +24,11 @@ func dequantPacked(wc map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, e
 	if !ok1 || !ok2 || bits < 1 || bits > 8 || 32%bits != 0 || group < 1 {
 		return nil, fmt.Errorf("config.json quantization_config: pack-quantized num_bits %v, group_size %v: want bits dividing 32 and a positive group", wc["num_bits"], wc["group_size"])
 	}
-	byName := map[string]*tensor.Desc{}
-	for _, d := range tensors {
-		byName[d.Name] = d
-	}
-	used := map[string]bool{}
-	var made []*tensor.Desc
-	var errs []string
-	for _, d := range tensors {
-		base, ok := strings.CutSuffix(d.Name, ".weight_packed")
-		if !ok {
-			continue
-		}
-		sc, sh := byName[base+".weight_scale"], byName[base+".weight_shape"]
-		if sc == nil || sh == nil {
-			errs = append(errs, fmt.Sprintf("%s: want %s.weight_scale and %s.weight_shape beside it", d.Name, base, base))
-			continue
-		}
-		zp := byName[base+".weight_zero_point"]
-		for _, t := range []*tensor.Desc{d, sc, sh, zp} {
-			if t != nil {
-				used[t.Name] = true
-			}
-		}
-		w, err := packedWeight(base, d, sc, sh, zp, bits, group)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		made = append(made, w)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("pack-quantized checkpoint: %s", strings.Join(errs, "; "))
-	}
-	out := make([]*tensor.Desc, 0, len(tensors))
-	for _, d := range tensors {
-		if !used[d.Name] {
-			out = append(out, d)
-		}
-	}
-	return append(out, made...), nil
+	return repack{what: "pack-quantized checkpoint", lead: ".weight_packed", need: []string{".weight_packed", ".weight_scale", ".weight_shape"},
+		optional: []string{".weight_zero_point"},
+		build: func(base string, p map[string]*tensor.Desc) (*tensor.Desc, error) {
+			return packedWeight(base, p[".weight_packed"], p[".weight_scale"], p[".weight_shape"], p[".weight_zero_point"], bits, group)
+		}}.apply(tensors)
 }
 
 // packedWeight reads the two-element shape (the only data read at plan

@@ -97,7 +97,7 @@ func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
 	}
 	var out []*tensor.Desc
 	var off int64
-	for i, p := range sp.Parts {
+	for i := range sp.Parts {
 		nd := d.Clone()
 		nd.Shape = []int64{rows[i], d.RowLen()}
 		if sp.Groups != "" {
@@ -106,17 +106,27 @@ func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
 		per, at := rows[i], off
 		nd.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: func(r int64) int64 { return (r/per)*total + at + r%per },
 			what: fmt.Sprintf("rows %d..%d of each %d of %s", at, at+per, total, d.Src.Describe())}
-		for _, t := range m.r.parts[i] {
-			var err error
-			if nd, err = transforms[t[0]].build(c, nd, t[1]); err != nil {
-				return nil, err
-			}
+		nd, err := finishPart(c, m, i, nd)
+		if err != nil {
+			return nil, err
 		}
-		nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
 		out = append(out, nd)
 		off += rows[i]
 	}
 	return out, nil
+}
+
+// finishPart applies part i's own transforms to its rows and names it.
+func finishPart(c *tctx, m match, i int, nd *tensor.Desc) (*tensor.Desc, error) {
+	for _, t := range m.r.parts[i] {
+		var err error
+		if nd, err = transforms[t[0]].build(c, nd, t[1]); err != nil {
+			return nil, err
+		}
+	}
+	p := m.r.src.Split.Parts[i]
+	nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
+	return nd, nil
 }
 
 func partRows(sp *Split, rows []int64) string {

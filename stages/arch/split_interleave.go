@@ -2,8 +2,6 @@ package arch
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
 )
@@ -27,7 +25,7 @@ func (a *Arch) splitInterleaved(c *tctx, m match, d *tensor.Desc, groups int64, 
 			d.Name, d.Shape, d.Rows(), groups, n*per, n, groups, n*per, sp.Groups, partRows(sp, rows))
 	}
 	var out []*tensor.Desc
-	for i, p := range sp.Parts {
+	for i := range sp.Parts {
 		nd := d.Clone()
 		at := int64(i)
 		if flat {
@@ -43,13 +41,10 @@ func (a *Arch) splitInterleaved(c *tctx, m match, d *tensor.Desc, groups int64, 
 			nd.Src = &rowMap{src: d.Src, rowBytes: d.RowBytes(), mapRow: func(r int64) int64 { return (r/per)*n*per + (r%per)*n + at },
 				what: fmt.Sprintf("rows %d::%d of each %d of %s", at, n, n*per, d.Src.Describe())}
 		}
-		for _, t := range m.r.parts[i] {
-			var err error
-			if nd, err = transforms[t[0]].build(c, nd, t[1]); err != nil {
-				return nil, err
-			}
+		nd, err := finishPart(c, m, i, nd)
+		if err != nil {
+			return nil, err
 		}
-		nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
 		out = append(out, nd)
 	}
 	return out, nil
