@@ -1318,7 +1318,33 @@ def bitnet(seed):
     return c, w.t
 
 
+def bitnet_packed(seed):
+    """The BitNet checkpoint with its projections stored as
+    microsoft/bitnet-b1.58-2B-4T stores them (quant_method bitnet): ternary
+    codes + 1 packed four to a byte (uint8 [out/4, in], row j + k out/4 in
+    bits 2k), and a BF16 weight_scale [1] the codes are divided by. The names
+    stay 1bitLLM's: the converter maps none of 2B-4T's attn_sub_norm and
+    ffn_sub_norm."""
+    c, t = bitnet(seed)
+    c = dict(c, architectures=["BitNetForCausalLM"], model_type="bitnet",
+             quantization_config={"linear_class": "autobitlinear", "quant_method": "bitnet", "quantization_mode": "offline"})
+    out = {}
+    for name, v in t.items():
+        if ".layers." in name and name.endswith("_proj.weight"):
+            w = bf16_round(v)
+            s = max(float(np.abs(w).mean()), 1e-5)
+            q = np.clip(np.round(w / s), -1, 1).astype(np.int64) + 1
+            rows = w.shape[0] // 4
+            packed = sum((q[k * rows:(k + 1) * rows] << (2 * k)) for k in range(4)).astype(np.uint8)
+            out[name] = ("U8", list(packed.shape), packed.tobytes())
+            out[name + "_scale"] = np.array([1.0 / s], dtype=np.float32)
+        else:
+            out[name] = v
+    return c, out
+
+
 ARCHS.update({
+    "bitnet-packed": bitnet_packed,
     "gpt-oss": gpt_oss,
     "gpt-oss-bf16": lambda seed: gpt_oss(seed, mxfp4=False),
     "bitnet": bitnet,
@@ -1373,10 +1399,11 @@ def write_model(name: str, seed: int) -> tuple[Path, Path]:
 
 # ---- the converter, run without transformers -----------------------------
 
-# Checkpoints whose dequantization calls .tolist() on a tensor, which the
+# Checkpoints whose dequantization calls .tolist() on a tensor, or (BitNet's
+# packed weights) combines one with an eager CPU tensor, which the
 # converter's lazy (meta-device) tensors of torch 1.13 cannot do: converted
 # with --no-lazy (the same computation, done before writing).
-NO_LAZY = {"qwen3-ct-w4", "qwen3-ct-w4-asym"}
+NO_LAZY = {"qwen3-ct-w4", "qwen3-ct-w4-asym", "bitnet-packed"}
 
 
 def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: bool) -> None:

@@ -3,6 +3,7 @@ package arch
 import (
 	"encoding/binary"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -51,6 +52,43 @@ func TestBitnetTernary(t *testing.T) {
 	for i, want := range []float32{0, 2.5, 2.5, 2.5} {
 		if got[i] != want {
 			t.Errorf("element %d = %v, want %v", i, got[i], want)
+		}
+	}
+}
+
+// TestDequantBitnet: a [1, 2] packed weight is [4, 2]: byte 0b10_01_00_10
+// holds codes 2, 0, 1, 2 for rows 0..3 (bits 2k for row k), each (c - 1) /
+// scale with scale 0.5; the scale is dropped, the weight keeps its place.
+func TestDequantBitnet(t *testing.T) {
+	cfg := map[string]any{"quantization_config": map[string]any{"quant_method": "bitnet"}}
+	w := u8("l.weight", []byte{0b10_01_00_10, 0b01_01_10_00}, 1, 2)
+	s := mk("l.weight_scale", 0.5, 1)
+	other := mk("n.weight", 0, 2)
+	out, err := Dequant(cfg, []*tensor.Desc{w, s, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].Name != "l.weight" || out[1] != other || out[0].DType != tensor.F32 || out[0].Shape[0] != 4 || out[0].Shape[1] != 2 {
+		t.Fatalf("outputs %v", out)
+	}
+	got := floats(t, out[0])
+	want := []float32{2, -2, -2, 2, 0, 0, 2, 0} // codes 2 0, 0 2, 1 1, 2 1 by row
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("element %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	for _, c := range []struct {
+		name string
+		ts   []*tensor.Desc
+		want string
+	}{
+		{"orphan scale", []*tensor.Desc{s}, "l.weight_scale: no l.weight beside it"},
+		{"dtype", []*tensor.Desc{mk("l.weight", 0, 1, 2), s}, "want U8 [rows/4, columns]"},
+		{"scale", []*tensor.Desc{w, mk("l.weight_scale", 1, 2)}, "want one scale for l.weight"},
+	} {
+		if _, err := Dequant(cfg, c.ts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
 		}
 	}
 }

@@ -18,7 +18,8 @@ import (
 // dropped), compressed-tensors' float-, int- and naive-quantized formats
 // (<name>_scale per output channel or per block) and pack-quantized int
 // groups (packed.go), and GPTQ (gptq.go); gpt-oss's "mxfp4" weights are
-// not dequantized but kept as GGML MXFP4 (mxfp4.go), as the converter. Any
+// not dequantized but kept as GGML MXFP4 (mxfp4.go), as the converter;
+// "bitnet" ternary codes packed four to a byte (bitnet_packed.go). Any
 // other method or format is an error naming it. Without a
 // quantization_config the tensors are returned as they are.
 func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error) {
@@ -36,6 +37,8 @@ func Dequant(cfg map[string]any, tensors []*tensor.Desc) ([]*tensor.Desc, error)
 		return dequantGPTQ(qc, tensors)
 	case "mxfp4":
 		return keepMXFP4(tensors)
+	case "bitnet":
+		return dequantBitnet(tensors)
 	}
 	if qc["quant_method"] == "compressed-tensors" && qc["format"] == "pack-quantized" {
 		wc, err := weightScheme(qc)
@@ -135,7 +138,7 @@ func schemeOf(qc map[string]any) (scheme, error) {
 		}
 		return scheme{}, fmt.Errorf("config.json quantization_config: weights.strategy %v cannot be read yet (channel, block)", wc["strategy"])
 	}
-	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq, mxfp4)", method)
+	return scheme{}, fmt.Errorf("config.json quantization_config.quant_method %q: quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq, mxfp4, bitnet)", method)
 }
 
 // weightScheme is the weights scheme of a compressed-tensors config's one

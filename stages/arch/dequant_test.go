@@ -83,7 +83,7 @@ func TestDequantErrors(t *testing.T) {
 		ts   []*tensor.Desc
 		want string
 	}{
-		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq, mxfp4)`},
+		{"awq", map[string]any{"quant_method": "awq"}, nil, `quant_method "awq": quantized checkpoints of this method cannot be read yet (supported: fp8, compressed-tensors, gptq, mxfp4, bitnet)`},
 		{"bad block", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0}}, nil, "weight_block_size [2]: want two block sizes"},
 		{"scale shape", map[string]any{"quant_method": "fp8", "weight_block_size": []any{2.0, 4.0}},
 			[]*tensor.Desc{w, mk("l.weight_scale_inv", 0, 2, 1)}, "l.weight_scale_inv: shape [2 1], want [2 2] (one scale per 2x4 block of l.weight [4 6])"},
