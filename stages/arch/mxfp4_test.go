@@ -147,3 +147,53 @@ func TestSplitInterleaved(t *testing.T) {
 		t.Errorf("odd rows: %v", err)
 	}
 }
+
+// FuzzDequantShapes hands the MXFP4 and BitNet readers tensors of any
+// shape: each is refused with an error or read whole to its size, never a
+// panic.
+func FuzzDequantShapes(f *testing.F) {
+	f.Add(uint8(0), uint8(2), uint8(3), uint8(2), uint8(16))
+	f.Add(uint8(0), uint8(1), uint8(0), uint8(1), uint8(16))
+	f.Add(uint8(1), uint8(1), uint8(2), uint8(1), uint8(0))
+	f.Add(uint8(1), uint8(0), uint8(3), uint8(2), uint8(0))
+	f.Fuzz(func(t *testing.T, method, a, b, c, d uint8) {
+		dims := []int64{int64(a % 5), int64(b % 5), int64(c % 5), int64(d % 20)}
+		size := func(shape []int64) int64 {
+			n := int64(1)
+			for _, s := range shape {
+				n *= s
+			}
+			return n
+		}
+		var cfg map[string]any
+		var ts []*tensor.Desc
+		if method%2 == 0 {
+			cfg = map[string]any{"quantization_config": map[string]any{"quant_method": "mxfp4"}}
+			ss := dims[:3]
+			if d%3 == 1 {
+				ss = []int64{dims[0], dims[1]}
+			}
+			ts = []*tensor.Desc{u8("x_blocks", make([]byte, size(dims)), dims...), u8("x_scales", make([]byte, size(ss)), ss...)}
+		} else {
+			cfg = map[string]any{"quantization_config": map[string]any{"quant_method": "bitnet"}}
+			ws := dims[:2]
+			if d%3 == 1 {
+				ws = dims[:3]
+			}
+			ts = []*tensor.Desc{u8("x.weight", make([]byte, size(ws)), ws...), mk("x.weight_scale", 1, dims[2])}
+		}
+		out, err := Dequant(cfg, ts)
+		if err != nil {
+			return
+		}
+		for _, o := range out {
+			b, err := tensor.ReadAll(o)
+			if err != nil {
+				t.Fatalf("%s %v %v: %v", o.Name, o.DType, o.Shape, err)
+			}
+			if int64(len(b)) != o.NBytes() {
+				t.Fatalf("%s: %d bytes, want %d", o.Name, len(b), o.NBytes())
+			}
+		}
+	})
+}
