@@ -1352,6 +1352,152 @@ ARCHS.update({
 BPE_ONLY |= {"gpt-oss", "gpt-oss-bf16"}
 
 
+# ---- InternLM 2 and 3, EXAONE 3, Hunyuan dense and MoE ---------------------
+# (a block of its own: other sessions add architectures above)
+
+# Per-checkpoint additions to the shared tokenizer_config.json.
+TOKENIZER_CONFIG_EXTRA: dict[str, dict] = {}
+
+# The chat models' end-of-turn token, which InternLM2Model and InternLM3Model
+# make the EOS: an added special token (the last piece of the shared
+# SentencePiece model becomes it, a CONTROL token with score -1000).
+IM_END = {"added_tokens_decoder": {"511": {"content": "<|im_end|>", "lstrip": False, "normalized": False,
+                                           "rstrip": False, "single_word": False, "special": True}}}
+
+
+def internlm2(seed):
+    """InternLM2 (remote code): fused wqkv stored per KV group as (its
+    queries, one key, one value), dynamic rope scaling (no GGUF keys), no
+    head_dim; the chat models' <|im_end|> as an added token."""
+    c = base_config("InternLM2ForCausalLM", "internlm2", bias=False, attn_implementation="eager",
+                    rope_scaling={"type": "dynamic", "factor": 2.0})
+    del c["head_dim"], c["rope_parameters"]
+    w = Weights(seed)
+    w.w("model.tok_embeddings.weight", VOCAB, H)
+    w.norm("model.norm.weight", H)
+    w.w("output.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "attention_norm.weight", H)
+        w.w(p + "attention.wqkv.weight", (NH + 2 * NKV) * HD, H)
+        w.w(p + "attention.wo.weight", H, NH * HD)
+        w.norm(p + "ffn_norm.weight", H)
+        w.w(p + "feed_forward.w1.weight", FF, H)
+        w.w(p + "feed_forward.w3.weight", FF, H)
+        w.w(p + "feed_forward.w2.weight", H, FF)
+    return c, w.t
+
+
+def internlm3(seed):
+    """InternLM3 (remote code; the converter writes it as llama): LLaMA's
+    tensors and Q/K permutation, dynamic rope scaling (no GGUF keys), and
+    <|im_end|> as an added special token."""
+    c = base_config("InternLM3ForCausalLM", "internlm3", bias=False, qkv_bias=False, attention_dropout=0.0,
+                    rope_scaling={"rope_type": "dynamic", "factor": 6.0})
+    del c["rope_parameters"]
+    return llama_like(seed, c)
+
+
+def exaone(seed):
+    """EXAONE 3.5 (remote code ExaoneConfig): GPT-2-style names
+    (transformer.h.N.attn.attention.*, mlp.c_fc_0/c_fc_1/c_proj), num_layers,
+    layer_norm_epsilon for its RMSNorms, llama3 rope scaling."""
+    c = base_config("ExaoneForCausalLM", "exaone", activation_function="silu", layer_norm_epsilon=1e-5,
+                    num_layers=NL, embed_dropout=0.0, attention_dropout=0.0,
+                    rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                  "original_max_position_embeddings": 64})
+    for k in ("head_dim", "rope_parameters", "rms_norm_eps", "num_hidden_layers", "hidden_act"):
+        del c[k]
+    w = Weights(seed)
+    w.w("transformer.wte.weight", VOCAB, H)
+    w.norm("transformer.ln_f.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"transformer.h.{i}."
+        w.norm(p + "ln_1.weight", H)
+        for n, rows in (("q_proj", NH * HD), ("k_proj", NKV * HD), ("v_proj", NKV * HD)):
+            w.w(p + "attn.attention." + n + ".weight", rows, H)
+        w.w(p + "attn.attention.out_proj.weight", H, NH * HD)
+        w.norm(p + "ln_2.weight", H)
+        w.w(p + "mlp.c_fc_0.weight", FF, H)
+        w.w(p + "mlp.c_fc_1.weight", FF, H)
+        w.w(p + "mlp.c_proj.weight", H, FF)
+    return c, w.t
+
+
+HUNYUAN_ROPE = {"alpha": 1000.0, "beta_fast": 32, "beta_slow": 1, "factor": 1.0, "mscale": 1.0,
+                "mscale_all_dim": 1.0, "type": "dynamic"}
+
+
+def hunyuan_dense(seed):
+    """Hunyuan dense (Hunyuan-0.5B..7B): per-head query/key layernorms,
+    NTK-alpha ("dynamic") rope scaling with the 32K context the converter
+    turns into 256K, num_experts 1 (which the converter keeps out of the
+    keys), tied embeddings with an lm_head stored anyway (dropped)."""
+    c = base_config("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense", max_position_embeddings=32768,
+                    rms_norm_eps=1e-5, rope_scaling=HUNYUAN_ROPE, attention_bias=False, mlp_bias=False,
+                    use_qk_norm=True, use_cla=False, num_experts=1, eod_token_id=3, tie_word_embeddings=True)
+    del c["rope_parameters"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB, H)
+    w.norm("model.norm.weight", H)
+    w.w("lm_head.weight", VOCAB, H)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", H)
+        attn(w, p, c)
+        w.norm(p + "self_attn.query_layernorm.weight", HD)
+        w.norm(p + "self_attn.key_layernorm.weight", HD)
+        w.norm(p + "post_attention_layernorm.weight", H)
+        mlp(w, p + "mlp.", H, FF)
+    return c, w.t
+
+
+def hunyuan_moe(seed):
+    """Hunyuan-A13B-like MoE: per-layer lists of top-k, expert widths and
+    shared-expert counts, a router at mlp.gate.wg, a shared MLP, experts
+    stacked as down, gate, up; NTK-alpha rope scaling, whose converter
+    branch insists on a head size of 128 (so hidden 128, one head). The
+    experts are as wide as the shared MLP, as in A13B: llama.cpp sizes them
+    by feed_forward_length."""
+    n_exp, hid, ff_exp, ff_sh = 4, 128, 32, 32
+    c = base_config("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe", hidden_size=hid, intermediate_size=ff_sh,
+                    num_attention_heads=1, num_key_value_heads=1, head_dim=hid, max_position_embeddings=32768,
+                    rms_norm_eps=1e-5, rope_scaling=HUNYUAN_ROPE, attention_bias=False, mlp_bias=False,
+                    use_qk_norm=True, use_cla=False, use_mixed_mlp_moe=True, num_experts=n_exp,
+                    moe_topk=[2] * NL, moe_intermediate_size=[ff_exp] * NL, num_shared_expert=[1] * NL,
+                    eod_token_id=3, tie_word_embeddings=True)
+    del c["rope_parameters"]
+    w = Weights(seed)
+    w.w("model.embed_tokens.weight", VOCAB, hid)
+    w.norm("model.norm.weight", hid)
+    for i in range(NL):
+        p = f"model.layers.{i}."
+        w.norm(p + "input_layernorm.weight", hid)
+        attn(w, p, c)
+        w.norm(p + "self_attn.query_layernorm.weight", hid)
+        w.norm(p + "self_attn.key_layernorm.weight", hid)
+        w.norm(p + "post_attention_layernorm.weight", hid)
+        w.w(p + "mlp.gate.wg.weight", n_exp, hid)
+        mlp(w, p + "mlp.shared_mlp.", hid, ff_sh)
+        for x in range(n_exp):
+            mlp(w, f"{p}mlp.experts.{x}.", hid, ff_exp)
+    return c, w.t
+
+
+ARCHS.update({
+    "internlm2": internlm2,
+    "internlm3": internlm3,
+    "exaone": exaone,
+    "hunyuan-dense": hunyuan_dense,
+    "hunyuan-moe": hunyuan_moe,
+})
+# EXAONE 3 and Hunyuan read a byte-level BPE (or tiktoken) vocabulary only;
+# InternLM2 and InternLM3 read the SentencePiece model themselves.
+BPE_ONLY.update({"exaone", "hunyuan-dense", "hunyuan-moe"})
+TOKENIZER_CONFIG_EXTRA.update({"internlm2": IM_END, "internlm3": IM_END})
+
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:
@@ -1379,7 +1525,8 @@ def write_folder(d: Path, c: dict, t: dict) -> None:
     (d / "tokenizer.model").write_bytes(tok)
     (d / "tokenizer_config.json").write_text(json.dumps({
         "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
-        "unk_token": "<unk>", "model_max_length": 256, "tokenizer_class": "LlamaTokenizer"}, indent=2) + "\n")
+        "unk_token": "<unk>", "model_max_length": 256, "tokenizer_class": "LlamaTokenizer",
+        **TOKENIZER_CONFIG_EXTRA.get(d.name, {})}, indent=2) + "\n")
 
 
 def write_model(name: str, seed: int) -> tuple[Path, Path]:

@@ -156,7 +156,7 @@ func (s *exportStage) ggufMeta(m *pipeline.Model) (*gguf.Meta, error) {
 	if ft, ok := m.Facts[FactFileType].(uint32); ok {
 		meta.Set("general.file_type", gguf.Uint32(ft))
 	}
-	spmKeys, err := a.SentencePieceMeta(m.Config)
+	spmKeys, err := a.SentencePieceMetaIn(m.Config, m.Dir)
 	if err != nil {
 		return nil, err
 	}

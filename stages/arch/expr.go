@@ -8,9 +8,11 @@ import (
 )
 
 // eval evaluates a table expression over params and config keys:
-// numbers, identifiers (params, config keys, "rope.<key>"), + - * / (true
-// division) // (floor division), ==, !=, parentheses and int(x) (truncation),
-// the arithmetic the converter does on hyperparameters.
+// numbers, 'quoted' strings (no spaces), identifiers (params, config keys,
+// "rope.<key>"), + - * / (true division) // (floor division), ** (power,
+// right-associative and tighter than * as in Python), ==, !=, parentheses,
+// int(x) (truncation), len(path) and uniform(path) (exprfuncs.go): the
+// arithmetic the converter does on hyperparameters.
 func (h *hparams) eval(src string) (any, error) {
 	p := &exprParser{h: h, src: src, toks: tokenize(src)}
 	v, err := p.compare()
@@ -43,7 +45,7 @@ func tokenize(s string) []string {
 		switch {
 		case c == ' ' || c == '\t':
 			i++
-		case strings.HasPrefix(s[i:], "//") || strings.HasPrefix(s[i:], "==") || strings.HasPrefix(s[i:], "!="):
+		case strings.HasPrefix(s[i:], "//") || strings.HasPrefix(s[i:], "==") || strings.HasPrefix(s[i:], "!=") || strings.HasPrefix(s[i:], "**"):
 			out = append(out, s[i:i+2])
 			i += 2
 		case strings.ContainsRune("+-*/()", rune(c)):
@@ -126,13 +128,13 @@ func (p *exprParser) sum() (any, error) {
 }
 
 func (p *exprParser) product() (any, error) {
-	v, err := p.factor()
+	v, err := p.power()
 	if err != nil {
 		return nil, err
 	}
 	for op := p.peek(); op == "*" || op == "/" || op == "//"; op = p.peek() {
 		p.pos++
-		r, err := p.factor()
+		r, err := p.power()
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +217,12 @@ func (p *exprParser) factor() (any, error) {
 	}
 	if t == "len" && p.peek() == "(" {
 		return p.length()
+	}
+	if t == "uniform" && p.peek() == "(" {
+		return p.uniform()
+	}
+	if s, ok := quoted(t); ok {
+		return s, nil
 	}
 	if t == "int" && p.peek() == "(" {
 		v, err := p.factor()

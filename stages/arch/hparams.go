@@ -21,18 +21,9 @@ func (a *Arch) HParams(cfg map[string]any) (*gguf.Meta, error) {
 
 // SentencePieceMeta returns the tokenizer keys the table adds after a
 // SentencePiece vocabulary (its sentencepiece_keys), nil when it adds none.
+// Keys read from the tokenizer files need the folder: SentencePieceMetaIn.
 func (a *Arch) SentencePieceMeta(cfg map[string]any) (*gguf.Meta, error) {
-	if len(a.SentencePieceKeys) == 0 {
-		return nil, nil
-	}
-	h := a.hparamsOf(cfg)
-	m := &gguf.Meta{}
-	for _, k := range a.SentencePieceKeys {
-		if err := a.setKey(h, m, k, nil); err != nil {
-			return nil, fmt.Errorf("%s tokenizer keys: %w", a.Arch, err)
-		}
-	}
-	return m, nil
+	return a.SentencePieceMetaIn(cfg, "")
 }
 
 func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
@@ -87,6 +78,8 @@ func (a *Arch) setKey(h *hparams, m *gguf.Meta, k Key, fileType *uint32) error {
 	var v any
 	var err error
 	switch {
+	case k.TokenizerSource.set():
+		v, err = h.tokenizerValue(k)
 	case k.Value != nil:
 		v = k.Value
 	case k.Param != "":

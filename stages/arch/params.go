@@ -18,6 +18,7 @@ type hparams struct {
 	params    map[string]Param
 	cache     map[string]any
 	resolving map[string]bool
+	dir       string // the model folder, for sentencepiece_keys read from its tokenizer files
 }
 
 // errUnresolved says a param or config key is absent; optional keys and

@@ -142,8 +142,12 @@ func (a *Arch) lookup(name string) (m match, skip bool, ok bool) {
 	return m, false, false
 }
 
-// droppedBlock reports a tensor of a block the table drops (SkipBlocksFrom).
+// droppedBlock reports a tensor of a block the table drops (SkipBlocksFrom),
+// or one its rule drops for this config (drop_if).
 func (a *Arch) droppedBlock(h *hparams, m match) bool {
+	if droppedByRule(h, m) {
+		return true
+	}
 	if a.SkipBlocksFrom == "" || m.r.bid == 0 {
 		return false
 	}

@@ -109,6 +109,9 @@ type Key struct {
 	// If writes the key only when this expression resolves and is non-zero
 	// (Nemotron's linear rope scaling, only with a factor).
 	If string `yaml:"if"`
+	// TokenizerSource reads the value from the tokenizer files instead
+	// (sentencepiece_keys only; tokkeys.go).
+	TokenizerSource `yaml:",inline"`
 }
 
 // TensorRule maps one HF base name pattern ({bid}: block number, {xid}:
@@ -125,6 +128,9 @@ type TensorRule struct {
 	// Split cuts the tensor into several GGUF tensors instead of renaming it
 	// (GGUF must then be empty).
 	Split *Split `yaml:"split"`
+	// DropIf drops the tensor when this expression over params and config
+	// is non-zero (Hunyuan's lm_head with tie_word_embeddings); see drop.go.
+	DropIf string `yaml:"drop_if"`
 }
 
 // Split says how one HF tensor becomes several, as DeepSeek's kv_b_proj
@@ -274,6 +280,9 @@ func build(t Table) (*Arch, error) {
 		}
 	}
 	for i, k := range t.Keys {
+		if k.TokenizerSource.set() {
+			return nil, fmt.Errorf("arch table %s: keys[%d]: %s: spm and added_token are read only in sentencepiece_keys", t.Arch, i, k.Key)
+		}
 		if err := checkKey(&a.Table, k); err != nil {
 			return nil, fmt.Errorf("arch table %s: keys[%d]: %w", t.Arch, i, err)
 		}
@@ -295,6 +304,9 @@ func checkKey(t *Table, k Key) error {
 	}
 	if k.Key == "" {
 		return fmt.Errorf("missing key")
+	}
+	if err := checkTokenizerSource(k); err != nil {
+		return err
 	}
 	if k.Key != keyFileType {
 		switch k.Type {
