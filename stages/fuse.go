@@ -296,10 +296,27 @@ func (s *fuseStage) joinConfig(v *arch.Vision, text *pipeline.Model, vh *arch.Vi
 	if id >= vocab {
 		return nil, fmt.Errorf("image_token_id %d is outside the vocabulary: model.embed_tokens.weight is %v", id, embd.Shape)
 	}
-	cfg := map[string]any{"architectures": []any{v.HFArchitectures[0]}, "image_token_id": float64(id),
-		"text_config": text.Config, "vision_config": vh.Vision}
-	if len(v.ModelTypes) > 0 {
-		cfg["model_type"] = v.ModelTypes[0]
+	textArch, _ := text.Meta.Str("general.architecture")
+	j, err := v.JoinAs(textArch)
+	if err != nil {
+		return nil, err
+	}
+	tc := text.Config
+	if j.TextModelType != "" {
+		tc = map[string]any{}
+		for k, x := range text.Config {
+			tc[k] = x
+		}
+		tc["model_type"] = j.TextModelType
+		delete(tc, "architectures")
+	}
+	cfg := map[string]any{"architectures": []any{j.Architecture}, "image_token_id": float64(id),
+		v.TextConfigKey: tc, "vision_config": vh.Vision}
+	if j.ModelType != "" {
+		cfg["model_type"] = j.ModelType
+	}
+	for k, x := range j.Config {
+		cfg[k] = x
 	}
 	for _, k := range []string{"tie_word_embeddings", "dtype"} {
 		if x, ok := text.Config[k]; ok {

@@ -39,7 +39,7 @@ func strs(v any) []string {
 }
 
 func detectConfig(cfg map[string]any) (*Arch, error) {
-	tc, _ := cfg["text_config"].(map[string]any)
+	tc, _ := flatten(cfg)["text_config"].(map[string]any) // llm_config (InternVL) too
 	archs := append(strs(tc["architectures"]), strs(cfg["architectures"])...)
 	for _, hf := range archs {
 		for _, name := range Known() {

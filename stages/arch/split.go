@@ -91,6 +91,9 @@ func (a *Arch) split(c *tctx, m match, d *tensor.Desc) ([]*tensor.Desc, error) {
 	if sp.Interleave {
 		return a.splitInterleaved(c, m, d, groups, rows)
 	}
+	if len(d.Shape) == 1 && sp.Groups == "" {
+		return splitFlat(m, d, rows, total)
+	}
 	if groups <= 0 || total <= 0 || d.Rows() != groups*total {
 		return nil, fmt.Errorf("split of %s: shape %v has %d rows, want %d groups of %d (%s = %s)",
 			d.Name, d.Shape, d.Rows(), groups, total, sp.Groups, partRows(sp, rows))
@@ -127,6 +130,39 @@ func finishPart(c *tctx, m match, i int, nd *tensor.Desc) (*tensor.Desc, error) 
 	p := m.r.src.Split.Parts[i]
 	nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
 	return nd, nil
+}
+
+// splitFlat cuts a 1-D tensor (a fused bias, InternVL's qkv) into its
+// parts' element ranges, in memory: it is one row, read whole.
+func splitFlat(m match, d *tensor.Desc, rows []int64, total int64) ([]*tensor.Desc, error) {
+	sp := m.r.src.Split
+	if d.Shape[0] != total {
+		return nil, fmt.Errorf("split of %s: shape %v, want %d elements (%s)", d.Name, d.Shape, total, partRows(sp, rows))
+	}
+	es, err := elemSize(d)
+	if err != nil {
+		return nil, err
+	}
+	var out []*tensor.Desc
+	var off int64
+	for i, p := range sp.Parts {
+		if len(m.r.parts[i]) > 0 {
+			return nil, fmt.Errorf("split of %s: part %s of a 1-D tensor takes no transforms", d.Name, p.GGUF)
+		}
+		nd, src, at, n := d.Clone(), d.Clone(), off, rows[i]
+		nd.Shape = []int64{n}
+		nd.Src = &whole{rowBytes: n * es, what: fmt.Sprintf("elements %d..%d of %s", at, at+n, d.Src.Describe()), compute: func() ([]byte, error) {
+			in, err := tensor.ReadAll(src)
+			if err != nil {
+				return nil, err
+			}
+			return in[at*es : (at+n)*es], nil
+		}}
+		nd.Name = strings.ReplaceAll(withSuffix(p.GGUF, m.r.sfx), "{bid}", strconv.FormatInt(m.bid, 10))
+		out = append(out, nd)
+		off += n
+	}
+	return out, nil
 }
 
 func partRows(sp *Split, rows []int64) string {

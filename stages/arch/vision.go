@@ -2,6 +2,7 @@ package arch
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -36,6 +37,34 @@ type visionTable struct {
 	// F16 lists GGUF name patterns the converter writes as float16 whatever
 	// the output type (Gemma 3's input projection).
 	F16 []string `yaml:"f16"`
+	// VisionModelTypes, when set, are the vision_config model_type values
+	// the converter's class accepts (LLaVA's: pixtral, not CLIP).
+	VisionModelTypes []string `yaml:"vision_model_types"`
+	// LMHead replaces the language model's "lm_head" inside the checkpoint
+	// (InternVL: language_model.lm_head).
+	LMHead string `yaml:"lm_head"`
+	// TextConfigKey is where a joined config.json puts the language model's
+	// config: text_config unless set (InternVL: llm_config).
+	TextConfigKey string `yaml:"text_config_key"`
+	// Joins say which vision-language class a joined folder is, by the
+	// text GGUF's architecture, when the family has several.
+	Joins []Join `yaml:"joins"`
+}
+
+// Join is the config a joined folder gets for one text architecture.
+type Join struct {
+	// TextArch is the text GGUF's general.architecture.
+	TextArch string `yaml:"text_arch"`
+	// Architecture and ModelType are config.json's.
+	Architecture string `yaml:"architecture"`
+	ModelType    string `yaml:"model_type"`
+	// TextModelType replaces text_config's model_type (and drops its
+	// architectures): transformers builds the language model from it.
+	TextModelType string `yaml:"text_model_type"`
+	// Config are config.json keys whose class defaults would be wrong for
+	// this projector (LLaVA's vision_feature_layer -2 for a pixtral tower,
+	// which llama.cpp runs whole).
+	Config map[string]any `yaml:"config"`
 }
 
 // Vision is a parsed vision table.
@@ -47,6 +76,12 @@ type Vision struct {
 	visionModelType string
 	textPrefix      string
 	f16             []string
+	visionTypes     []string
+	joins           []Join
+	lmHead          string
+	// TextConfigKey is where a joined config.json puts the language
+	// model's config.
+	TextConfigKey string
 }
 
 //go:embed tables/vision/*.yaml
@@ -89,7 +124,8 @@ func ParseVision(b []byte) (*Vision, error) {
 		return nil, err
 	}
 	return &Vision{Arch: a, Projector: t.Projector, parts: t.Parts, defaults: t.Defaults,
-		visionModelType: t.VisionModelType, textPrefix: t.TextPrefix, f16: t.F16}, nil
+		visionModelType: t.VisionModelType, textPrefix: t.TextPrefix, f16: t.F16, visionTypes: t.VisionModelTypes, joins: t.Joins,
+		lmHead: t.LMHead, TextConfigKey: cmp.Or(t.TextConfigKey, "text_config")}, nil
 }
 
 // KnownVision lists the HF architectures the vision tables know, sorted.
@@ -149,11 +185,16 @@ func (v *Vision) Config(cfg, pre map[string]any) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("config.json: no vision_config object")
 	}
+	mt, _ := vc["model_type"].(string)
+	if len(v.visionTypes) > 0 && !contains(v.visionTypes, mt) {
+		return nil, fmt.Errorf("config.json: vision_config.model_type %q: llama.cpp's converter reads a %s checkpoint only with a vision_config of model_type %s",
+			mt, strings.Join(v.HFArchitectures, "/"), strings.Join(v.visionTypes, ", "))
+	}
 	out := map[string]any{}
 	for k, x := range vc {
 		out[k] = x
 	}
-	if mt, _ := vc["model_type"].(string); v.defaults[mt] != nil {
+	if v.defaults[mt] != nil {
 		for k, x := range v.defaults[mt] {
 			if _, ok := out[k]; !ok {
 				out[k] = x
@@ -171,7 +212,7 @@ func (v *Vision) Config(cfg, pre map[string]any) (map[string]any, error) {
 	for k, x := range cfg {
 		text[k] = x
 	}
-	if tc, ok := cfg["text_config"].(map[string]any); ok {
+	if tc, ok := flatten(cfg)["text_config"].(map[string]any); ok {
 		for k, x := range tc {
 			text[k] = x
 		}
@@ -272,6 +313,26 @@ func mmprojKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 		m.Set(a.fullKey("vision."+k), gguf.Float32s(fs))
 	}
 	return nil
+}
+
+// JoinAs is the config a folder joined from a text GGUF of textArch gets:
+// the table's join for it, else its first architecture and model type.
+func (v *Vision) JoinAs(textArch string) (Join, error) {
+	if len(v.joins) == 0 {
+		j := Join{TextArch: textArch, Architecture: v.HFArchitectures[0]}
+		if len(v.ModelTypes) > 0 {
+			j.ModelType = v.ModelTypes[0]
+		}
+		return j, nil
+	}
+	var known []string
+	for _, j := range v.joins {
+		if j.TextArch == textArch {
+			return j, nil
+		}
+		known = append(known, j.TextArch)
+	}
+	return Join{}, fmt.Errorf("a %s projector joins a language model of architecture %s, not %q", v.Projector, strings.Join(known, " or "), textArch)
 }
 
 // LookupVision returns the vision table for a clip.projector_type.

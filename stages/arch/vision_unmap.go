@@ -75,6 +75,9 @@ func (v *Vision) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (*VisionHF, erro
 		if k.Param != "" {
 			from = v.Params[k.Param].From
 		}
+		if undo := includeUnmaps[k.Include]; undo != nil {
+			undo(v, meta, out)
+		}
 		x, ok := get(k.Key)
 		if k.Include != "" || k.Value != nil || len(from) == 0 || !ok {
 			continue
@@ -87,13 +90,29 @@ func (v *Vision) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (*VisionHF, erro
 	if mt := v.visionModelType; mt != "" {
 		out.Vision["model_type"] = mt
 	}
-	c := &tctx{h: newHParams(map[string]any{}, v.Params)}
+	// the transforms' params (permute_qk's head count) read the config
+	// just rebuilt, as Config would give it
+	flat := map[string]any{}
+	for k, x := range out.Vision {
+		flat[k] = x
+	}
+	flattenInto(flat, "global.", out.Top)
+	c := &tctx{h: newHParams(flat, v.Params)}
 	names := map[string]bool{}
 	for _, d := range tensors {
 		names[d.Name] = true
 	}
 	var errs []string
+	sj := newSplitJoiner(v.Arch)
 	for _, d := range tensors {
+		if joined, ok, err := sj.add(d); ok {
+			if err != nil {
+				errs = append(errs, err.Error())
+			} else if joined != nil {
+				out.Tensors = append(out.Tensors, joined)
+			}
+			continue
+		}
 		nds, err := v.unmapTensor(c, d, names)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -101,6 +120,7 @@ func (v *Vision) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (*VisionHF, erro
 		}
 		out.Tensors = append(out.Tensors, nds...)
 	}
+	errs = append(errs, sj.leftover()...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s unmap: %s", v.Projector, strings.Join(errs, "; "))
 	}
@@ -145,6 +165,9 @@ func setPath(out *VisionHF, from string, x any) {
 func (v *Vision) TextName(name string) string {
 	if rest, ok := strings.CutPrefix(name, "model."); ok && v.textPrefix != "" {
 		return v.textPrefix + rest
+	}
+	if rest, ok := strings.CutPrefix(name, "lm_head."); ok && v.lmHead != "" {
+		return v.lmHead + "." + rest
 	}
 	return name
 }

@@ -1,0 +1,36 @@
+package arch
+
+import (
+	"fmt"
+
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+)
+
+// The internvl_scale include is InternVisionModel's projector scale factor,
+// int(1 / downsample_ratio) of the top-level config (the converter asserts
+// the ratio is there); an mmproj file gives the ratio back as 1 / scale.
+// Registered while package variables initialize, before vision.go's init
+// parses the tables.
+var _ = func() bool {
+	includes["internvl_scale"] = internvlScaleKeys
+	includeUnmaps["internvl_scale"] = internvlScaleUnmap
+	return true
+}()
+
+func internvlScaleKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
+	key := a.fullKey("vision.projector.scale_factor")
+	r, ok := num(h.cfg["global.downsample_ratio"])
+	if !ok || r <= 0 {
+		return fmt.Errorf("%s: config.json downsample_ratio is %v: want a positive number", key, h.cfg["global.downsample_ratio"])
+	}
+	m.Set(key, gguf.Uint32(uint32(1.0/r)))
+	return nil
+}
+
+func internvlScaleUnmap(v *Vision, meta *gguf.Meta, out *VisionHF) {
+	if x, ok := meta.Get(v.fullKey("vision.projector.scale_factor")); ok {
+		if n, isInt := intOf(x.V); isInt && n > 0 {
+			out.Top["downsample_ratio"] = 1 / float64(n)
+		}
+	}
+}
