@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,5 +209,24 @@ func TestLlavaCLIPRefused(t *testing.T) {
 			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": vlmB(t, "llava15"), "out": text, "type": strings.ToUpper(typ)})
 			matchesReference(t, text, vlmB(t, "llava15-ref", "llava15-"+typ+".gguf.json"))
 		})
+	}
+}
+
+// TestPixtralMtmdWantsImgBreak documents where the pixtral family stops:
+// libmtmd requires v.token_embd.img_break in a pixtral projector, and the
+// converter writes none for an HF folder (MmprojModel's filter drops the
+// language_model.*embed_tokens row LlavaVisionModel would take it from), so
+// libmtmd refuses the converter's mmproj and ours alike, for that tensor.
+// When either side changes, this fails and the references need a look.
+func TestPixtralMtmdWantsImgBreak(t *testing.T) {
+	bin := mtmdHarness(t)
+	dir := t.TempDir()
+	text, mmproj := filepath.Join(dir, "text.gguf"), filepath.Join(dir, "mmproj.gguf")
+	runRecipe(t, "vlm-to-gguf.yaml", map[string]string{"model": vlmB(t, "mistral3"), "out": text, "mmproj": mmproj, "type": "F16"})
+	for _, mm := range []string{mmproj, vlmB(t, "mistral3-ref", "mmproj-mistral3-f16.gguf")} {
+		out, err := exec.Command(bin, text, mm, filepath.Join(dir, "e.f32"), filepath.Join(dir, "l.f32")).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("unable to find tensor v.token_embd.img_break")) {
+			t.Errorf("libmtmd with %s: %v\n%s", mm, err, out)
+		}
 	}
 }
