@@ -177,37 +177,45 @@ func wantConfig(t *testing.T, cfg map[string]any, want map[string]any) {
 	}
 }
 
-// TestLlavaCLIPRefused: a LlavaForConditionalGeneration with a CLIP vision
-// tower (llava-hf's LLaVA-1.5 layout) is refused at plan time, as
-// convert_hf_to_gguf.py --mmproj refuses it (testdata's
-// mmproj-refused.txt: LlavaVisionModel takes only pixtral towers; llama.cpp
-// makes such a projector only with the legacy tools/mtmd scripts, which
-// need transformers' CLIPModel and a hand-made vit config). Nothing is
-// written. Its language model alone converts as the converter's (hf-to-gguf
-// drops the tower and projector).
+// TestLlavaCLIPRefused: LLaVA-1.5 (LlavaForConditionalGeneration with a
+// CLIP tower, llava-hf's layout) and LLaVA-NeXT
+// (LlavaNextForConditionalGeneration) are refused at plan time, as
+// convert_hf_to_gguf.py --mmproj refuses them (testdata's
+// mmproj-refused.txt: LlavaVisionModel takes only pixtral towers, and no
+// class takes LLaVA-NeXT; llama.cpp makes such projectors only with the
+// legacy tools/mtmd scripts, which need transformers' CLIPModel and a
+// hand-made vit config). Nothing is written. Their language models alone
+// convert as the converter's (hf-to-gguf drops the tower, the projector and
+// NeXT's image_newline).
 func TestLlavaCLIPRefused(t *testing.T) {
-	ref, err := os.ReadFile(vlmB(t, "llava15-ref", "mmproj-refused.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(ref, []byte("Unsupported model type: clip_vision_model")) {
-		t.Fatalf("the converter's refusal is %q", ref)
-	}
-	out := t.TempDir()
-	err = runRecipeFile(filepath.Join(corpus.Root(t), "recipes", "vlm-to-gguf.yaml"), map[string]string{
-		"model": vlmB(t, "llava15"), "out": filepath.Join(out, "t.gguf"), "mmproj": filepath.Join(out, "m.gguf")})
-	want := `vision_config.model_type "clip_vision_model"`
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("err = %v\nwant one with %q", err, want)
-	}
-	if ents, _ := os.ReadDir(out); len(ents) != 0 {
-		t.Errorf("a refused run left %d files", len(ents))
-	}
-	for _, typ := range []string{"f16", "q8_0", "f32", "bf16"} {
-		t.Run("text/"+typ, func(t *testing.T) {
-			text := filepath.Join(t.TempDir(), "text.gguf")
-			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": vlmB(t, "llava15"), "out": text, "type": strings.ToUpper(typ)})
-			matchesReference(t, text, vlmB(t, "llava15-ref", "llava15-"+typ+".gguf.json"))
+	for _, c := range []struct{ folder, converter, ours string }{
+		{"llava15", "Unsupported model type: clip_vision_model", `vision_config.model_type "clip_vision_model"`},
+		{"llavanext", "Model LlavaNextForConditionalGeneration is not supported", "no vision table for LlavaNextForConditionalGeneration"},
+	} {
+		t.Run(c.folder, func(t *testing.T) {
+			ref, err := os.ReadFile(vlmB(t, c.folder+"-ref", "mmproj-refused.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(ref, []byte(c.converter)) {
+				t.Fatalf("the converter's refusal is %q, want %q", ref, c.converter)
+			}
+			out := t.TempDir()
+			err = runRecipeFile(filepath.Join(corpus.Root(t), "recipes", "vlm-to-gguf.yaml"), map[string]string{
+				"model": vlmB(t, c.folder), "out": filepath.Join(out, "t.gguf"), "mmproj": filepath.Join(out, "m.gguf")})
+			if err == nil || !strings.Contains(err.Error(), c.ours) {
+				t.Fatalf("err = %v\nwant one with %q", err, c.ours)
+			}
+			if ents, _ := os.ReadDir(out); len(ents) != 0 {
+				t.Errorf("a refused run left %d files", len(ents))
+			}
+			for _, typ := range []string{"f16", "q8_0", "f32", "bf16"} {
+				t.Run("text/"+typ, func(t *testing.T) {
+					text := filepath.Join(t.TempDir(), "text.gguf")
+					runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": vlmB(t, c.folder), "out": text, "type": strings.ToUpper(typ)})
+					matchesReference(t, text, vlmB(t, c.folder+"-ref", c.folder+"-"+typ+".gguf.json"))
+				})
+			}
 		})
 	}
 }

@@ -30,6 +30,8 @@ Checkpoints (<name>/):
   LLaVA-1.5 layout): the converter writes its text model; --mmproj raises
   (LlavaVisionModel takes only pixtral towers), and its last error line is
   kept as llava15-ref/mmproj-refused.txt.
+- llavanext: LlavaNextForConditionalGeneration (llava-hf's LLaVA-NeXT
+  layout, image_newline): text converted, --mmproj refused likewise.
 - internvl: InternVLChatModel (OpenGVLab/InternVL3-*, remote code layout:
   vision_model.*, mlp1.*, language_model.model.*; llm_config a Qwen2).
 """
@@ -256,9 +258,27 @@ def llava15(seed):
     return c, w.t, pre
 
 
-MODELS = {"mistral3": mistral3, "mistral3-t5": mistral3_t5, "pixtral": pixtral, "internvl": internvl, "llava15": llava15}
+def llavanext(seed):
+    """llava-hf/llava-v1.6-mistral-7b-hf's layout: LLaVA-1.5's plus
+    image_newline and the anyres grid; text_config names its architecture,
+    so the converter writes the text model; --mmproj has no class for
+    LlavaNextForConditionalGeneration."""
+    c, t, pre = llava15(seed)
+    c["architectures"] = ["LlavaNextForConditionalGeneration"]
+    c["model_type"] = "llava_next"
+    c["text_config"] = dict(c["text_config"], architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=None)
+    c["image_grid_pinpoints"] = [[IMG, 2 * IMG], [2 * IMG, IMG], [2 * IMG, 2 * IMG]]
+    w = ar.Weights(seed + 1)
+    w.w("image_newline", H)
+    t["image_newline"] = w.t["image_newline"]
+    pre = dict(pre, image_processor_type="LlavaNextImageProcessor", image_grid_pinpoints=c["image_grid_pinpoints"])
+    return c, t, pre
+
+
+MODELS = {"mistral3": mistral3, "mistral3-t5": mistral3_t5, "pixtral": pixtral, "internvl": internvl, "llava15": llava15,
+          "llavanext": llavanext}
 # folders --mmproj refuses: the reference is its error (<name>-ref/mmproj-refused.txt)
-MMPROJ_REFUSED = {"llava15"}
+MMPROJ_REFUSED = {"llava15", "llavanext"}
 # the folder whose converter output is each folder's reference
 REF_OF = {"mistral3-t5": "mistral3"}
 
