@@ -13,7 +13,7 @@ import (
 // k, v (weights and biases), layer scales and embeddings named as the
 // converter renames them, position embeddings kept F32, the tile limits.
 func TestInternVLMatchesConverter(t *testing.T) {
-	checkVLMFamily(t, []vlmBCase{{"internvl", "internvl", ""}})
+	checkVLMFamily(t, []vlmBCase{{"internvl", "internvl", ""}, {"internvl-hf", "internvl-hf", ""}})
 }
 
 // TestInternVLEncodesInLibmtmd: libmtmd loads our InternVL text GGUF with

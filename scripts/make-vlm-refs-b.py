@@ -26,6 +26,9 @@ Checkpoints (<name>/):
 - pixtral: LlavaForConditionalGeneration with pixtral vision (the
   mistral-community/pixtral-12b layout: a Mistral text model, projector
   linear_1/linear_2 with biases, no merger).
+- internvl-hf: the same weights in transformers 5's InternVL layout
+  (Intern-S1's names; vision_config names InternVisionModel so that the
+  converter takes it).
 - llava15: LlavaForConditionalGeneration with a CLIP tower (llava-hf's
   LLaVA-1.5 layout): the converter writes its text model; --mmproj raises
   (LlavaVisionModel takes only pixtral towers), and its last error line is
@@ -275,7 +278,50 @@ def llavanext(seed):
     return c, t, pre
 
 
-MODELS = {"mistral3": mistral3, "mistral3-t5": mistral3_t5, "pixtral": pixtral, "internvl": internvl, "llava15": llava15,
+def internvl_hf(seed):
+    """The same weights as internvl under the names transformers 5 saves an
+    InternVLForConditionalGeneration with (and Intern-S1 ships): q, k, v
+    apart, layernorm_before/after, lambda_1/2, projector layer_norm,
+    linear_1, linear_2. Its vision_config names InternVisionModel, the
+    class the converter converts it with (InternVL3-*-hf configs name none,
+    and the converter refuses them)."""
+    c, t, pre = internvl(zlib.crc32(b"internvl") & 0xFFFF)
+    text = dict(c["llm_config"])
+    vision = dict(c["vision_config"], model_type="internvl_vision", image_size=[IMG, IMG], patch_size=[PATCH, PATCH],
+                  use_qk_norm=False, use_absolute_position_embeddings=True, use_mean_pooling=True,
+                  layer_scale_init_value=0.1, attention_bias=True, projection_dropout=0.0)
+    for k in ("qkv_bias", "qk_normalization", "use_flash_attn", "drop_path_rate"):
+        vision.pop(k, None)
+    hf = {"architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "text_config": text,
+          "vision_config": vision, "downsample_ratio": 0.5, "image_token_id": 10, "projector_hidden_act": "gelu",
+          "vision_feature_layer": -1, "vision_feature_select_strategy": "default", "tie_word_embeddings": False,
+          "dtype": "bfloat16"}
+    out = {}
+    for k, v in t.items():
+        if k.startswith("language_model.model."):
+            out["model.language_model." + k[len("language_model.model."):]] = v
+        elif k == "language_model.lm_head.weight":
+            out["lm_head.weight"] = v
+        elif k.startswith("mlp1."):
+            n = {"0": "layer_norm", "1": "linear_1", "3": "linear_2"}[k.split(".")[1]]
+            out[f"model.multi_modal_projector.{n}.{k.split('.')[2]}"] = v
+        elif ".attn.qkv." in k:
+            i, kind = k.split(".")[3], k.split(".")[-1]
+            for j, part in enumerate(("q_proj", "k_proj", "v_proj")):
+                out[f"model.vision_tower.encoder.layer.{i}.attention.{part}.{kind}"] = v[j * VH:(j + 1) * VH]
+        else:
+            r = k.replace("vision_model.encoder.layers.", "model.vision_tower.encoder.layer.")
+            r = r.replace("vision_model.embeddings.class_embedding", "model.vision_tower.embeddings.cls_token")
+            r = r.replace("vision_model.embeddings.patch_embedding", "model.vision_tower.embeddings.patch_embeddings.projection")
+            r = r.replace("vision_model.embeddings.position_embedding", "model.vision_tower.embeddings.position_embeddings")
+            for a, b in ((".attn.proj.", ".attention.projection_layer."), (".ls1", ".lambda_1"), (".ls2", ".lambda_2"),
+                         (".norm1.", ".layernorm_before."), (".norm2.", ".layernorm_after.")):
+                r = r.replace(a, b)
+            out[r] = v
+    return hf, out, pre
+
+
+MODELS = {"mistral3": mistral3, "mistral3-t5": mistral3_t5, "pixtral": pixtral, "internvl": internvl, "internvl-hf": internvl_hf, "llava15": llava15,
           "llavanext": llavanext}
 # folders --mmproj refuses: the reference is its error (<name>-ref/mmproj-refused.txt)
 MMPROJ_REFUSED = {"llava15", "llavanext"}

@@ -17,6 +17,24 @@ var _ = func() bool {
 	return true
 }()
 
+func init() {
+	visionHooks["internvl"] = visionHook{config: internvlConfig}
+}
+
+// internvlConfig takes the first of an [h, w] image_size or patch_size
+// (transformers 5's InternVL config), as InternVisionModel does.
+func internvlConfig(vcfg map[string]any) error {
+	for _, k := range []string{"image_size", "patch_size"} {
+		if l, ok := vcfg[k].([]any); ok {
+			if len(l) == 0 {
+				return fmt.Errorf("config.json: vision_config.%s is an empty list", k)
+			}
+			vcfg[k] = l[0]
+		}
+	}
+	return nil
+}
+
 func internvlScaleKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 	key := a.fullKey("vision.projector.scale_factor")
 	r, ok := num(h.cfg["global.downsample_ratio"])
