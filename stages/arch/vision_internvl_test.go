@@ -73,3 +73,33 @@ func TestInternVLQKVSplitAndJoin(t *testing.T) {
 		t.Errorf("leftover %v", l)
 	}
 }
+
+// TestVisionKeyRefusals: what the converter raises on, the header refuses,
+// naming the key and the config value: an activation other than silu or
+// gelu (pixtral, InternVL), an InternVL config without downsample_ratio.
+func TestVisionKeyRefusals(t *testing.T) {
+	v := visionBuiltin["internvl"]
+	for _, c := range []struct {
+		edit func(cfg map[string]any)
+		want string
+	}{
+		{func(cfg map[string]any) { cfg["vision_config"].(map[string]any)["hidden_act"] = "relu" }, "clip.use_silu: vision_config.hidden_act is relu"},
+		{func(cfg map[string]any) { delete(cfg, "downsample_ratio") }, "clip.vision.projector.scale_factor: config.json downsample_ratio is <nil>"},
+	} {
+		cfg := map[string]any{"vision_config": map[string]any{"hidden_size": 4.0, "num_hidden_layers": 1.0, "layer_norm_eps": 1e-6,
+			"hidden_act": "gelu", "num_attention_heads": 2.0, "image_size": []any{32.0, 32.0}, "patch_size": 8.0, "intermediate_size": 8.0},
+			"llm_config": map[string]any{"hidden_size": 8.0}, "downsample_ratio": 0.5}
+		c.edit(cfg)
+		vcfg, err := v.Config(cfg, map[string]any{"image_mean": []any{0.5}, "image_std": []any{0.5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vcfg["image_size"] != 32.0 {
+			t.Errorf("image_size %v, want the first of [32, 32]", vcfg["image_size"])
+		}
+		_, err = v.Header(vcfg, []*tensor.Desc{mk("v.blk.0.ln1.weight", 0, 4)}, HeaderOptions{Dir: "m", OutType: tensor.F16})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Header: %v, want %q", err, c.want)
+		}
+	}
+}
