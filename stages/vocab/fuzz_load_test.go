@@ -39,7 +39,9 @@ func FuzzLoad(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		meta, err := Load(dir, Options{})
+		// The tokenizer_config.json's first byte picks whether its
+		// add_prefix_space is read too.
+		meta, err := Load(dir, Options{PrefixSpaceKey: len(tc) > 0 && tc[0]%2 == 1})
 		if err != nil {
 			return
 		}

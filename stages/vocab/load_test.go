@@ -226,3 +226,46 @@ func TestLoadEmptyBPE(t *testing.T) {
 		t.Errorf("err = %v; want a no-tokens error", err)
 	}
 }
+
+// TestLoadPrefixSpaceKey: with PrefixSpaceKey, tokenizer_config.json's
+// add_prefix_space leads the keys (LlamaModel.set_vocab writes it before the
+// vocabulary); null or absent writes nothing, and a non-bool is refused.
+func TestLoadPrefixSpaceKey(t *testing.T) {
+	for _, tt := range []struct {
+		tc   string
+		want any // nil: no key
+		err  string
+	}{
+		{`{"add_prefix_space": false}`, false, ""},
+		{`{"add_prefix_space": true}`, true, ""},
+		{`{"add_prefix_space": null}`, nil, ""},
+		{`{}`, nil, ""},
+		{`{"add_prefix_space": "no"}`, nil, `add_prefix_space is no, want true, false or null`},
+	} {
+		dir := writeDir(t, map[string]string{"tokenizer.json": bpeJSON, "tokenizer_config.json": tt.tc, "config.json": `{"vocab_size": 8}`})
+		meta, err := Load(dir, Options{PrefixSpaceKey: true})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "tokenizer_config.json") {
+				t.Errorf("%s: err = %v, want one naming tokenizer_config.json and %q", tt.tc, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.tc, err)
+		}
+		v, ok := meta.Get(KeyAddSpacePrefix)
+		switch {
+		case tt.want == nil && ok:
+			t.Errorf("%s: %s = %v, want none", tt.tc, KeyAddSpacePrefix, v.V)
+		case tt.want != nil && (!ok || v.V != tt.want || keys(meta)[0] != KeyAddSpacePrefix):
+			t.Errorf("%s: keys %q, %s = %v; want it first, %v", tt.tc, keys(meta), KeyAddSpacePrefix, v.V, tt.want)
+		}
+		plain, err := Load(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := plain.Get(KeyAddSpacePrefix); ok {
+			t.Errorf("%s: %s written without PrefixSpaceKey", tt.tc, KeyAddSpacePrefix)
+		}
+	}
+}

@@ -41,7 +41,15 @@ type Options struct {
 	// what the architecture's converter class adds (Gemma's
 	// add_space_prefix = false). Unused for tokenizer.json vocabularies.
 	SentencePieceKeys *gguf.Meta
+	// PrefixSpaceKey writes tokenizer_config.json's add_prefix_space, when
+	// set, as tokenizer.ggml.add_space_prefix ahead of the other keys: what
+	// the converter's LlamaModel.set_vocab does (Qwen3 and gpt-4o set it to
+	// false), and its Qwen2 or DeepSeek classes do not.
+	PrefixSpaceKey bool
 }
+
+// KeyAddSpacePrefix is the GGUF key of the tokenizer's leading-space flag.
+const KeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
 
 // ErrNoTokenizer is returned (wrapped) when a folder has no tokenizer file.
 var ErrNoTokenizer = errors.New("no tokenizer")
@@ -115,7 +123,31 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	if opts.Pre != "" {
 		meta.Set(KeyPre, gguf.String(opts.Pre))
 	}
+	if opts.PrefixSpaceKey {
+		return withPrefixSpace(meta, src)
+	}
 	return meta, nil
+}
+
+// withPrefixSpace puts tokenizer_config.json's add_prefix_space (a bool,
+// or null for none) first in meta as KeyAddSpacePrefix.
+func withPrefixSpace(meta *gguf.Meta, src *sources) (*gguf.Meta, error) {
+	v, ok := src.tc["add_prefix_space"]
+	if !ok || v == nil {
+		return meta, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return nil, fmt.Errorf("%s: add_prefix_space is %v, want true, false or null", src.tcPath(), v)
+	}
+	out := &gguf.Meta{}
+	out.Set(KeyAddSpacePrefix, gguf.Bool(b))
+	for _, kv := range meta.All() {
+		if kv.Key != KeyAddSpacePrefix {
+			out.Set(kv.Key, kv.Value)
+		}
+	}
+	return out, nil
 }
 
 func readSources(dir string, opts Options) (*sources, error) {
