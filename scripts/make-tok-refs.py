@@ -28,6 +28,8 @@ recorded in the reference as "converter_error"); its keys are then the
 converter's with get_vocab_base_pre answering "qwen2", the name of the
 tokenizer it was made from. The ids in ids.json are what shows llama.cpp
 tokenizes it as transformers does (TestRealTokenizersInLlamaCpp).
+"gpt35turbo" (cl100k, Xenova/gpt-3.5-turbo) has LLaMA 3's regex without
+its ignore_merges: the converter's hash names it "dbrx".
 """
 import json
 import os
@@ -45,7 +47,11 @@ MODELS = {
     "gpt4o": ("tokenizer-gpt4o", None),  # Xenova/gpt-4o: no model, the tokenizer's own size
     "gptoss": ("tokenizer-gptoss", 201088),  # openai/gpt-oss-20b
     "qwen3-ft": ("tokenizer-qwen3", 151936),
+    "gpt35turbo": ("tokenizer-gpt35turbo", None),  # Xenova/gpt-3.5-turbo: cl100k as a tokenizer.json
 }
+# Tokenizers whose hash the converter does not know: the pre-tokenizer its
+# get_vocab_base_pre is made to answer for the other keys.
+FORCED = {"qwen3-ft": "qwen2"}
 FT_ADDED = [("apple工作", False), ("<|ft_tool_call|>", True)]
 
 # Texts whose ids llama.cpp must reproduce: multilingual, digits, spaces,
@@ -212,21 +218,21 @@ def main() -> int:
         err = None
         if run.returncode != 0:
             tail = run.stderr.strip().splitlines()[-1]
-            if "-ft" not in name:
+            if name not in FORCED or "not recognized" not in tail:
                 print(run.stderr, file=sys.stderr)
                 return 1
             err = tail
-            env["FORCE_PRE"] = "qwen2"
+            env["FORCE_PRE"] = FORCED[name]
             subprocess.run([sys.executable, __file__, "--convert", src, str(cache), str(model), gg], check=True, env=env)
-        elif "-ft" in name:
-            print(f"{name}: the converter recognised the fine-tune's hash", file=sys.stderr)
+        elif name in FORCED:
+            print(f"{name}: the converter recognised the hash", file=sys.stderr)
             return 1
         desc = json.loads(subprocess.run([sys.executable, __file__, "--describe", src, gg], check=True,
                                          capture_output=True, text=True).stdout)
         desc["source"] = f"@lenml/{MODELS[name][0]}@3.7.2 models/, convert_hf_to_gguf.py --vocab-only"
         if err:
             desc["converter_error"] = err
-            desc["forced_pre"] = "qwen2"
+            desc["forced_pre"] = FORCED[name]
         (out / (name + ".gguf.json")).write_text(json.dumps(desc, indent=1, ensure_ascii=True) + "\n")
         ids["ids"][name] = ask_js(cache, model, [[t, False] for t in TEXTS])["encoded"]
         os.unlink(gg)

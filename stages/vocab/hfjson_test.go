@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,6 +68,7 @@ func TestNamePre(t *testing.T) {
 		{"gpt-2 byte level", `{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}`, "gpt-2"},
 		{"byte level default regex", `{"type": "ByteLevel"}`, "gpt-2"},
 		{"llama 3", split(llama3), "llama-bpe"},
+		{"llama 3 regex, merging every word", split(llama3), "dbrx"},
 		{"qwen2", split(qwen2), "qwen2"},
 		{"prefix space", `{"type": "ByteLevel", "add_prefix_space": true}`, ""},
 		{"byte level without regex", `{"type": "ByteLevel", "use_regex": false}`, ""},
@@ -76,11 +78,13 @@ func TestNamePre(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}}, "pre_tokenizer": `+tt.pre+`}`), "tokenizer.json")
+			// Only LLaMA 3's own tokenizer.json sets ignore_merges.
+			im := strconv.FormatBool(tt.name == "llama 3")
+			tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}, "ignore_merges": `+im+`}, "pre_tokenizer": `+tt.pre+`}`), "tokenizer.json")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := namePre(tok.PreTokenizer)
+			got, err := namePre(tok)
 			if got != tt.want || (tt.want == "") != (err != nil) {
 				t.Errorf("namePre = %q, %v; want %q", got, err, tt.want)
 			}
@@ -104,7 +108,7 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 		if tok.ModelType == "BPE" && len(tok.Vocab)+len(tok.Added) < 1<<16 {
 			_, _, _ = bpeVocab(tok, 0, "fuzz.json")
 		}
-		_, _ = namePre(tok.PreTokenizer)
+		_, _ = namePre(tok)
 		s := &specialVocab{types: []string{"bos", "eos", "sep"}, nVocab: -1, warn: func(string) {}}
 		s.postProcessor(tok.PostProcessor, map[string]any{"bos_token": "<s>"})
 	})
@@ -118,8 +122,8 @@ func TestNamePreOfRealTokenizers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 5 {
-		t.Fatalf("%d fixtures under testdata/pre, want the 5 the script writes", len(files))
+	if len(files) < 6 {
+		t.Fatalf("%d fixtures under testdata/pre, want the 6 the script writes", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -128,17 +132,19 @@ func TestNamePreOfRealTokenizers(t *testing.T) {
 				t.Fatal(err)
 			}
 			var fx struct {
-				Want string          `json:"llama_cpp_pre"`
-				Pre  json.RawMessage `json:"pre_tokenizer"`
+				Want         string          `json:"llama_cpp_pre"`
+				Pre          json.RawMessage `json:"pre_tokenizer"`
+				IgnoreMerges bool            `json:"ignore_merges"`
 			}
 			if err := json.Unmarshal(b, &fx); err != nil {
 				t.Fatal(err)
 			}
-			tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}}, "pre_tokenizer": `+string(fx.Pre)+`}`), f)
+			model := `{"type": "BPE", "vocab": {}, "ignore_merges": ` + strconv.FormatBool(fx.IgnoreMerges) + `}`
+			tok, err := ParseTokenizerJSON([]byte(`{"model": `+model+`, "pre_tokenizer": `+string(fx.Pre)+`}`), f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := namePre(tok.PreTokenizer)
+			got, err := namePre(tok)
 			if got != fx.Want {
 				t.Errorf("namePre = %q, %v; want llama.cpp's %q", got, err, fx.Want)
 			}

@@ -17,6 +17,12 @@ import (
 //     order, then ByteLevel without regex: that pre-tokenizer's name
 //     (splitRegexPre: the regexes as the models' tokenizer.json spell them,
 //     which is how llama-vocab.cpp lists them or quotes them).
+//   - LLaMA 3's regex names two of them, told apart by the BPE model's
+//     ignore_merges: llama.cpp's "llama-bpe" looks a whole word up before
+//     merging, as tokenizers does with ignore_merges (Llama 3's own
+//     tokenizer.json), and its "dbrx" merges every word, as tokenizers does
+//     without (cl100k exports such as Xenova/gpt-3.5-turbo, which the
+//     converter's hash names dbrx).
 //
 // Anything else is an error asking for Options.Pre: a wrong name would load
 // and tokenize subtly differently, which is worse than stopping.
@@ -33,9 +39,10 @@ var splitRegexPre = map[string]string{
 	`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "gpt-4o",
 }
 
-// namePre returns the llama.cpp pre-tokenizer name for a tokenizer.json
+// namePre returns the llama.cpp pre-tokenizer name for a tokenizer.json's
 // pre_tokenizer, or an error describing the structure it could not name.
-func namePre(pt any) (string, error) {
+func namePre(t *HFTokenizer) (string, error) {
+	pt := t.PreTokenizer
 	steps := []any{pt}
 	if get(pt, "type") == "Sequence" {
 		steps, _ = get(pt, "pretokenizers").([]any)
@@ -54,6 +61,9 @@ func namePre(pt any) (string, error) {
 			res = append(res, re)
 		}
 		if name, ok := splitRegexPre[strings.Join(res, "\x00")]; ok && res != nil {
+			if name == "llama-bpe" && !t.IgnoreMerges {
+				name = "dbrx"
+			}
 			return name, nil
 		}
 	}

@@ -27,6 +27,7 @@ var realTokenizers = []struct{ name, pkg string }{
 	{"gpt4o", "tokenizer-gpt4o"},
 	{"gptoss", "tokenizer-gptoss"},
 	{"qwen3-ft", "tokenizer-qwen3"},
+	{"gpt35turbo", "tokenizer-gpt35turbo"},
 }
 
 // ftAdded are the tokens make-tok-refs.py adds to Qwen3's tokenizer.json

@@ -234,7 +234,7 @@ func loadGPT2(src *sources, path string, n int, pre string) (*gguf.Meta, error) 
 	}
 	if pre == "" {
 		var err error
-		if pre, err = namePre(t.PreTokenizer); err != nil {
+		if pre, err = namePre(t); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
