@@ -1498,6 +1498,20 @@ BPE_ONLY.update({"exaone", "hunyuan-dense", "hunyuan-moe"})
 TOKENIZER_CONFIG_EXTRA.update({"internlm2": IM_END, "internlm3": IM_END})
 
 
+
+# ---- add_prefix_space (LlamaModel.set_vocab) ------------------------------
+# LlamaModel.set_vocab writes tokenizer_config.json's add_prefix_space, when
+# not null, as tokenizer.ggml.add_space_prefix before the vocabulary: a
+# SmolLM3 copy with false, a Granite copy with true.
+ARCHS.update({
+    "smollm3-prefix-space": smollm3,
+    "granite-prefix-space": granite,
+})
+TOKENIZER_CONFIG_EXTRA.update({
+    "smollm3-prefix-space": {"add_prefix_space": False},
+    "granite-prefix-space": {"add_prefix_space": True},
+})
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:

@@ -58,6 +58,12 @@ type Table struct {
 	// a SentencePiece vocabulary (Gemma's add_space_prefix = false); they
 	// are not written for a tokenizer.json vocabulary.
 	SentencePieceKeys []Key `yaml:"sentencepiece_keys"`
+	// AddPrefixSpaceFor lists the model types whose converter class is
+	// LlamaModel's set_vocab, which writes tokenizer_config.json's
+	// add_prefix_space (when not null) as tokenizer.ggml.add_space_prefix
+	// ahead of the vocabulary. Per model type, as one table can cover a
+	// class that does not (llama.yaml's InternLM3 writes it elsewhere).
+	AddPrefixSpaceFor []string `yaml:"add_prefix_space_for"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
 	// Groups name stacked tensors emitted together, in this order, once every

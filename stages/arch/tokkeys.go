@@ -269,3 +269,16 @@ func orderedObject(raw json.RawMessage, fn func(key string, v json.RawMessage) e
 	}
 	return nil
 }
+
+// PrefixSpaceKey says whether the converter writes tokenizer_config.json's
+// add_prefix_space for this model (the table's add_prefix_space_for names
+// its model type, from text_config or the top level).
+func (a *Arch) PrefixSpaceKey(cfg map[string]any) bool {
+	tc, _ := cfg["text_config"].(map[string]any)
+	for _, v := range []any{tc["model_type"], cfg["model_type"]} {
+		if s, ok := v.(string); ok && contains(a.AddPrefixSpaceFor, s) {
+			return true
+		}
+	}
+	return false
+}
