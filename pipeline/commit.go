@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 )
 
 // outFile is one output being written: its plan, the temporary file beside
@@ -82,11 +81,7 @@ func createTemp(o *OutputFile, hashed bool) (*outFile, error) {
 // outputMode is 0666 less the umask: what os.Create would give the file.
 // CreateTemp makes 0600 files, right for a temporary, wrong for an output.
 // The umask can only be read by setting it, so that happens once, at start.
-var outputMode = sync.OnceValue(func() os.FileMode {
-	mask := syscall.Umask(0)
-	syscall.Umask(mask)
-	return os.FileMode(0o666 &^ mask)
-})
+var outputMode = sync.OnceValue(func() os.FileMode { return 0o666 &^ umask() })
 
 // removeTemps removes the temporaries and releases the locks of a run that
 // failed; it is safe after a failed commit, which left no temporary behind.

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // ErrOutputBusy is the cause when another run holds an output's lock.
 var ErrOutputBusy = errors.New("another run is writing this output")
+
+// errLockHeld is tryLock's answer when another process holds the lock.
+var errLockHeld = errors.New("lock held")
 
 // lockName is the lock file of an output: hidden, beside it.
 func lockName(path string) string {
@@ -34,9 +36,9 @@ func lockOutput(path string) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: creating its lock file: %w", path, err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err := tryLock(f); err != nil {
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
+			if err == errLockHeld {
 				return nil, fmt.Errorf("%s: %w (it holds %s); wait for it or choose another output", path, ErrOutputBusy, name)
 			}
 			return nil, fmt.Errorf("%s: locking %s: %w", path, name, err)

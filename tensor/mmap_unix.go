@@ -7,7 +7,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mapped is a read-only memory map of a whole file, read through ReadAt.
@@ -23,7 +24,7 @@ type Mapped struct {
 
 // openFlags open an input without blocking on a named pipe, so that
 // OpenInput can refuse it.
-const openFlags = os.O_RDONLY | syscall.O_NONBLOCK
+const openFlags = os.O_RDONLY | unix.O_NONBLOCK
 
 // MapFile maps the regular file at path. The descriptor is closed at once:
 // the map outlives it, so a set of many shards holds no descriptors open.
@@ -40,7 +41,7 @@ func MapFile(path string) (*Mapped, int64, error) {
 	if int64(int(size)) != size {
 		return nil, 0, fmt.Errorf("%s: %d bytes cannot be mapped on this platform", path, size)
 	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: mmap: %w", path, err)
 	}
@@ -96,7 +97,7 @@ func (m *Mapped) release(off, n int64) {
 	}
 	lo := max(off-faultAround, 0) &^ (page - 1)
 	hi := min((off+n+faultAround+page-1)&^(page-1), int64(len(m.data)))
-	_ = syscall.Madvise(m.data[lo:hi], syscall.MADV_DONTNEED)
+	_ = unix.Madvise(m.data[lo:hi], unix.MADV_DONTNEED)
 }
 
 // faultAround is how far from a faulting address the kernel may map
@@ -112,7 +113,7 @@ func (m *Mapped) Close() error {
 	if m.data == nil {
 		return nil
 	}
-	err := syscall.Munmap(m.data)
+	err := unix.Munmap(m.data)
 	m.data = nil
 	if err != nil {
 		return fmt.Errorf("%s: munmap: %w", m.name, err)
