@@ -17,7 +17,8 @@ const DefaultMemory = 1 << 30
 // ExecOptions tunes execution.
 type ExecOptions struct {
 	// Memory bounds the bytes of row chunks in flight (read, transformed or
-	// waiting for the writer) across all workers.
+	// waiting for the writer) across all workers, and of the buffers that
+	// read outputs back for their sha256.
 	Memory int64
 	// Threads is the worker count; 0 means one per core.
 	Threads int

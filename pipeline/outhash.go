@@ -35,15 +35,18 @@ type outHash struct {
 	// broken is set by a write below pos (placements that overlap, which a
 	// plan never makes): finish then hashes the whole file from disk.
 	broken bool
-	buf    []byte
-	sum    string
+	// buf is the read-back buffer, bufSize bytes, made on the first read
+	// back; stream sizes it within the memory budget (reserveReadBack).
+	buf     []byte
+	bufSize int
+	sum     string
 }
 
 type byteRange struct{ off, end int64 }
 
 // newOutHash starts o's hash with its prefix, which createTemp writes first.
 func newOutHash(o *OutputFile, f *os.File) *outHash {
-	s := &outHash{h: sha256.New(), f: f, path: o.Path, size: o.Size, ahead: map[int64]int64{}}
+	s := &outHash{h: sha256.New(), f: f, path: o.Path, size: o.Size, ahead: map[int64]int64{}, bufSize: maxReadBack}
 	for _, pl := range o.Tensors {
 		if n := pl.T.NBytes(); n > 0 {
 			s.data = append(s.data, byteRange{pl.Offset, pl.Offset + n})
@@ -128,7 +131,7 @@ func (s *outHash) zeros(n int64) {
 // readBack hashes the file's next n bytes from disk.
 func (s *outHash) readBack(n int64) error {
 	if s.buf == nil {
-		s.buf = make([]byte, 256<<10) // outside the budget: kept small
+		s.buf = make([]byte, s.bufSize)
 	}
 	for n > 0 {
 		b := s.buf[:min(n, int64(len(s.buf)))]
@@ -140,6 +143,36 @@ func (s *outHash) readBack(n int64) error {
 		s.pos += int64(len(b))
 	}
 	return nil
+}
+
+// maxReadBack is the largest read-back buffer: a few system calls per
+// megabyte read back.
+const maxReadBack = 256 << 10
+
+// reserveReadBack sizes the hashed outputs' read-back buffers out of a
+// budget of memory bytes and returns what is left for row chunks. The
+// buffers take at most a quarter of the budget together, each at most
+// maxReadBack; they are set aside before any chunk is read rather than
+// acquired when a writer first reads back, because a writer waiting for
+// budget that chunks hold, while those chunks wait for the writer, would
+// deadlock.
+func reserveReadBack(files []*outFile, memory int64) int64 {
+	var n int64
+	for _, f := range files {
+		if f.hash != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return memory
+	}
+	per := min(maxReadBack, max(memory/(4*n), 1))
+	for _, f := range files {
+		if f.hash != nil {
+			f.hash.bufSize = int(per)
+		}
+	}
+	return memory - n*per
 }
 
 // finish hashes whatever the writes left (nothing, when every tensor was

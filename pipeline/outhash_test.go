@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -152,5 +153,39 @@ func TestManifestInputsHashedWhileStreaming(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("the manifest had %d files to hash after the run, want 0", left)
+	}
+}
+
+// The read-back buffers of hashed outputs come out of the memory budget:
+// with the rows' share they never add up to more than --memory, however
+// many outputs a run has, and the rows keep at least three quarters.
+func TestReadBackBuffersCountInBudget(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{1, 3, 40} {
+		var outs []*OutputFile
+		for i := range n {
+			outs = append(outs, &OutputFile{Path: filepath.Join(dir, fmt.Sprintf("o%d-%d.bin", n, i)), Size: 1 << 20})
+		}
+		files, err := createTemps(outs, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, memory := range []int64{4 << 10, 64 << 10, 1 << 20, DefaultMemory} {
+			rows := reserveReadBack(files, memory)
+			var bufs int64
+			for _, f := range files {
+				if f.hash.bufSize < 1 || f.hash.bufSize > maxReadBack {
+					t.Errorf("%d outputs, budget %d: a read-back buffer of %d bytes", n, memory, f.hash.bufSize)
+				}
+				bufs += int64(f.hash.bufSize)
+			}
+			if rows+bufs > memory || rows < memory/4*3 {
+				t.Errorf("%d outputs, budget %d: rows get %d and read-back buffers %d", n, memory, rows, bufs)
+			}
+		}
+		removeTemps(files)
+	}
+	if rows := reserveReadBack([]*outFile{{}}, 1<<20); rows != 1<<20 {
+		t.Errorf("an output not hashed took %d bytes of the budget", 1<<20-rows)
 	}
 }

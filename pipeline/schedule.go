@@ -52,6 +52,8 @@ func chunkTarget(opt ExecOptions) int64 {
 // spinning waiters burn the CPU the workers need.
 func stream(ctx context.Context, files []*outFile, spans []span, opt ExecOptions) error {
 	g, ctx := errgroup.WithContext(ctx)
+	total := opt.Memory
+	opt.Memory = reserveReadBack(files, total)
 	budget := semaphore.NewWeighted(opt.Memory)
 	jobs := make(chan *chunk, opt.Threads)
 	var tracks []*tensorTrack
@@ -64,7 +66,7 @@ func stream(ctx context.Context, files []*outFile, spans []span, opt ExecOptions
 	}()
 	g.Go(func() error {
 		defer close(jobs)
-		return produce(ctx, spans, opt, budget, jobs, &tracks)
+		return produce(ctx, spans, opt, total, budget, jobs, &tracks)
 	})
 	writers := map[*outFile]chan writeReq{}
 	var failed atomic.Bool // a worker failed: the writers' hashes are not finished
@@ -98,13 +100,14 @@ func stream(ctx context.Context, files []*outFile, spans []span, opt ExecOptions
 
 // produce cuts every span's rows into chunks, in the order the groups'
 // roots appear in the sources, so reads stay sequential on disk.
-func produce(ctx context.Context, spans []span, opt ExecOptions, budget *semaphore.Weighted, jobs chan<- *chunk, tracks *[]*tensorTrack) error {
+// opt.Memory is what the budget, total bytes, leaves for row chunks.
+func produce(ctx context.Context, spans []span, opt ExecOptions, total int64, budget *semaphore.Weighted, jobs chan<- *chunk, tracks *[]*tensorTrack) error {
 	for _, s := range spans {
 		g := s.g
 		perRow, scratch := g.rowWeight()
 		places := g.placements()
 		if w := perRow + scratch; w > opt.Memory {
-			return fmt.Errorf("tensor %q: one row needs %d bytes in flight (for %d outputs), more than the memory budget of %d bytes (--memory)", places[0].t.Name, w, len(places), opt.Memory)
+			return fmt.Errorf("tensor %q: one row needs %d bytes in flight (for %d outputs), more than the memory budget of %d bytes (--memory) leaves for rows (%d)", places[0].t.Name, w, len(places), total, opt.Memory)
 		}
 		per := max((chunkTarget(opt)-scratch)/perRow, 1)
 		for _, p := range places {
