@@ -36,6 +36,9 @@ func (s *PlannedStage) Total() int64 { return s.total }
 // problems, and every problem comes back at once.
 func Build(ctx context.Context, r *Recipe, env Env) (*Plan, error) {
 	p := &Plan{Recipe: r}
+	if env.Cache == nil {
+		env.Cache = &RunCache{}
+	}
 	models := map[string]*Model{}
 	var ps Problems
 	for _, d := range topo(r.Stages) {

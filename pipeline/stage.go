@@ -84,6 +84,8 @@ type Env struct {
 	Device string
 	// StageID is the id of the stage being planned, for messages.
 	StageID string
+	// Cache is shared by the stages of one run (Shared); Build makes it.
+	Cache *RunCache
 }
 
 // Warnf logs a warning attributed to the stage.

@@ -123,7 +123,7 @@ func (s *quantizeStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipel
 	}
 	var im *stageImatrix
 	if s.Imatrix != "" {
-		if im, err = loadImatrix(&s.llamaFlags); err != nil {
+		if im, err = loadImatrix(env, &s.llamaFlags); err != nil {
 			return nil, err
 		}
 		if im == nil {

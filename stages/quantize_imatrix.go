@@ -3,6 +3,8 @@ package stages
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,24 +25,64 @@ type stageImatrix struct {
 
 // loadImatrix reads f.Imatrix. It returns nil when no entry survives the
 // include/exclude filter: llama-quantize then quantizes as without one
-// (and records no quantize.imatrix keys).
-func loadImatrix(f *llamaFlags) (*stageImatrix, error) {
-	m, err := imatrix.Open(f.Imatrix)
+// (and records no quantize.imatrix keys). The stages of one run that name
+// the same file (same path, size and modification time) share one read
+// of it, and those with the same filter one set of weights: a matrix run
+// quantizing to several types holds the imatrix once.
+func loadImatrix(env *pipeline.Env, f *llamaFlags) (*stageImatrix, error) {
+	file, err := fileKey(f.Imatrix)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", quantImatrix, err)
 	}
+	v, err := env.Shared(file, func() (any, error) { return imatrixOpen(f.Imatrix) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", quantImatrix, err)
+	}
+	m := v.(*imatrix.Matrix)
 	if !m.Legacy && !m.HasMetadata {
 		return nil, fmt.Errorf("%s: %s: keys %s, %s and %s are missing: llama-quantize refuses a GGUF imatrix without them",
 			quantImatrix, f.Imatrix, imatrix.KeyDatasets, imatrix.KeyChunkCount, imatrix.KeyChunkSize)
 	}
-	w, err := m.Select(f.IncludeWeights, f.ExcludeWeights)
+	sel := imatrixSelection{file, strings.Join(f.IncludeWeights, "\x00"), strings.Join(f.ExcludeWeights, "\x00")}
+	v, err = env.Shared(sel, func() (any, error) { return m.Select(f.IncludeWeights, f.ExcludeWeights) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", quantImatrix, err)
 	}
+	w := v.(map[string][]float32)
 	if len(w) == 0 {
 		return nil, nil
 	}
 	return &stageImatrix{path: f.Imatrix, m: m, weights: w}, nil
+}
+
+// imatrixOpen reads an imatrix file; a test counts the reads.
+var imatrixOpen = imatrix.Open
+
+// sameFile identifies a file's contents for sharing a read of it between
+// stages: its absolute path, size and modification time.
+type sameFile struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// fileKey stats path.
+func fileKey(path string) (sameFile, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return sameFile{}, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return sameFile{}, err
+	}
+	return sameFile{abs, st.Size(), st.ModTime().UnixNano()}, nil
+}
+
+// imatrixSelection is one file's weights under one include/exclude filter.
+type imatrixSelection struct {
+	file             sameFile
+	include, exclude string
 }
 
 // meta is what llama-quantize records of the imatrix in the output: the
