@@ -10,9 +10,11 @@
 #   scripts/callgrind-quant.sh                 # Q8_0 Q4_K Q5_K Q6_K
 #   TYPES="Q4_K" scripts/callgrind-quant.sh
 #   GOFLAGS=-tags=purego scripts/callgrind-quant.sh   # the pure-Go paths
+#   BENCH=BenchmarkQuantizeRowsSmall TYPES="Q4_K/imatrix Q4_K/ref" scripts/callgrind-quant.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TYPES=${TYPES:-"Q8_0 Q4_K Q5_K Q6_K"}
+BENCH=${BENCH:-BenchmarkQuantizeSmall}
 PASSES=${PASSES:-5}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/callgrind-quant.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -24,6 +26,6 @@ count() {
 		"$tmp/quant.test" -test.run '^$' -test.bench "$1" -test.benchtime "$2" 2>&1 | sed -n 's/.*refs: *//p' | tr -d ,
 }
 for t in $TYPES; do
-	n=$((($(count "BenchmarkQuantizeSmall/$t\$" $((PASSES + 1))x) - $(count "BenchmarkQuantizeSmall/$t\$" 1x)) / PASSES))
-	echo "$t: $n instructions for 1 MiB of float32 ($((n / 262144)) per weight)"
+	n=$((($(count "$BENCH/$t\$" $((PASSES + 1))x) - $(count "$BENCH/$t\$" 1x)) / PASSES))
+	echo "$t: $n instructions a pass of $BENCH"
 done

@@ -113,3 +113,40 @@ func BenchmarkConvertBF16(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQuantizeRowsSmall quantizes 16 rows of 4096 weights of every
+// legacy and k-quant type, with importance weights ("imatrix", ggml's
+// quantize_row_<type>_impl) and without ("ref"): small enough for
+// callgrind, whose counts compare two versions of the kernels on a shared
+// machine (TYPES="Q4_K/imatrix" BENCH=BenchmarkQuantizeRowsSmall
+// scripts/callgrind-quant.sh).
+func BenchmarkQuantizeRowsSmall(b *testing.B) {
+	const n = 4096
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 16*n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * 0.02)
+	}
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = float32(0.5 + r.Float64())
+	}
+	for _, typ := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
+		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
+		for _, mode := range []string{"imatrix", "ref"} {
+			b.Run(typ.String()+"/"+mode, func(b *testing.B) {
+				q := make([]byte, mustRowBytes(b, typ, len(x)))
+				ww := w
+				if mode == "ref" {
+					ww = nil
+				}
+				b.SetBytes(int64(4 * len(x)))
+				for b.Loop() {
+					if err := quant.QuantizeRows(typ, x, n, ww, q); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
