@@ -76,7 +76,8 @@ func rowQ4_1(x, w []float32, b []byte) {
 	for ib := 0; ib < len(x)/qk; ib++ {
 		xb, y := x[qk*ib:qk*ib+qk], b[20*ib:20*ib+20]
 		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		d, m := makeQKX3Quants(xb, weight[:], L[:], 15, -0.9, 0.05, 36)
+		var m float32
+		d := makeQKX2Quants(xb, weight[:], L[:], &m, 15, -0.9, 0.05, 36, false) // make_qkx3_quants
 		le.PutUint16(y, fp16(d))
 		le.PutUint16(y[2:], fp16(-m))
 		for j := 0; j < qk/2; j++ {
@@ -120,7 +121,8 @@ func rowQ5_1(x, w []float32, b []byte) {
 	for ib := 0; ib < len(x)/qk; ib++ {
 		xb, y := x[qk*ib:qk*ib+qk], b[24*ib:24*ib+24]
 		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		d, m := makeQKX3Quants(xb, weight[:], L[:], 31, -0.9, 0.05, 36)
+		var m float32
+		d := makeQKX2Quants(xb, weight[:], L[:], &m, 31, -0.9, 0.05, 36, false) // make_qkx3_quants
 		le.PutUint16(y, fp16(d))
 		le.PutUint16(y[2:], fp16(-m))
 		pack5(&L, y[4:8], y[8:24])
@@ -141,7 +143,7 @@ func rowQ2_K(x, w []float32, b []byte) {
 		for j := range 16 {
 			g := xs[16*j : 16*j+16]
 			sw[j] = groupWeights(weight[:], g, qw[16*j:], sigma2)
-			scales[j], mins[j] = makeQKX3Quants(g, weight[:], L[16*j:], 3, -0.9, 0.05, 36)
+			scales[j] = makeQKX2Quants(g, weight[:], L[16*j:], &mins[j], 3, -0.9, 0.05, 36, false) // make_qkx3_quants
 		}
 		dm := makeQPQuants(scales[:], Ls[:], 15, sw[:])
 		mm := makeQPQuants(mins[:], Lm[:], 15, sw[:])
@@ -217,15 +219,16 @@ func rowQ3_K(x, w []float32, b []byte) {
 // 32 fitted asymmetrically, their scales and minimums fitted to 6 bits,
 // packed into y's d, dmin and scales, and the levels requantized into L.
 func fitQ45W(xs, qw []float32, y []byte, L *[qkK]uint8, nmax int32) {
-	var weight [32]float32
+	var weight [8][32]float32
 	var scales, mins, sw [8]float32
 	var Ls, Lm [8]uint8
 	sigma2 := 2 * meanSquare(xs)
 	for j := range 8 {
-		g := xs[32*j : 32*j+32]
-		sw[j] = groupWeights(weight[:], g, qw[32*j:], sigma2)
-		scales[j], mins[j] = makeQKX3Quants(g, weight[:], L[32*j:], nmax, -0.9, 0.05, 36)
+		sw[j] = groupWeights(weight[j][:], xs[32*j:32*j+32], qw[32*j:], sigma2)
 	}
+	// make_qkx3_quants with use_mad false is make_qkx2_quants with
+	// squared error: the eight groups at once.
+	qkx2Eight((*[qkK]float32)(xs), &weight, L, &scales, &mins, nmax, -0.9, 0.05, 36)
 	dBlock := makeQPQuants(scales[:], Ls[:], 63, sw[:])
 	mBlock := makeQPQuants(mins[:], Lm[:], 63, sw[:])
 	sc := (*[12]byte)(y[4:16])

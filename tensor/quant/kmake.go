@@ -17,25 +17,44 @@ func clamp(l, lo, hi int32) int32 { return max(lo, min(hi, l)) }
 // weights (weights x²): a symmetric fit of levels -nmax..nmax-1, refined by
 // trying 18 scales around nmax/max. L receives level+nmax.
 func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
+	var wxbuf, wbuf [32]float32 // w·x and w; n is at most 32
+	for i, v := range x {
+		wbuf[i] = float32(v * v)
+		wxbuf[i] = float32(wbuf[i] * v)
+	}
+	return qxFit(x, L, nmax, wbuf[:len(x)], wxbuf[:len(x)])
+}
+
+// makeQXQuantsW is make_qx_quants(n, nmax, x, L, 1, qw): makeQXQuants with
+// the caller's weights in place of x², what llama-quantize runs with an
+// importance matrix.
+func makeQXQuantsW(x []float32, L []int8, nmax int32, qw []float32) float32 {
+	var wxbuf [32]float32 // n is at most 32
+	qw = qw[:len(x)]
+	for i, v := range x {
+		wxbuf[i] = float32(qw[i] * v)
+	}
+	return qxFit(x, L, nmax, qw, wxbuf[:len(x)])
+}
+
+// qxFit is make_qx_quants' search with weights w and their products with x,
+// wx.
+func qxFit(x []float32, L []int8, nmax int32, w, wx []float32) float32 {
 	amax, max := absMaxSigned(x)
 	L = L[:len(x)]
 	if amax < groupMaxEps {
 		clear(L)
 		return 0
 	}
-	var wxbuf, wbuf [32]float32 // w·x and w; n is at most 32
-	for i, v := range x {
-		wbuf[i] = float32(v * v)
-		wxbuf[i] = float32(wbuf[i] * v)
-	}
+	w, wx = w[:len(x)], wx[:len(x)]
 	iscale := float32(-nmax) / max
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := clamp(nearestInt(float32(iscale*v)), -nmax, nmax-1)
 		L[i] = int8(l + nmax)
 		fl := float32(l)
-		sumlx += float32(wxbuf[i] * fl)
-		suml2 += float32(float32(wbuf[i]*fl) * fl)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
 	}
 	var scale float32
 	if suml2 != 0 {
@@ -54,7 +73,6 @@ func makeQXQuants(x []float32, L []int8, nmax int32) float32 {
 			best = float32(scale * sumlx)
 		}
 	}
-	w, wx := wbuf[:len(x)], wxbuf[:len(x)]
 	for k := 0; k < len(qxTrials); k += 2 {
 		ia, ib := trialScale(nmax, qxTrials[k], max), trialScale(nmax, qxTrials[k+1], max)
 		var lxA, l2A, lxB, l2B float32

@@ -142,7 +142,8 @@ func qkx2Weights(r *rand.Rand, x, w []float32) {
 
 // TestQKX2EightMatchesGeneric checks the eight-lane search against the
 // one-group make_qkx2_quants port bit for bit (scale and min bits, every
-// level) with Q4_K's and Q5_K's parameters, on super-blocks whose groups
+// level) with Q4_K's and Q5_K's parameters (make_qkx3_quants' with an
+// importance matrix too), on super-blocks whose groups
 // come from one distribution or, every third block, from several.
 func TestQKX2EightMatchesGeneric(t *testing.T) {
 	if !haveLanes {
@@ -157,7 +158,8 @@ func TestQKX2EightMatchesGeneric(t *testing.T) {
 		nmax         int32
 		rmin, rdelta float32
 		nstep        int
-	}{{"Q4_K", 15, -1, 0.1, 20}, {"Q5_K", 31, -0.5, 0.1, 15}}
+	}{{"Q4_K", 15, -1, 0.1, 20}, {"Q5_K", 31, -0.5, 0.1, 15},
+		{"Q4_K-imatrix", 15, -0.9, 0.05, 36}, {"Q5_K-imatrix", 31, -0.9, 0.05, 36}} // make_qkx3_quants
 	for di, d := range qkx2Dists {
 		for _, p := range params {
 			t.Run(d.name+"/"+p.name, func(t *testing.T) {
