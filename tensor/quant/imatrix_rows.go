@@ -187,31 +187,9 @@ func rowQ3_K(x, w []float32, b []byte) {
 		clear(sc[:])
 		le.PutUint16(y[108:], fp16(makeQXQuantsW(scales[:], Ls[:], 32, sw[:])))
 		for j, l := range Ls {
-			if j < 8 {
-				sc[j] = uint8(l) & 0xf
-			} else {
-				sc[j-8] |= (uint8(l) & 0xf) << 4
-			}
-			sc[j%4+8] |= uint8(l) >> 4 << (2 * (j / 4))
+			putQ3Scale(sc, j, uint8(l))
 		}
-		d := fp16to32(le.Uint16(y[108:]))
-		for j := range 16 {
-			dl := float32(d * float32(q3Scale(sc, j)))
-			if dl == 0 {
-				continue
-			}
-			for ii, v := range xs[16*j : 16*j+16] {
-				L[16*j+ii] = int8(clamp(nearestInt(v/dl), -4, 3) + 4)
-			}
-		}
-		hm := y[0:32]
-		clear(hm)
-		var lo [qkK]uint8
-		for j, l := range L {
-			hm[j%32] |= uint8(l) >> 2 & 1 << (j / 32)
-			lo[j] = uint8(l) & 3
-		}
-		pack2(y[32:96], &lo)
+		requantQ3K(xs, y, &L)
 	}
 }
 
@@ -231,31 +209,11 @@ func fitQ45W(xs, qw []float32, y []byte, L *[qkK]uint8, nmax int32) {
 	qkx2Eight((*[qkK]float32)(xs), &weight, L, &scales, &mins, nmax, -0.9, 0.05, 36)
 	dBlock := makeQPQuants(scales[:], Ls[:], 63, sw[:])
 	mBlock := makeQPQuants(mins[:], Lm[:], 63, sw[:])
-	sc := (*[12]byte)(y[4:16])
-	for j := range 8 {
-		ls, lm := min(63, Ls[j]), min(63, Lm[j]) // Q4_K does not clamp; make_qp_quants keeps them <= 63 anyway
-		if j < 4 {
-			sc[j], sc[j+4] = ls, lm
-		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= ls >> 4 << 6
-			sc[j] |= lm >> 4 << 6
-		}
+	for j := range 8 { // Q4_K does not clamp; make_qp_quants keeps them <= 63 anyway
+		Ls[j], Lm[j] = min(63, Ls[j]), min(63, Lm[j])
 	}
-	le.PutUint16(y[0:], fp16(dBlock))
-	le.PutUint16(y[2:], fp16(mBlock))
-	d, dmin := fp16to32(le.Uint16(y[0:])), fp16to32(le.Uint16(y[2:]))
-	for j := range 8 {
-		s, m := scaleMinK4(sc, j)
-		dl := float32(d * float32(s))
-		if dl == 0 {
-			continue
-		}
-		dm := float32(dmin * float32(m))
-		for ii, v := range xs[32*j : 32*j+32] {
-			L[32*j+ii] = uint8(clamp(nearestInt((v+dm)/dl), 0, nmax))
-		}
-	}
+	putScalesMinsK4(y, dBlock, mBlock, &Ls, &Lm)
+	requantQ45((*[qkK]float32)(xs), y, L, nmax)
 }
 
 func rowQ4_K(x, w []float32, b []byte) {
@@ -296,41 +254,9 @@ func rowQ6_K(x, w []float32, b []byte) {
 	var scales [16]float32
 	for i := 0; i < len(x)/qkK; i++ {
 		xs, qw, y := x[qkK*i:qkK*i+qkK], w[qkK*i:], b[210*i:210*i+210]
-		var maxScale, maxAbs float32
 		for ib := range 16 {
 			scales[ib] = makeQXQuantsW(xs[16*ib:16*ib+16], L[16*ib:], 32, qw[16*ib:16*ib+16])
-			if a := abs32(scales[ib]); a > maxAbs {
-				maxAbs, maxScale = a, scales[ib]
-			}
 		}
-		if maxAbs < groupMaxEps {
-			clear(y)
-			continue
-		}
-		iscale := -128 / maxScale
-		le.PutUint16(y[208:], fp16(1/iscale))
-		sc := y[192:208]
-		for ib := range sc {
-			sc[ib] = uint8(min(127, nearestInt(float32(iscale*scales[ib]))))
-		}
-		d := fp16to32(le.Uint16(y[208:]))
-		for j := range 16 {
-			dl := float32(d * float32(int8(sc[j])))
-			if dl == 0 {
-				continue
-			}
-			for ii, v := range xs[16*j : 16*j+16] {
-				L[16*j+ii] = int8(clamp(nearestInt(v/dl), -32, 31) + 32)
-			}
-		}
-		ql, qh := y[0:128], y[128:192]
-		for j := 0; j < qkK; j += 128 {
-			for l := range 32 {
-				q1, q2, q3, q4 := uint8(L[j+l]), uint8(L[j+l+32]), uint8(L[j+l+64]), uint8(L[j+l+96])
-				ql[j/2+l] = q1&0xf | q3<<4
-				ql[j/2+l+32] = q2&0xf | q4<<4
-				qh[j/4+l] = q1>>4 | q2>>4<<2 | q3>>4<<4 | q4>>4<<6
-			}
-		}
+		packQ6K((*[qkK]float32)(xs), (*[210]byte)(y), &L, &scales)
 	}
 }

@@ -106,18 +106,22 @@ func quantQ3_K(xs []float32, b []byte) {
 		iscale := -32 / maxScale
 		for j := 0; j < 16; j++ {
 			l := int8(nearestInt(float32(iscale * scales[j])))
-			l = max(-32, min(31, l)) + 32
-			if j < 8 {
-				sc[j] = uint8(l) & 0xf
-			} else {
-				sc[j-8] |= (uint8(l) & 0xf) << 4
-			}
-			sc[j%4+8] |= uint8(l>>4) << (2 * (j / 4))
+			putQ3Scale(sc, j, uint8(max(-32, min(31, l))+32))
 		}
 		le.PutUint16(y[108:], fp16(1/iscale))
 	} else {
 		le.PutUint16(y[108:], 0)
 	}
+	requantQ3K(x[:], y[:], &L)
+}
+
+// requantQ3K re-quantizes every weight of x against the rounded scales y
+// holds (d, scales), leaving a group whose scale is zero at its fitted
+// levels L, and packs the levels 0..7: bit 2 to hmask (bit j/32 of byte
+// j%32), the low two bits to qs. The packing has no branches, which random
+// levels mispredict.
+func requantQ3K(x []float32, y []byte, L *[qkK]int8) {
+	sc := (*[12]byte)(y[96:108])
 	d := fp16to32(le.Uint16(y[108:]))
 	for j := 0; j < 16; j++ {
 		dl := float32(d * float32(q3Scale(sc, j)))
@@ -128,8 +132,6 @@ func quantQ3_K(xs []float32, b []byte) {
 			L[16*j+i] = int8(clamp(nearestInt(v/dl), -4, 3) + 4)
 		}
 	}
-	// Levels are 0..7: bit 2 goes to hmask (bit j/32 of byte j%32), the low
-	// two bits to qs. Done without branches, which random levels mispredict.
 	hm := y[0:32]
 	clear(hm)
 	var lo [qkK]uint8
@@ -150,6 +152,17 @@ func q3Scale(sc *[12]byte, j int) int8 {
 	}
 	v |= (sc[8+j%4] >> (2 * (j / 4)) & 3) << 4
 	return int8(v) - 32
+}
+
+// putQ3Scale stores group j's 6-bit scale l (the scale+32, 0..63) into sc,
+// cleared before the first group: q3Scale's inverse.
+func putQ3Scale(sc *[12]byte, j int, l uint8) {
+	if j < 8 {
+		sc[j] |= l & 0xf
+	} else {
+		sc[j-8] |= (l & 0xf) << 4
+	}
+	sc[j%4+8] |= l >> 4 << (2 * (j / 4))
 }
 
 func dequantQ3_K(b []byte, xs []float32) {

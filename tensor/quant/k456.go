@@ -31,21 +31,39 @@ func fitQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32, rmin, rdelta f
 	if maxMin > 0 {
 		invMin = 63 / maxMin
 	}
+	var ls, lm [8]uint8
+	for j := range 8 {
+		ls[j] = min(63, uint8(nearestInt(float32(invScale*scales[j]))))
+		lm[j] = min(63, uint8(nearestInt(float32(invMin*mins[j]))))
+	}
+	putScalesMinsK4(y, maxScale/63, maxMin/63, &ls, &lm)
+	requantQ45(x, y, L, nmax)
+}
+
+// putScalesMinsK4 stores a Q4_K or Q5_K block's half super-scale d and
+// super-minimum dmin at y[0:4] and its eight 6-bit scales ls and mins lm at
+// y[4:16], in ggml's layout (the high bits of groups 4..7 on top of 0..7).
+func putScalesMinsK4(y []byte, d, dmin float32, ls, lm *[8]uint8) {
 	sc := (*[12]byte)(y[4:16])
-	for j := 0; j < 8; j++ {
-		ls := min(63, uint8(nearestInt(float32(invScale*scales[j]))))
-		lm := min(63, uint8(nearestInt(float32(invMin*mins[j]))))
+	for j := range 8 {
 		if j < 4 {
-			sc[j] = ls
-			sc[j+4] = lm
+			sc[j] = ls[j]
+			sc[j+4] = lm[j]
 		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= ls >> 4 << 6
-			sc[j] |= lm >> 4 << 6
+			sc[j+4] = ls[j]&0xf | (lm[j]&0xf)<<4
+			sc[j-4] |= ls[j] >> 4 << 6
+			sc[j] |= lm[j] >> 4 << 6
 		}
 	}
-	le.PutUint16(y[0:], fp16(maxScale/63))
-	le.PutUint16(y[2:], fp16(maxMin/63))
+	le.PutUint16(y[0:], fp16(d))
+	le.PutUint16(y[2:], fp16(dmin))
+}
+
+// requantQ45 re-quantizes every weight of x against the rounded scales and
+// mins y holds (putScalesMinsK4), levels 0..nmax into L; a group whose
+// scale rounded to zero keeps the levels its fit gave.
+func requantQ45(x *[qkK]float32, y []byte, L *[qkK]uint8, nmax int32) {
+	sc := (*[12]byte)(y[4:16])
 	d, dmin := fp16to32(le.Uint16(y[0:])), fp16to32(le.Uint16(y[2:]))
 	var dls, mls [8]float32
 	for j := 0; j < 8; j++ {
@@ -148,8 +166,15 @@ func quantQ6_K(xs []float32, b []byte) {
 	x, y := (*[qkK]float32)(xs), (*[210]byte)(b)
 	var L [qkK]int8
 	var scales [16]float32
-	var maxScale, maxAbs float32
 	q6Sixteen(x, &L, &scales)
+	packQ6K(x, y, &L, &scales)
+}
+
+// packQ6K rounds the sixteen group scales to int8 under one half scale,
+// re-quantizes every weight against them (a group whose scale rounds to
+// zero keeps its fitted levels L) and packs the block.
+func packQ6K(x *[qkK]float32, y *[210]byte, L *[qkK]int8, scales *[16]float32) {
+	var maxScale, maxAbs float32
 	for ib := 0; ib < 16; ib++ {
 		if a := abs32(scales[ib]); a > maxAbs {
 			maxAbs, maxScale = a, scales[ib]
@@ -170,7 +195,7 @@ func quantQ6_K(xs []float32, b []byte) {
 	for j := range dls {
 		dls[j] = float32(d * float32(int8(sc[j])))
 	}
-	if !q6Requant(x, &dls, &L) { // AVX2, or:
+	if !q6Requant(x, &dls, L) { // AVX2, or:
 		for j, dl := range dls {
 			if dl == 0 {
 				continue
