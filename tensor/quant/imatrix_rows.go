@@ -55,35 +55,45 @@ func groupWeights(dst, x, qw []float32, sigma2 float32) (sum float32) {
 	return sum
 }
 
-func rowQ4_0(x, w []float32, b []byte) {
+// legacyRows fits each 32-weight block of x, with its weights, into the
+// bb bytes of its block in b.
+func legacyRows(x, w []float32, b []byte, bb int, fit func(xb, weight []float32, y []byte)) {
 	sigma2 := meanSquare(x)
 	var weight [qk]float32
-	var L [qk]int8
 	for ib := 0; ib < len(x)/qk; ib++ {
-		xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
+		xb := x[qk*ib : qk*ib+qk]
 		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 8, weight[:])))
-		for j := 0; j < qk/2; j++ {
-			y[2+j] = uint8(L[j]) | uint8(L[j+qk/2])<<4
-		}
+		fit(xb, weight[:], b[bb*ib:bb*ib+bb])
 	}
 }
 
+func rowQ4_0(x, w []float32, b []byte) {
+	legacyRows(x, w, b, 18, func(xb, weight []float32, y []byte) {
+		var L [qk]int8
+		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 8, weight)))
+		for j := 0; j < qk/2; j++ {
+			y[2+j] = uint8(L[j]) | uint8(L[j+qk/2])<<4
+		}
+	})
+}
+
+// fitMin is a block's asymmetric fit, make_qkx3_quants: levels 0..nmax into
+// L, and d and -min stored at y[0:4].
+func fitMin(xb, weight []float32, y []byte, L *[qk]uint8, nmax int32) {
+	var m float32
+	d := makeQKX2Quants(xb, weight, L[:], &m, nmax, -0.9, 0.05, 36, false) // make_qkx3_quants
+	le.PutUint16(y, fp16(d))
+	le.PutUint16(y[2:], fp16(-m))
+}
+
 func rowQ4_1(x, w []float32, b []byte) {
-	sigma2 := meanSquare(x)
-	var weight [qk]float32
-	var L [qk]uint8
-	for ib := 0; ib < len(x)/qk; ib++ {
-		xb, y := x[qk*ib:qk*ib+qk], b[20*ib:20*ib+20]
-		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		var m float32
-		d := makeQKX2Quants(xb, weight[:], L[:], &m, 15, -0.9, 0.05, 36, false) // make_qkx3_quants
-		le.PutUint16(y, fp16(d))
-		le.PutUint16(y[2:], fp16(-m))
+	legacyRows(x, w, b, 20, func(xb, weight []float32, y []byte) {
+		var L [qk]uint8
+		fitMin(xb, weight, y, &L, 15)
 		for j := 0; j < qk/2; j++ {
 			y[4+j] = L[j] | L[j+qk/2]<<4
 		}
-	}
+	})
 }
 
 // pack5 stores 32 five-bit levels as a Q5 block's qh (4 bytes) and qs (16).
@@ -99,34 +109,23 @@ func pack5(L *[qk]uint8, qh, qs []byte) {
 }
 
 func rowQ5_0(x, w []float32, b []byte) {
-	sigma2 := meanSquare(x)
-	var weight [qk]float32
-	var L [qk]int8
-	var U [qk]uint8
-	for ib := 0; ib < len(x)/qk; ib++ {
-		xb, y := x[qk*ib:qk*ib+qk], b[22*ib:22*ib+22]
-		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 16, weight[:])))
+	legacyRows(x, w, b, 22, func(xb, weight []float32, y []byte) {
+		var L [qk]int8
+		le.PutUint16(y, fp16(makeQXQuantsW(xb, L[:], 16, weight)))
+		var U [qk]uint8
 		for j, l := range L {
 			U[j] = uint8(l)
 		}
 		pack5(&U, y[2:6], y[6:22])
-	}
+	})
 }
 
 func rowQ5_1(x, w []float32, b []byte) {
-	sigma2 := meanSquare(x)
-	var weight [qk]float32
-	var L [qk]uint8
-	for ib := 0; ib < len(x)/qk; ib++ {
-		xb, y := x[qk*ib:qk*ib+qk], b[24*ib:24*ib+24]
-		groupWeights(weight[:], xb, w[qk*ib:], sigma2)
-		var m float32
-		d := makeQKX2Quants(xb, weight[:], L[:], &m, 31, -0.9, 0.05, 36, false) // make_qkx3_quants
-		le.PutUint16(y, fp16(d))
-		le.PutUint16(y[2:], fp16(-m))
+	legacyRows(x, w, b, 24, func(xb, weight []float32, y []byte) {
+		var L [qk]uint8
+		fitMin(xb, weight, y, &L, 31)
 		pack5(&L, y[4:8], y[8:24])
-	}
+	})
 }
 
 // rowQ2_K: sixteen groups of 16 fitted with weights, then their scales and
@@ -149,22 +148,10 @@ func rowQ2_K(x, w []float32, b []byte) {
 		mm := makeQPQuants(mins[:], Lm[:], 15, sw[:])
 		le.PutUint16(y[80:], fp16(dm))
 		le.PutUint16(y[82:], fp16(mm))
-		dm, mm = fp16to32(le.Uint16(y[80:])), fp16to32(le.Uint16(y[82:]))
-		sc := y[0:16]
-		for j := range sc {
-			sc[j] = Ls[j] | Lm[j]<<4
-		}
 		for j := range 16 {
-			d := float32(dm * float32(sc[j]&0xf))
-			if d == 0 {
-				continue
-			}
-			m := float32(mm * float32(sc[j]>>4))
-			for ii, v := range xs[16*j : 16*j+16] {
-				L[16*j+ii] = uint8(clamp(nearestInt((v+m)/d), 0, 3))
-			}
+			y[j] = Ls[j] | Lm[j]<<4
 		}
-		pack2(y[16:80], &L)
+		requantQ2K(xs, y, &L)
 	}
 }
 

@@ -47,6 +47,14 @@ func quantQ2_K(xs []float32, b []byte) {
 	} else {
 		le.PutUint16(y[82:], 0)
 	}
+	requantQ2K(x[:], y[:], &L)
+}
+
+// requantQ2K re-quantizes every weight of x against the rounded scales and
+// mins y holds (scales, d, dmin), leaving a group whose scale is zero at
+// its fitted levels L, and packs the levels.
+func requantQ2K(x []float32, y []byte, L *[qkK]uint8) {
+	sc := y[0:16]
 	d, dmin := fp16to32(le.Uint16(y[80:])), fp16to32(le.Uint16(y[82:]))
 	for j := 0; j < 16; j++ {
 		dl := float32(d * float32(sc[j]&0xf))
@@ -58,7 +66,7 @@ func quantQ2_K(xs []float32, b []byte) {
 			L[16*j+i] = uint8(clamp(nearestInt((v+ml)/dl), 0, 3))
 		}
 	}
-	pack2(y[16:80], &L)
+	pack2(y[16:80], L)
 }
 
 // pack2 stores 2-bit levels: byte l of each 32-byte run holds elements l,
