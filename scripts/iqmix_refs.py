@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Standard-library GGUF helpers for scripts/make-iqmix-refs.sh.
+"""Standard-library GGUF helpers for scripts/make-iqmix-refs.sh (the GGUF reading
+and writing is gguf_refs.py's).
 
   iqmix_refs.py deep IN.gguf OUT.gguf
       writes IN (the corpus tiny llama, BF16) as a 16-layer model with one KV
@@ -13,80 +14,16 @@
       prints FILE's hyperparameters and tensors (name, type, ggml shape).
 """
 import json
-import struct
 import sys
 
-SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-STRING, ARRAY = 8, 9
-# ggml type numbers -> names (ggml.h), for the types llama-quantize writes here.
-NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 10: "Q2_K",
-         11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS",
-         19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 29: "IQ1_M", 30: "BF16",
-         34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4", 41: "Q1_0", 42: "Q2_0"}
-
-
-class Reader:
-    def __init__(self, b):
-        self.b, self.o = b, 0
-
-    def take(self, fmt):
-        v = struct.unpack_from(fmt, self.b, self.o)[0]
-        self.o += struct.calcsize(fmt)
-        return v
-
-    def value(self, t):
-        if t == STRING:
-            n = self.take("<Q")
-            s = self.b[self.o:self.o + n].decode("utf-8")
-            self.o += n
-            return s
-        if t == ARRAY:
-            et, n = self.take("<I"), self.take("<Q")
-            return (et, [self.value(et) for _ in range(n)])
-        return self.take(SCALARS[t])
-
-
-def parse(b):
-    r = Reader(b)
-    assert r.take("<I") == 0x46554747, "not a GGUF file"
-    version, nt, nkv = r.take("<I"), r.take("<Q"), r.take("<Q")
-    kv = []
-    for _ in range(nkv):
-        k = r.value(STRING)
-        t = r.take("<I")
-        kv.append((k, t, r.value(t)))
-    tensors = []
-    for _ in range(nt):
-        name, nd = r.value(STRING), r.take("<I")
-        ne = [r.take("<Q") for _ in range(nd)]
-        tensors.append((name, ne, r.take("<I"), r.take("<Q")))
-    align = next((v for k, t, v in kv if k == "general.alignment"), 32)
-    return version, kv, tensors, (r.o + align - 1) // align * align, align
-
-
-def put(o, t, v):
-    if t == STRING:
-        e = v.encode("utf-8")
-        o += struct.pack("<Q", len(e)) + e
-    elif t == ARRAY:
-        et, items = v
-        o += struct.pack("<IQ", et, len(items))
-        for x in items:
-            put(o, et, x)
-    else:
-        o += struct.pack(SCALARS[t], v)
+from gguf_refs import TYPES, nbytes, parse, write
 
 
 def deep(src, dst, layers=16, ff=320, kv_rows=64):
     b = open(src, "rb").read()
     version, kv, tensors, data, align = parse(b)
     assert all(t in (0, 30) for _, _, t, _ in tensors), "want a BF16/F32 input"
-    raw = {}
-    for n, ne, t, off in tensors:
-        size = (4 if t == 0 else 2)
-        for d in ne:
-            size *= d
-        raw[n] = (ne, t, b[data + off:data + off + size])
+    raw = {n: (ne, t, b[data + off:data + off + nbytes(t, ne)]) for n, ne, t, off in tensors}
     fix = {"llama.block_count": layers, "llama.attention.head_count_kv": 1, "llama.feed_forward_length": ff}
     kv = [(k, t, fix.get(k, v)) for k, t, v in kv]
     out = []
@@ -107,21 +44,7 @@ def deep(src, dst, layers=16, ff=320, kv_rows=64):
                 r = b"".join(r[row * ne[0] * 2:row * ne[0] * 2 + ff * 2] for row in range(ne[1]))
                 ne = [ff, ne[1]]
             out.append((name, ne, t, r))
-    o = bytearray(struct.pack("<IIQQ", 0x46554747, version, len(out), len(kv)))
-    for k, t, v in kv:
-        put(o, STRING, k)
-        o += struct.pack("<I", t)
-        put(o, t, v)
-    off = 0
-    for name, ne, t, r in out:
-        put(o, STRING, name)
-        o += struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
-        o += struct.pack("<IQ", t, off)
-        off += (len(r) + align - 1) // align * align
-    o += bytes(-len(o) % align)
-    for _, _, _, r in out:
-        o += r + bytes(-len(r) % align)
-    open(dst, "wb").write(o)
+    write(dst, version, kv, out, align)
 
 
 def model(path):
@@ -130,12 +53,12 @@ def model(path):
     a = kv["general.architecture"]
     return {"arch": a, "block_count": kv[a + ".block_count"], "head_count": kv[a + ".attention.head_count"],
             "head_count_kv": kv[a + ".attention.head_count_kv"], "expert_count": kv.get(a + ".expert_count", 0),
-            "tensors": [[n, NAMES[t], ne] for n, ne, t, _ in tensors]}
+            "tensors": [[n, TYPES[t][0], ne] for n, ne, t, _ in tensors]}
 
 
 def types(path):
     _, _, tensors, _, _ = parse(open(path, "rb").read())
-    return {n: NAMES[t] for n, _, t, _ in tensors}
+    return {n: TYPES[t][0] for n, _, t, _ in tensors}
 
 
 if __name__ == "__main__":
