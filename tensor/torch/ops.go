@@ -141,11 +141,7 @@ func (m *machine) binint() error {
 }
 
 func (m *machine) long(size func() (uint64, error)) error {
-	n, err := size()
-	if err != nil {
-		return err
-	}
-	b, err := m.take(n)
+	b, err := m.sized(size)
 	if err != nil {
 		return err
 	}

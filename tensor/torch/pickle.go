@@ -130,6 +130,16 @@ func (m *machine) take(n uint64) ([]byte, error) {
 	return b, nil
 }
 
+// sized reads a length with size, then that many bytes: a length-prefixed
+// argument.
+func (m *machine) sized(size func() (uint64, error)) ([]byte, error) {
+	n, err := size()
+	if err != nil {
+		return nil, err
+	}
+	return m.take(n)
+}
+
 func (m *machine) u8() (uint64, error) {
 	b, err := m.take(1)
 	if err != nil {
@@ -179,11 +189,7 @@ func (m *machine) line() (string, error) {
 
 // text reads a length-prefixed string or bytes argument.
 func (m *machine) text(size func() (uint64, error), asString bool) error {
-	n, err := size()
-	if err != nil {
-		return err
-	}
-	b, err := m.take(n)
+	b, err := m.sized(size)
 	if err != nil {
 		return err
 	}
