@@ -140,6 +140,8 @@ func checkMerge(t *testing.T, bin string, r *rand.Rand, transposed bool, baseT, 
 	}
 }
 
+//lint:ignore U1000 device_cuda_test.go (-tags cuda) calls it
+
 // mergeOnDevice merges through dev (lora.MergeOn) and on the CPU, and
 // requires equal bytes: two adapters, rsLoRA and plain scales.
 func mergeOnDevice(t *testing.T, dev tensor.Device, r *rand.Rand, transposed bool, bt, ot tensor.DType) {

@@ -127,7 +127,7 @@ func TestSpanTree(t *testing.T) {
 		tree = append(tree, parent(s)+" > "+s.Name)
 		attrs[s.Name] = map[string]string{}
 		for _, a := range s.Attributes {
-			attrs[s.Name][string(a.Key)] = a.Value.Emit()
+			attrs[s.Name][string(a.Key)] = a.Value.String()
 		}
 	}
 	want := []string{" > run", "run > stage g", "run > stage s", "run > stage w", "stage w > tensor t0", "stage w > tensor t1"}

@@ -132,16 +132,15 @@ func explain(e *jsonschema.ValidationError, doc map[string]any, root *yaml.Node)
 			}
 			sort.Strings(keys)
 		}
-		for _, bad := range quoted(msg) {
-			if k := keyNode(node, bad); k != nil {
+		if bad := quoted(msg); len(bad) > 0 { // the first unknown key
+			if k := keyNode(node, bad[0]); k != nil {
 				node = k
 			}
 			if len(keys) > 0 {
-				msg = fmt.Sprintf("unknown key %q, expected one of: %s", bad, strings.Join(keys, ", "))
+				msg = fmt.Sprintf("unknown key %q, expected one of: %s", bad[0], strings.Join(keys, ", "))
 			} else {
-				msg = fmt.Sprintf("unknown key %q", bad)
+				msg = fmt.Sprintf("unknown key %q", bad[0])
 			}
-			break
 		}
 	case "type":
 		msg = strings.Replace(msg, "expected ", "wrong type: expected ", 1)

@@ -3,6 +3,7 @@ package tensor
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,7 @@ func (d *recordingDevice) Encode(from, to DType, rowLen, n int64, in, dst []byte
 // TestConvertOnDevice: rows go to the device, a declined pair is encoded
 // on the CPU, and a device's failure names the rows and the device.
 func TestConvertOnDevice(t *testing.T) {
-	vals := []float32{1, -2.5, 3.25, 1e-3, 65504, -0.0, 7, 8}
+	vals := []float32{1, -2.5, 3.25, 1e-3, 65504, float32(math.Copysign(0, -1)), 7, 8}
 	raw := make([]byte, 4*len(vals))
 	if err := FromFloat32(F32, vals, raw); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,9 @@ package quant
 // with -tags purego, every sub-block does.
 
 // q6Lanes is eight sub-blocks' state, element i of sub-block g at [i][g];
-// the assembly knows its layout.
+// the assembly knows its layout (and uses the fields Go does not read).
+//
+//lint:ignore U1000 the assembly reads and writes every field
 type q6Lanes struct {
 	x, w, wx         [16][8]float32
 	L, lv            [16][8]int32 // the best levels + 32; a trial's levels

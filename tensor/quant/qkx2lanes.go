@@ -10,7 +10,9 @@ package quant
 // or built with -tags purego, each group takes makeQKX2Quants.
 
 // qkx2Lanes is the eight groups' state, element i of group g at [i][g]; the
-// assembly knows its layout.
+// assembly knows its layout (and uses the fields Go does not read).
+//
+//lint:ignore U1000 the assembly reads and writes every field
 type qkx2Lanes struct {
 	x, w                            [32][8]float32
 	L, lv                           [32][8]int32 // the best levels; a step's levels
