@@ -2,6 +2,7 @@ package quant_test
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -115,7 +116,7 @@ func BenchmarkConvertBF16(b *testing.B) {
 }
 
 // BenchmarkQuantizeRowsSmall quantizes 16 rows of 4096 weights of every
-// legacy and k-quant type, with importance weights ("imatrix", ggml's
+// legacy, k-quant and IQ type, with importance weights ("imatrix", ggml's
 // quantize_row_<type>_impl) and without ("ref"): small enough for
 // callgrind, whose counts compare two versions of the kernels on a shared
 // machine (TYPES="Q4_K/imatrix" BENCH=BenchmarkQuantizeRowsSmall
@@ -132,8 +133,14 @@ func BenchmarkQuantizeRowsSmall(b *testing.B) {
 		w[i] = float32(0.5 + r.Float64())
 	}
 	for _, typ := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
-		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
-		for _, mode := range []string{"imatrix", "ref"} {
+		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
+		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
+		tensor.IQ1_S, tensor.IQ1_M} {
+		modes := []string{"imatrix", "ref"}
+		if strings.HasPrefix(typ.String(), "IQ") { // the mixes give them an imatrix
+			modes = modes[:1]
+		}
+		for _, mode := range modes {
 			b.Run(typ.String()+"/"+mode, func(b *testing.B) {
 				q := make([]byte, mustRowBytes(b, typ, len(x)))
 				ww := w

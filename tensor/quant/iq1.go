@@ -219,7 +219,7 @@ func quantRowIQ1S(x, w []float32, b []byte) {
 		le.PutUint16(y, fp16(float32(d*1.125)))
 		id := 1 / d
 		for ib, s := range scales {
-			l := uint16(clamp(nearestInt(float32(0.5*float32(float32(id*s)-1))), 0, 7))
+			l := uint16(oddLevel(id, s, 8))
 			if shifts[ib] == -1 {
 				l |= 8
 			}
@@ -354,7 +354,7 @@ func quantRowIQ1M(x, w []float32, b []byte) {
 		var sumqx, sumq2 float32
 		var s [4]uint16
 		for ib := range scales {
-			l := clamp(nearestInt(float32(0.5*float32(float32(id*scales[ib])-1))), 0, 7)
+			l := oddLevel(id, scales[ib], 8)
 			s[ib/4] |= uint16(l) << (3 * (ib % 4))
 			qh[ib] |= masks[shifts[ib]]
 			xb := xs[16*ib : 16*ib+16]

@@ -21,11 +21,8 @@ var (
 	searchIQ2S  = searchParams{center: 5, step: 0.1, isMax: 9, skipOn: true, refitOn: true}
 )
 
-// packScale is a group scale as the 4-bit l of d·(2l+1), nearest_int and
-// clamped as ggml does.
-func packScale(id, s float32) uint32 {
-	return uint32(clamp(nearestInt(float32(0.5*float32(float32(id*s)-1))), 0, 15))
-}
+// packScale is a group scale as the 4-bit l of d·(2l+1) (oddLevel).
+func packScale(id, s float32) uint32 { return uint32(oddLevel(id, s, 16)) }
 
 // IQ2_XXS block: d (fp16), then per 32 two uint32: four grid indices (a byte
 // each), and four 7-bit sign groups with the 4-bit scale on top.
@@ -117,18 +114,12 @@ func quantRowIQ2XXS(x, w []float32, b []byte) {
 // (IQ2_XS: 7 bits with even parity; IQ2_S: 8 bits).
 func iq2Group16(lat *iqLattice, p searchParams, xb, weight, waux []float32, L []int8, even bool, eps float32) (scale float32, signs [2]uint8, ok bool) {
 	var xval [16]float32
-	for k := 0; k < 2; k++ {
-		if even {
+	if even {
+		for k := 0; k < 2; k++ {
 			signs[k] = evenSigns(xb[8*k:], weight[8*k:], xval[8*k:])
-			continue
 		}
-		for i, v := range xb[8*k : 8*k+8] {
-			xval[8*k+i] = v
-			if !(v >= 0) {
-				xval[8*k+i] = -v
-				signs[k] |= 1 << i
-			}
-		}
+	} else {
+		splitSigns(xb[:16], xval[:], signs[:])
 	}
 	max := maxOf(xval[:])
 	if max < eps {

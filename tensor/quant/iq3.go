@@ -53,6 +53,27 @@ func sumSquares(x []float32) float32 {
 	return s
 }
 
+// weightsAt is w[off:off+n], or nil when there are no weights.
+func weightsAt(w []float32, off, n int) []float32 {
+	if w == nil {
+		return nil
+	}
+	return w[off : off+n]
+}
+
+// splitSigns puts |x| in xval and x's signs in signs, a bit per value (set
+// for negative, and for NaN, as ggml's x >= 0 test does), a byte per 8.
+func splitSigns(x, xval []float32, signs []uint8) {
+	xval = xval[:len(x)]
+	for i, v := range x {
+		xval[i] = v
+		if !(v >= 0) {
+			xval[i] = -v
+			signs[i/8] |= 1 << (i % 8)
+		}
+	}
+}
+
 // oddLevel is ggml's nearest_int(0.5f*(id*x-1)) clamped to [0, nmax-1]:
 // the level l whose odd value 2l+1 is nearest id·x.
 func oddLevel(id, x float32, nmax int32) int8 {
@@ -117,11 +138,7 @@ func quantRowIQ3XXS(x, w []float32, b []byte) {
 		var maxScale float32
 		for ib := range scales {
 			xb := xs[32*ib : 32*ib+32]
-			var qw []float32
-			if w != nil {
-				qw = w[qkK*ibl+32*ib : qkK*ibl+32*ib+32]
-			}
-			iqWeights(xb, qw, weight[:], waux[:], sigma2)
+			iqWeights(xb, weightsAt(w, qkK*ibl+32*ib, 32), weight[:], waux[:], sigma2)
 			var signs [4]uint8
 			for k := range signs {
 				signs[k] = evenSigns(xb[8*k:], weight[8*k:], xval[8*k:])
@@ -154,9 +171,8 @@ func quantRowIQ3XXS(x, w []float32, b []byte) {
 		le.PutUint16(y, fp16(float32(d*1.0125)))
 		id := 1 / d
 		for ib, s := range scales {
-			l := clamp(nearestInt(float32(0.5*float32(float32(id*s)-1))), 0, 15)
 			p := y[2+64+4*ib:]
-			le.PutUint32(p, le.Uint32(p)|uint32(l)<<28)
+			le.PutUint32(p, le.Uint32(p)|packScale(id, s)<<28)
 		}
 	}
 }
@@ -177,19 +193,9 @@ func quantRowIQ3S(x, w []float32, b []byte) {
 		var maxScale float32
 		for ib := range scales {
 			xb := xs[32*ib : 32*ib+32]
-			var qw []float32
-			if w != nil {
-				qw = w[qkK*ibl+32*ib : qkK*ibl+32*ib+32]
-			}
-			iqWeights(xb, qw, weight[:], waux[:], sigma2)
+			iqWeights(xb, weightsAt(w, qkK*ibl+32*ib, 32), weight[:], waux[:], sigma2)
 			var bsigns [4]uint8
-			for i, v := range xb {
-				xval[i] = v
-				if !(v >= 0) {
-					xval[i] = -v
-					bsigns[i/8] |= 1 << (i % 8)
-				}
-			}
+			splitSigns(xb, xval[:], bsigns[:])
 			max := maxOf(xval[:])
 			clear(L[:])
 			if max == 0 {
@@ -223,9 +229,7 @@ func quantRowIQ3S(x, w []float32, b []byte) {
 		le.PutUint16(y, fp16(float32(d*1.033)))
 		id := 1 / d
 		for ib := 0; ib < 8; ib += 2 {
-			l1 := clamp(nearestInt(float32(0.5*float32(float32(id*scales[ib])-1))), 0, 15)
-			l2 := clamp(nearestInt(float32(0.5*float32(float32(id*scales[ib+1])-1))), 0, 15)
-			y[106+ib/2] = uint8(l1 | l2<<4)
+			y[106+ib/2] = uint8(packScale(id, scales[ib]) | packScale(id, scales[ib+1])<<4)
 		}
 	}
 }

@@ -125,11 +125,7 @@ func quantRowIQ4NL(x, w []float32, b []byte) {
 	var weight [qk]float32
 	for ib := 0; ib < len(x)/qk; ib++ {
 		xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
-		var qw []float32
-		if w != nil {
-			qw = w[qk*ib : qk*ib+qk]
-		}
-		iq4Weights(xb, qw, weight[:], meanSquare2(xb))
+		iq4Weights(xb, weightsAt(w, qk*ib, qk), weight[:], meanSquare2(xb))
 		d := iq4Group(xb, weight[:], L[:])
 		le.PutUint16(y, fp16(d))
 		id := inverse(d)
@@ -155,11 +151,7 @@ func quantRowIQ4XS(x, w []float32, b []byte) {
 		var maxScale, amaxScale float32
 		for ib := range scales {
 			xb := xs[32*ib : 32*ib+32]
-			var qw []float32
-			if w != nil {
-				qw = w[qkK*ibl+32*ib : qkK*ibl+32*ib+32]
-			}
-			iq4Weights(xb, qw, weight[:], sigma2)
+			iq4Weights(xb, weightsAt(w, qkK*ibl+32*ib, 32), weight[:], sigma2)
 			scales[ib] = iq4Group(xb, weight[:], L[:])
 			if a := abs32(scales[ib]); a > amaxScale {
 				amaxScale, maxScale = a, scales[ib]
