@@ -151,7 +151,7 @@ func rowQ2_K(x, w []float32, b []byte) {
 		for j := range 16 {
 			y[j] = Ls[j] | Lm[j]<<4
 		}
-		requantQ2K(xs, y, &L)
+		requantQ2K((*[qkK]float32)(xs), (*[84]byte)(y), &L)
 	}
 }
 
@@ -176,7 +176,7 @@ func rowQ3_K(x, w []float32, b []byte) {
 		for j, l := range Ls {
 			putQ3Scale(sc, j, uint8(l))
 		}
-		requantQ3K(xs, y, &L)
+		requantQ3K((*[qkK]float32)(xs), (*[110]byte)(y), L)
 	}
 }
 

@@ -47,13 +47,13 @@ func quantQ2_K(xs []float32, b []byte) {
 	} else {
 		le.PutUint16(y[82:], 0)
 	}
-	requantQ2K(x[:], y[:], &L)
+	requantQ2K(x, y, &L)
 }
 
 // requantQ2K re-quantizes every weight of x against the rounded scales and
 // mins y holds (scales, d, dmin), leaving a group whose scale is zero at
 // its fitted levels L, and packs the levels.
-func requantQ2K(x []float32, y []byte, L *[qkK]uint8) {
+func requantQ2K(x *[qkK]float32, y *[84]byte, L *[qkK]uint8) {
 	sc := y[0:16]
 	d, dmin := fp16to32(le.Uint16(y[80:])), fp16to32(le.Uint16(y[82:]))
 	for j := 0; j < 16; j++ {
@@ -120,7 +120,7 @@ func quantQ3_K(xs []float32, b []byte) {
 	} else {
 		le.PutUint16(y[108:], 0)
 	}
-	requantQ3K(x[:], y[:], &L)
+	requantQ3K(x, y, L)
 }
 
 // requantQ3K re-quantizes every weight of x against the rounded scales y
@@ -128,7 +128,7 @@ func quantQ3_K(xs []float32, b []byte) {
 // levels L, and packs the levels 0..7: bit 2 to hmask (bit j/32 of byte
 // j%32), the low two bits to qs. The packing has no branches, which random
 // levels mispredict.
-func requantQ3K(x []float32, y []byte, L *[qkK]int8) {
+func requantQ3K(x *[qkK]float32, y *[110]byte, L [qkK]int8) {
 	sc := (*[12]byte)(y[96:108])
 	d := fp16to32(le.Uint16(y[108:]))
 	for j := 0; j < 16; j++ {
@@ -140,12 +140,14 @@ func requantQ3K(x []float32, y []byte, L *[qkK]int8) {
 			L[16*j+i] = int8(clamp(nearestInt(v/dl), -4, 3) + 4)
 		}
 	}
-	hm := y[0:32]
-	clear(hm)
+	hm := (*[32]byte)(y[0:32])
+	clear(hm[:])
 	var lo [qkK]uint8
-	for j, l := range L {
-		hm[j%32] |= uint8(l) >> 2 & 1 << (j / 32)
-		lo[j] = uint8(l) & 3
+	for b := range 8 {
+		for i, l := range (*[32]int8)(L[32*b : 32*b+32]) {
+			hm[i] |= uint8(l) >> 2 & 1 << b
+			lo[32*b+i] = uint8(l) & 3
+		}
 	}
 	pack2(y[32:96], &lo)
 }
