@@ -3,6 +3,7 @@ package arch
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
@@ -103,7 +104,7 @@ func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
 		errs = append(errs, err.Error())
 	}
 	for _, c := range a.Checks {
-		if e := a.checkShape(h, c, byName); e != "" {
+		if e := a.checkBlocks(h, c, byName, maxBid); e != "" {
 			errs = append(errs, e)
 		}
 	}
@@ -113,11 +114,31 @@ func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
 	return nil
 }
 
-func (a *Arch) checkShape(h *hparams, c Check, byName map[string]*tensor.Desc) string {
-	d, ok := byName[strings.ReplaceAll(c.Tensor, "{bid}", "0")]
-	if !ok {
-		return ""
+// checkBlocks applies a check to the tensor of every block present (not
+// block 0 alone: a checkpoint may lie in any layer), reporting the first
+// block that fails; a required tensor must be in each.
+func (a *Arch) checkBlocks(h *hparams, c Check, byName map[string]*tensor.Desc, maxBid int64) string {
+	last := int64(0)
+	if strings.Contains(c.Tensor, "{bid}") {
+		last = max(0, maxBid)
 	}
+	for b := int64(0); b <= last; b++ {
+		name := strings.ReplaceAll(c.Tensor, "{bid}", strconv.FormatInt(b, 10))
+		d, ok := byName[name]
+		if !ok {
+			if c.Required {
+				return fmt.Sprintf("no %s: %s needs it (%s)", name, a.Arch, c.Why)
+			}
+			continue
+		}
+		if e := a.checkShape(h, c, d); e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+func (a *Arch) checkShape(h *hparams, c Check, d *tensor.Desc) string {
 	if c.Dim < 0 || c.Dim >= len(d.Shape) {
 		return fmt.Sprintf("%s has shape %v, no dimension %d", d.Name, d.Shape, c.Dim)
 	}

@@ -175,6 +175,9 @@ type Check struct {
 	Dim    int    `yaml:"dim"`    // row-major dimension index
 	Expr   string `yaml:"expr"`
 	Why    string `yaml:"why"` // what a mismatch means, for the message
+	// Required: the tensor must be present (in every block, for a {bid}
+	// name); otherwise a missing tensor passes the check.
+	Required bool `yaml:"required"`
 }
 
 // strList accepts a YAML scalar or a sequence of scalars.

@@ -1,0 +1,213 @@
+package conformance
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
+)
+
+// hostileCase is a lying copy of a tiny checkpoint: config.json entries set
+// (a dotted path; nil deletes), tensors reshaped or refilled, tensors
+// dropped; the run must fail with an error holding every string of want
+// and leave no output behind.
+type hostileCase struct {
+	name, src string
+	cfg       map[string]any
+	shape     map[string][]int64 // tensor -> new shape (bytes repeated to fit)
+	nan       []string           // tensors filled with NaN (BF16/F32)
+	drop      []string           // tensors removed
+	want      []string
+}
+
+// stTensor is one safetensors header entry.
+type stTensor struct {
+	DType   string   `json:"dtype"`
+	Shape   []int64  `json:"shape"`
+	Offsets [2]int64 `json:"data_offsets"`
+}
+
+// mutateCheckpoint copies the folder src to dst with c's lies applied.
+func mutateCheckpoint(t *testing.T, src, dst string, c hostileCase) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg != nil {
+		p := filepath.Join(dst, "config.json")
+		var cfg map[string]any
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = json.Unmarshal(b, &cfg)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range c.cfg {
+			o, parts := cfg, strings.Split(k, ".")
+			for _, q := range parts[:len(parts)-1] {
+				o = o[q].(map[string]any)
+			}
+			if v == nil {
+				delete(o, parts[len(parts)-1])
+			} else {
+				o[parts[len(parts)-1]] = v
+			}
+		}
+		b, _ = json.Marshal(cfg)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.shape == nil && c.nan == nil && c.drop == nil {
+		return
+	}
+	p := filepath.Join(dst, "model.safetensors")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.LittleEndian.Uint64(b)
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+n], &hdr); err != nil {
+		t.Fatal(err)
+	}
+	data := b[8+n:]
+	names := make([]string, 0, len(hdr))
+	ts := map[string]*stTensor{}
+	for k, raw := range hdr {
+		if k == "__metadata__" {
+			continue
+		}
+		var e stTensor
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		ts[k] = &e
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return ts[names[i]].Offsets[0] < ts[names[j]].Offsets[0] })
+	size := map[string]int64{"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "I8": 1}
+	out := map[string]any{}
+	var blob []byte
+	for _, k := range names {
+		e := ts[k]
+		if dropped(k, c.drop) {
+			continue
+		}
+		by := data[e.Offsets[0]:e.Offsets[1]]
+		if s, ok := c.shape[k]; ok {
+			e.Shape = s
+			want := size[e.DType]
+			for _, d := range s {
+				want *= d
+			}
+			nb := make([]byte, want)
+			for i := range nb {
+				nb[i] = by[i%len(by)]
+			}
+			by = nb
+		}
+		for _, q := range c.nan {
+			if q == k {
+				nb := make([]byte, len(by))
+				for i := 0; i+1 < len(nb); i += 2 {
+					nb[i], nb[i+1] = 0xc0, 0x7f // BF16 NaN, or the high half of an F32 NaN
+				}
+				by = nb
+			}
+		}
+		out[k] = map[string]any{"dtype": e.DType, "shape": e.Shape, "data_offsets": []int{len(blob), len(blob) + len(by)}}
+		blob = append(blob, by...)
+	}
+	hb, _ := json.Marshal(out)
+	for len(hb)%8 != 0 {
+		hb = append(hb, ' ')
+	}
+	res := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
+	res = append(append(res, hb...), blob...)
+	if err := os.WriteFile(p, res, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dropped(name string, drop []string) bool {
+	for _, d := range drop {
+		if strings.Contains(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// runHostile runs each case through recipe (hf-to-gguf or vlm-to-gguf) and
+// wants its error and an empty output folder.
+func runHostile(t *testing.T, recipe string, cases []hostileCase) {
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			model, out := filepath.Join(dir, "model"), filepath.Join(dir, "out")
+			mutateCheckpoint(t, filepath.Join(root, "testdata", c.src), model, c)
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			vars := map[string]string{"model": model, "out": filepath.Join(out, "x.gguf")}
+			if strings.HasPrefix(recipe, "vlm") {
+				vars["mmproj"] = filepath.Join(out, "mmproj.gguf")
+			}
+			err := runRecipeErr(t, recipe, vars)
+			if err == nil {
+				t.Fatalf("ran, want an error holding %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if left, _ := os.ReadDir(out); len(left) > 0 {
+				t.Errorf("left %d files in the output folder, first %s", len(left), left[0].Name())
+			}
+		})
+	}
+}
+
+// TestHostileText: lying configs and tensors of the text architectures added
+// with gpt-oss, BitNet, InternLM2 and Hunyuan MoE, each refused at detection
+// with the tensor and the config value that disagree.
+func TestHostileText(t *testing.T) {
+	runHostile(t, "hf-to-gguf.yaml", []hostileCase{
+		{name: "gpt-oss hidden_size 0", src: "arch/gpt-oss", cfg: map[string]any{"hidden_size": 0},
+			want: []string{"model.embed_tokens.weight", "n_embd = 0"}},
+		{name: "gpt-oss block 1 has 3 experts", src: "arch/gpt-oss", shape: map[string][]int64{
+			"model.layers.1.mlp.experts.down_proj_blocks": {3, 64, 2, 16},
+			"model.layers.1.mlp.experts.down_proj_scales": {3, 64, 2}},
+			want: []string{"model.layers.1.mlp.experts.down_proj.weight", "n_expert = 4"}},
+		{name: "bitnet heads do not divide", src: "arch/bitnet", cfg: map[string]any{"num_attention_heads": 3},
+			want: []string{"model.layers.0.self_attn.q_proj.weight", "n_head * head_dim = 48"}},
+		{name: "bitnet hidden_size 0", src: "arch/bitnet", cfg: map[string]any{"hidden_size": 0},
+			want: []string{"n_embd = 0"}},
+		{name: "bitnet q rows", src: "arch/bitnet", shape: map[string][]int64{"model.layers.1.self_attn.q_proj.weight": {63, 64}},
+			want: []string{"model.layers.1.self_attn.q_proj.weight has 63"}},
+		{name: "bitnet no sub-norm", src: "arch/bitnet", drop: []string{"model.layers.1.self_attn.inner_attn_ln.weight"},
+			want: []string{"no model.layers.1.self_attn.inner_attn_ln.weight"}},
+		{name: "bitnet packed without scale", src: "arch/bitnet-packed", drop: []string{"model.layers.0.self_attn.q_proj.weight_scale"},
+			want: []string{"model.layers.0.self_attn.q_proj.weight has 16"}},
+		{name: "bitnet packed rows", src: "arch/bitnet-packed", shape: map[string][]int64{"model.layers.0.self_attn.q_proj.weight": {15, 64}},
+			want: []string{"model.layers.0.self_attn.q_proj.weight has 60"}},
+		{name: "internlm2 missing wqkv", src: "arch/internlm2", drop: []string{"model.layers.1.attention.wqkv.weight"},
+			want: []string{"no model.layers.1.attention.wqkv.weight"}},
+		{name: "hunyuan heads", src: "arch/hunyuan-moe", cfg: map[string]any{"num_attention_heads": 3},
+			want: []string{"model.layers.0.self_attn.q_proj.weight", "= 384"}},
+		{name: "hunyuan expert width", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_intermediate_size": []int{64, 64}},
+			want: []string{"model.layers.0.mlp.experts.0.down_proj.weight", "= 64"}},
+	})
+}
