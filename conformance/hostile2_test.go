@@ -211,3 +211,28 @@ func TestHostileText(t *testing.T) {
 			want: []string{"model.layers.0.mlp.experts.0.down_proj.weight", "= 64"}},
 	})
 }
+
+// TestHostileQwen2VL: Qwen2-VL and Qwen2.5-VL vision configs and tensors that
+// lie, refused before anything is written.
+func TestHostileQwen2VL(t *testing.T) {
+	runHostile(t, "vlm-to-gguf.yaml", []hostileCase{
+		{name: "qkv bias of the wrong height", src: "vlm/qwen2vl", shape: map[string][]int64{"visual.blocks.1.attn.qkv.bias": {96}},
+			want: []string{"visual.blocks.1.attn.q.bias has 32", "n_embd = 48"}},
+		{name: "num_heads does not divide", src: "vlm/qwen2vl", cfg: map[string]any{"vision_config.num_heads": 5},
+			want: []string{"visual.blocks.0.attn.q.weight", "num_heads"}},
+		{name: "num_heads 0", src: "vlm/qwen2vl", cfg: map[string]any{"vision_config.num_heads": 0},
+			want: []string{"division by zero"}},
+		{name: "spatial_merge_size 3", src: "vlm/qwen2vl", cfg: map[string]any{"vision_config.spatial_merge_size": 3},
+			want: []string{"visual.merger.mlp.0.weight has 192", "= 432"}},
+		{name: "patch_size 0", src: "vlm/qwen2vl", cfg: map[string]any{"vision_config.patch_size": 0},
+			want: []string{"visual.patch_embed.proj.weight has 14", "patch_size = 0"}},
+		{name: "no merger output", src: "vlm/qwen2vl", drop: []string{"visual.merger.mlp.2.weight"},
+			want: []string{"no visual.merger.mlp.2.weight"}},
+		{name: "no patch embedding", src: "vlm/qwen2vl", drop: []string{"visual.patch_embed"},
+			want: []string{"no visual.patch_embed.proj.weight"}},
+		{name: "negative full-attention block", src: "vlm/qwen25vl", cfg: map[string]any{"vision_config.fullatt_block_indexes": []int{-1}},
+			want: []string{"fullatt_block_indexes[0] = -1"}},
+		{name: "window_size 0", src: "vlm/qwen25vl", cfg: map[string]any{"vision_config.window_size": 0},
+			want: []string{"window_size = 0"}},
+	})
+}

@@ -51,7 +51,7 @@ func qwen25vlConfig(vcfg map[string]any) error {
 	idx := make([]int64, len(l))
 	for i, x := range l {
 		n, isInt := intOf(x)
-		if !isInt {
+		if !isInt || n < 0 {
 			return fmt.Errorf("config.json vision_config.fullatt_block_indexes[%d] = %v: want a block number", i, x)
 		}
 		idx[i] = n
@@ -60,6 +60,11 @@ func qwen25vlConfig(vcfg map[string]any) error {
 	for i := 1; i < len(idx); i++ {
 		if idx[i]-idx[i-1] != p {
 			return fmt.Errorf("config.json vision_config.fullatt_block_indexes %v: not one block in every %d, the pattern llama.cpp's window attention takes", idx, p)
+		}
+	}
+	if w, ok := vcfg["window_size"]; ok {
+		if n, isInt := intOf(w); !isInt || n <= 0 {
+			return fmt.Errorf("config.json vision_config.window_size = %v: want a positive number of pixels", w)
 		}
 	}
 	vcfg["n_wa_pattern"] = p
