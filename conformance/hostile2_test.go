@@ -236,3 +236,45 @@ func TestHostileQwen2VL(t *testing.T) {
 			want: []string{"window_size = 0"}},
 	})
 }
+
+// TestHostileVisionFamilies: Gemma 3, Pixtral/Mistral 3 and InternVL vision
+// configs and tensors that lie (in any block, in either InternVL layout),
+// refused before anything is written.
+func TestHostileVisionFamilies(t *testing.T) {
+	runHostile(t, "vlm-to-gguf.yaml", []hostileCase{
+		{name: "gemma3 heads do not divide", src: "vlm/gemma3", cfg: map[string]any{"vision_config.num_attention_heads": 3},
+			want: []string{"encoder.layers.0.self_attn.q_proj.weight", "num_attention_heads"}},
+		{name: "gemma3 image_size lies", src: "vlm/gemma3", cfg: map[string]any{"vision_config.image_size": 896},
+			want: []string{"position_embedding.weight has 16", "= 4096"}},
+		{name: "gemma3 no patch embedding", src: "vlm/gemma3", drop: []string{"patch_embedding.weight"},
+			want: []string{"no vision_tower.vision_model.embeddings.patch_embedding.weight"}},
+		{name: "gemma3 no soft-embedding norm", src: "vlm/gemma3", drop: []string{"mm_soft_emb_norm"},
+			want: []string{"no multi_modal_projector.mm_soft_emb_norm.weight"}},
+		{name: "gemma3 block 1 k_proj", src: "vlm/gemma3", shape: map[string][]int64{"vision_tower.vision_model.encoder.layers.1.self_attn.k_proj.weight": {16, 32}},
+			want: []string{"encoder.layers.1.self_attn.k_proj.weight has 16"}},
+		{name: "gemma3 intermediate_size lies", src: "vlm/gemma3", cfg: map[string]any{"vision_config.intermediate_size": 128},
+			want: []string{"mlp.fc1.weight has 64", "intermediate_size = 128"}},
+		{name: "pixtral head_dim lies", src: "vlm-b/pixtral", cfg: map[string]any{"vision_config.head_dim": 8},
+			want: []string{"attention.q_proj.weight has 32", "n_vhead * head_dim = 16"}},
+		{name: "pixtral patch_size 0", src: "vlm-b/pixtral", cfg: map[string]any{"vision_config.patch_size": 0},
+			want: []string{"patch_conv.weight has 8", "patch_size = 0"}},
+		{name: "pixtral no ln_pre", src: "vlm-b/pixtral", drop: []string{"vision_tower.ln_pre"},
+			want: []string{"ln_pre.weight"}},
+		{name: "pixtral block 2 k_proj", src: "vlm-b/pixtral", shape: map[string][]int64{"vision_tower.transformer.layers.2.attention.k_proj.weight": {16, 32}},
+			want: []string{"layers.2.attention.k_proj.weight has 16"}},
+		{name: "pixtral projector linear_2", src: "vlm-b/pixtral", shape: map[string][]int64{"multi_modal_projector.linear_2.weight": {64, 32}},
+			want: []string{"multi_modal_projector.linear_2.weight has 32"}},
+		{name: "internvl heads do not divide", src: "vlm-b/internvl", cfg: map[string]any{"vision_config.num_attention_heads": 3},
+			want: []string{"attn.proj.weight", "num_attention_heads"}},
+		{name: "internvl class embedding width", src: "vlm-b/internvl", shape: map[string][]int64{"vision_model.embeddings.class_embedding": {1, 1, 16}},
+			want: []string{"vision_model.embeddings.class_embedding has 16"}},
+		{name: "internvl positions", src: "vlm-b/internvl", shape: map[string][]int64{"vision_model.embeddings.position_embedding": {1, 16, 32}},
+			want: []string{"position_embedding has 16", "= 17"}},
+		{name: "internvl no projector output", src: "vlm-b/internvl", drop: []string{"mlp1.3"},
+			want: []string{"no mlp1.3.weight or model.multi_modal_projector.linear_2.weight"}},
+		{name: "internvl block 1 layer scale", src: "vlm-b/internvl", shape: map[string][]int64{"vision_model.encoder.layers.1.ls1": {16}},
+			want: []string{"vision_model.encoder.layers.1.ls1 has 16"}},
+		{name: "internvl transformers 5 layout, no layer scale", src: "vlm-b/internvl-hf", drop: []string{"layer.1.lambda_1"},
+			want: []string{"model.vision_tower.encoder.layer.1.lambda_1"}},
+	})
+}

@@ -124,8 +124,15 @@ func (a *Arch) checkBlocks(h *hparams, c Check, byName map[string]*tensor.Desc, 
 	}
 	for b := int64(0); b <= last; b++ {
 		name := strings.ReplaceAll(c.Tensor, "{bid}", strconv.FormatInt(b, 10))
-		d, ok := byName[name]
+		var d *tensor.Desc
+		ok := false
+		for _, alt := range strings.Split(name, "|") { // one name per layout
+			if d, ok = byName[alt]; ok {
+				break
+			}
+		}
 		if !ok {
+			name = strings.ReplaceAll(name, "|", " or ")
 			if c.Required {
 				return fmt.Sprintf("no %s: %s needs it (%s)", name, a.Arch, c.Why)
 			}

@@ -171,7 +171,7 @@ type Stack struct {
 
 // Check says a tensor dimension must equal an expression over params.
 type Check struct {
-	Tensor string `yaml:"tensor"` // HF name, {bid} replaced by 0
+	Tensor string `yaml:"tensor"` // HF name, {bid} replaced by each block; "a|b": the first present
 	Dim    int    `yaml:"dim"`    // row-major dimension index
 	Expr   string `yaml:"expr"`
 	Why    string `yaml:"why"` // what a mismatch means, for the message
