@@ -278,3 +278,41 @@ func TestHostileVisionFamilies(t *testing.T) {
 			want: []string{"model.vision_tower.encoder.layer.1.lambda_1"}},
 	})
 }
+
+// TestHostileJoinOtherFamily: a text GGUF joined with an mmproj of another
+// family (Gemma 3's projector over Qwen2-VL's language model and the
+// reverse, InternVL's over Gemma 3's) is refused, naming both architectures,
+// and leaves no folder, where the join used to write a folder transformers
+// cannot load.
+func TestHostileJoinOtherFamily(t *testing.T) {
+	root, err := corpus.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conv := func(src, name string) (text, mm string) {
+		text, mm = filepath.Join(dir, name+".gguf"), filepath.Join(dir, "mmproj-"+name+".gguf")
+		runRecipe(t, "vlm-to-gguf.yaml", map[string]string{"model": filepath.Join(root, "testdata", src), "out": text, "mmproj": mm})
+		return text, mm
+	}
+	gt, gm := conv("vlm/gemma3", "gemma3")
+	qt, qm := conv("vlm/qwen2vl", "qwen2vl")
+	it, im := conv("vlm-b/internvl", "internvl")
+	for _, c := range []struct{ text, mm, want string }{
+		{gt, qm, `a qwen2vl_merger projector joins a language model of architecture qwen2vl, not "gemma3"`},
+		{qt, gm, `a gemma3 projector joins a language model of architecture gemma3, not "qwen2vl"`},
+		{it, gm, `a gemma3 projector joins a language model of architecture gemma3, not "qwen2"`},
+		{gt, im, `a internvl projector joins a language model of architecture qwen2 or qwen3`},
+	} {
+		out := filepath.Join(dir, "hf")
+		err := runRecipeFile(filepath.Join(root, "recipes", "vlm-gguf-to-hf.yaml"), map[string]string{
+			"model": c.text, "mmproj": c.mm, "out": out, "image_token_id": "5"})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s + %s: err = %v\nwant %q", filepath.Base(c.text), filepath.Base(c.mm), err, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s + %s: a refused join left its folder", filepath.Base(c.text), filepath.Base(c.mm))
+			os.RemoveAll(out)
+		}
+	}
+}

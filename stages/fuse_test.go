@@ -23,7 +23,9 @@ func joinInputs(t *testing.T, vocab, hidden int64) (*pipeline.Model, *pipeline.M
 	t.Cleanup(func() { c.Close() })
 	mm := &pipeline.Model{Format: "gguf", Naming: "gguf", Files: []string{path}, Meta: f.Meta, Tensors: f.Tensors, Facts: map[string]any{}}
 	embd := &tensor.Desc{Name: "model.embed_tokens.weight", DType: tensor.F32, Shape: []int64{vocab, hidden}}
-	text := &pipeline.Model{Naming: "hf", Config: map[string]any{"hidden_size": float64(hidden)}, Meta: &gguf.Meta{},
+	meta := &gguf.Meta{}
+	meta.Set("general.architecture", gguf.String("llama")) // SmolVLM's language model
+	text := &pipeline.Model{Naming: "hf", Config: map[string]any{"hidden_size": float64(hidden)}, Meta: meta,
 		Tensors: []*tensor.Desc{embd}, Facts: map[string]any{}}
 	return text, mm
 }
