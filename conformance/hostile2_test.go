@@ -316,3 +316,16 @@ func TestHostileJoinOtherFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileBitnetNaN: a NaN among a BitNet checkpoint's weights (or as a
+// packed checkpoint's weight_scale) would make the whole tensor NaN, as the
+// converter's torch arithmetic does; the run stops naming the tensor and
+// leaves no file.
+func TestHostileBitnetNaN(t *testing.T) {
+	runHostile(t, "hf-to-gguf.yaml", []hostileCase{
+		{name: "NaN weights", src: "arch/bitnet", nan: []string{"model.layers.1.self_attn.q_proj.weight"},
+			want: []string{"model.layers.1.self_attn.q_proj.weight: mean |w| is NaN"}},
+		{name: "NaN scale", src: "arch/bitnet-packed", nan: []string{"model.layers.0.mlp.up_proj.weight_scale"},
+			want: []string{"model.layers.0.mlp.up_proj.weight_scale is NaN: want a finite, nonzero scale"}},
+	})
+}

@@ -44,11 +44,13 @@ func (t *ternary) ReadRows(row, n int64, dst []byte) error {
 			return
 		}
 		scale := sum / float32(t.d.Elems())
-		if !(scale >= 1e-5) { // clamp(min=1e-5); a NaN stays NaN, as in torch
-			if !math.IsNaN(float64(scale)) {
-				scale = 1e-5
-			}
+		if math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
+			// torch would carry the NaN into every weight of the tensor
+			// (or round all to 0 for an infinite mean): refuse instead.
+			t.err = fmt.Errorf("%s: mean |w| is %v: the tensor holds NaN or infinite weights", t.d.Name, scale)
+			return
 		}
+		scale = max(scale, 1e-5) // clamp(min=1e-5)
 		inv := 1 / scale
 		t.rows = &mapped{src: t.d.Src, from: t.d.DType, to: t.to, rowLen: t.d.RowLen(), inRB: t.d.RowBytes(), outRB: t.d.RowLen() * t.to.Info().BlockBytes,
 			f: func(x float32) float32 {

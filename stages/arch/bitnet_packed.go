@@ -91,6 +91,9 @@ func (b *bitnetSource) ReadRows(row, n int64, dst []byte) error {
 		v := make([]float32, 1)
 		b.err = tensor.ToFloat32(b.s.DType, raw, v)
 		b.scale = v[0]
+		if b.err == nil && (b.scale == 0 || math.IsNaN(float64(b.scale)) || math.IsInf(float64(b.scale), 0)) {
+			b.err = fmt.Errorf("%s is %v: want a finite, nonzero scale (weights are codes / scale)", b.s.Name, b.scale)
+		}
 	})
 	if b.err != nil {
 		return fmt.Errorf("%s: %w", b.what, b.err)
