@@ -329,3 +329,16 @@ func TestHostileBitnetNaN(t *testing.T) {
 			want: []string{"model.layers.0.mlp.up_proj.weight_scale is NaN: want a finite, nonzero scale"}},
 	})
 }
+
+// TestHostileExpertsUsed: a config whose router picks more experts than the
+// model has, or none, is refused naming both keys.
+func TestHostileExpertsUsed(t *testing.T) {
+	runHostile(t, "hf-to-gguf.yaml", []hostileCase{
+		{name: "hunyuan top-k 9 of 4", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_topk": []int{9, 9}},
+			want: []string{"hunyuan-moe.expert_used_count = 9: want 1 to hunyuan-moe.expert_count = 4"}},
+		{name: "hunyuan top-k 0", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_topk": []int{0, 0}},
+			want: []string{"hunyuan-moe.expert_used_count = 0"}},
+		{name: "gpt-oss 5 of 4", src: "arch/gpt-oss", cfg: map[string]any{"num_experts_per_tok": 5, "experts_per_token": 5},
+			want: []string{"gpt-oss.expert_used_count = 5: want 1 to gpt-oss.expert_count = 4"}},
+	})
+}

@@ -40,10 +40,24 @@ func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
 			errs = append(errs, err.Error())
 		}
 	}
+	if e := a.expertCounts(m); e != "" {
+		errs = append(errs, e)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s hyperparameters: %s", a.Arch, strings.Join(errs, "; "))
 	}
 	return m, nil
+}
+
+// expertCounts refuses a router that picks none or more experts than there
+// are: llama.cpp's top-k would fail at load or read past the experts.
+func (a *Arch) expertCounts(m *gguf.Meta) string {
+	used, ok := m.Uint(a.fullKey("expert_used_count"))
+	n, ok2 := m.Uint(a.fullKey("expert_count"))
+	if !ok || !ok2 || n == 0 || (used >= 1 && used <= n) {
+		return ""
+	}
+	return fmt.Sprintf("%s = %d: want 1 to %s = %d (the experts a token is routed to)", a.fullKey("expert_used_count"), used, a.fullKey("expert_count"), n)
 }
 
 // fullKey expands a table key to the GGUF key name.
