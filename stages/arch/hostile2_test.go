@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/tensor"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
 // headerDescs reads a testdata safetensors file's header into tensors of
@@ -142,4 +144,37 @@ func FuzzTokenizerFiles(f *testing.F) {
 		_, _ = addedTokenID(dir, "<|im_end|>", false)
 		_, _ = addedTokenID(dir, "<|im_end|>", true)
 	})
+}
+
+// TestInternVLUnmapWantsScale: an InternVL mmproj whose
+// clip.vision.projector.scale_factor is 0 or missing used to join into a
+// folder without downsample_ratio (its projector's input width unchecked);
+// it is refused naming the key.
+func TestInternVLUnmapWantsScale(t *testing.T) {
+	f, c, err := gguf.Open(filepath.Join("..", "..", "testdata", "vlm-b", "internvl-ref", "mmproj-internvl-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, err := LookupVision("internvl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Unmap(f.Meta, f.Tensors); err != nil {
+		t.Fatalf("the converter's mmproj: %v", err)
+	}
+	const key = "clip.vision.projector.scale_factor"
+	for _, c := range []struct {
+		set  func(m *gguf.Meta)
+		want string
+	}{
+		{func(m *gguf.Meta) { m.Set(key, gguf.Uint32(0)) }, key + " is 0: want a positive integer"},
+		{func(m *gguf.Meta) { m.Delete(key) }, key + " is missing"},
+	} {
+		m := f.Meta.Clone()
+		c.set(m)
+		if _, err := v.Unmap(m, f.Tensors); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v, want %q", err, c.want)
+		}
+	}
 }

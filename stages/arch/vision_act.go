@@ -33,12 +33,13 @@ func visionActKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 
 // includeUnmaps give back the config entries an include wrote keys from,
 // for Vision.Unmap.
-var includeUnmaps = map[string]func(v *Vision, meta *gguf.Meta, out *VisionHF){}
+var includeUnmaps = map[string]func(v *Vision, meta *gguf.Meta, out *VisionHF) error{}
 
-func visionActUnmap(v *Vision, meta *gguf.Meta, out *VisionHF) {
+func visionActUnmap(v *Vision, meta *gguf.Meta, out *VisionHF) error {
 	for _, act := range []string{"silu", "gelu"} {
 		if b, ok := meta.Get(v.fullKey("use_" + act)); ok && b.V == true {
 			out.Vision["hidden_act"] = act
 		}
 	}
+	return nil
 }

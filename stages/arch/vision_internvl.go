@@ -45,10 +45,19 @@ func internvlScaleKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 	return nil
 }
 
-func internvlScaleUnmap(v *Vision, meta *gguf.Meta, out *VisionHF) {
-	if x, ok := meta.Get(v.fullKey("vision.projector.scale_factor")); ok {
-		if n, isInt := intOf(x.V); isInt && n > 0 {
-			out.Top["downsample_ratio"] = 1 / float64(n)
-		}
+// internvlScaleUnmap gives back downsample_ratio; an mmproj without a
+// positive scale factor is refused, as its projector's input width cannot
+// be checked nor the folder's config written.
+func internvlScaleUnmap(v *Vision, meta *gguf.Meta, out *VisionHF) error {
+	key := v.fullKey("vision.projector.scale_factor")
+	x, ok := meta.Get(key)
+	if !ok {
+		return fmt.Errorf("%s is missing: want 1 / downsample_ratio", key)
 	}
+	if n, isInt := intOf(x.V); !isInt || n <= 0 {
+		return fmt.Errorf("%s is %v: want a positive integer (1 / downsample_ratio)", key, x.V)
+	} else {
+		out.Top["downsample_ratio"] = 1 / float64(n)
+	}
+	return nil
 }

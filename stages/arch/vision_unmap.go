@@ -76,7 +76,9 @@ func (v *Vision) Unmap(meta *gguf.Meta, tensors []*tensor.Desc) (*VisionHF, erro
 			from = v.Params[k.Param].From
 		}
 		if undo := includeUnmaps[k.Include]; undo != nil {
-			undo(v, meta, out)
+			if err := undo(v, meta, out); err != nil {
+				return nil, err
+			}
 		}
 		x, ok := get(k.Key)
 		if k.Include != "" || k.Value != nil || len(from) == 0 || !ok {
