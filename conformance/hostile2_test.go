@@ -207,6 +207,10 @@ func TestHostileText(t *testing.T) {
 			want: []string{"no model.layers.1.attention.wqkv.weight"}},
 		{name: "hunyuan heads", src: "arch/hunyuan-moe", cfg: map[string]any{"num_attention_heads": 3},
 			want: []string{"model.layers.0.self_attn.q_proj.weight", "= 384"}},
+		{name: "gpt-oss vocab_size lies", src: "arch/gpt-oss", cfg: map[string]any{"vocab_size": 100},
+			want: []string{"model.embed_tokens.weight has 512 in dimension 0", "vocab_size = 100"}},
+		{name: "internlm2 vocab_size lies", src: "arch/internlm2", cfg: map[string]any{"vocab_size": 100},
+			want: []string{"model.tok_embeddings.weight has 512 in dimension 0", "vocab_size = 100"}},
 		{name: "hunyuan expert width", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_intermediate_size": []int{64, 64}},
 			want: []string{"model.layers.0.mlp.experts.0.down_proj.weight", "= 64"}},
 	})
