@@ -19,6 +19,7 @@ import (
 type hostileCase struct {
 	name, src string
 	cfg       map[string]any
+	pre       map[string]any     // preprocessor_config.json entries, as cfg
 	shape     map[string][]int64 // tensor -> new shape (bytes repeated to fit)
 	nan       []string           // tensors filled with NaN (BF16/F32)
 	drop      []string           // tensors removed
@@ -38,32 +39,8 @@ func mutateCheckpoint(t *testing.T, src, dst string, c hostileCase) {
 	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
 		t.Fatal(err)
 	}
-	if c.cfg != nil {
-		p := filepath.Join(dst, "config.json")
-		var cfg map[string]any
-		b, err := os.ReadFile(p)
-		if err == nil {
-			err = json.Unmarshal(b, &cfg)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range c.cfg {
-			o, parts := cfg, strings.Split(k, ".")
-			for _, q := range parts[:len(parts)-1] {
-				o = o[q].(map[string]any)
-			}
-			if v == nil {
-				delete(o, parts[len(parts)-1])
-			} else {
-				o[parts[len(parts)-1]] = v
-			}
-		}
-		b, _ = json.Marshal(cfg)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	editJSON(t, filepath.Join(dst, "config.json"), c.cfg)
+	editJSON(t, filepath.Join(dst, "preprocessor_config.json"), c.pre)
 	if c.shape == nil && c.nan == nil && c.drop == nil {
 		return
 	}
@@ -132,6 +109,37 @@ func mutateCheckpoint(t *testing.T, src, dst string, c hostileCase) {
 	res := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
 	res = append(append(res, hb...), blob...)
 	if err := os.WriteFile(p, res, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editJSON sets entries of a JSON object file (a dotted path; nil deletes).
+func editJSON(t *testing.T, p string, set map[string]any) {
+	t.Helper()
+	if set == nil {
+		return
+	}
+	var cfg map[string]any
+	b, err := os.ReadFile(p)
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		o, parts := cfg, strings.Split(k, ".")
+		for _, q := range parts[:len(parts)-1] {
+			o = o[q].(map[string]any)
+		}
+		if v == nil {
+			delete(o, parts[len(parts)-1])
+		} else {
+			o[parts[len(parts)-1]] = v
+		}
+	}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -211,6 +219,13 @@ func TestHostileText(t *testing.T) {
 			want: []string{"model.embed_tokens.weight has 512 in dimension 0", "vocab_size = 100"}},
 		{name: "internlm2 vocab_size lies", src: "arch/internlm2", cfg: map[string]any{"vocab_size": 100},
 			want: []string{"model.tok_embeddings.weight has 512 in dimension 0", "vocab_size = 100"}},
+		{name: "gpt-oss MXFP4 down_proj [experts, in, out]", src: "arch/gpt-oss", shape: map[string][]int64{
+			"model.layers.1.mlp.experts.down_proj_blocks": {4, 32, 4, 16},
+			"model.layers.1.mlp.experts.down_proj_scales": {4, 32, 4}},
+			want: []string{"model.layers.1.mlp.experts.down_proj.weight has 32 in dimension 1", "n_embd = 64"}},
+		{name: "gpt-oss BF16 down_proj [experts, out, in]", src: "arch/gpt-oss-bf16", shape: map[string][]int64{
+			"model.layers.1.mlp.experts.down_proj": {4, 32, 128}},
+			want: []string{"model.layers.1.mlp.experts.down_proj has 32 in dimension 1", "n_ff_exp = 64"}},
 		{name: "hunyuan expert width", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_intermediate_size": []int{64, 64}},
 			want: []string{"model.layers.0.mlp.experts.0.down_proj.weight", "= 64"}},
 	})
@@ -234,6 +249,10 @@ func TestHostileQwen2VL(t *testing.T) {
 			want: []string{"no visual.merger.mlp.2.weight"}},
 		{name: "no patch embedding", src: "vlm/qwen2vl", drop: []string{"visual.patch_embed"},
 			want: []string{"no visual.patch_embed.proj.weight"}},
+		{name: "one image_mean", src: "vlm/qwen2vl", pre: map[string]any{"image_mean": []float64{0.5}},
+			want: []string{"preprocessor_config.json image_mean has 1 entries: want 3"}},
+		{name: "image_std 0", src: "vlm/qwen2vl", pre: map[string]any{"image_std": []float64{0, 0, 0}},
+			want: []string{"preprocessor_config.json image_std[0] = 0"}},
 		{name: "negative full-attention block", src: "vlm/qwen25vl", cfg: map[string]any{"vision_config.fullatt_block_indexes": []int{-1}},
 			want: []string{"fullatt_block_indexes[0] = -1"}},
 		{name: "window_size 0", src: "vlm/qwen25vl", cfg: map[string]any{"vision_config.window_size": 0},

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strings"
 
@@ -302,11 +303,14 @@ func mmprojKeys(a *Arch, h *hparams, m *gguf.Meta, _ *uint32) error {
 		if !ok {
 			return fmt.Errorf("%s: preprocessor_config.json has no %s list", a.fullKey("vision."+k), k)
 		}
+		if len(l) != 3 { // llama.cpp's clip reads three, one per RGB channel
+			return fmt.Errorf("%s: preprocessor_config.json %s has %d entries: want 3 (R, G, B)", a.fullKey("vision."+k), k, len(l))
+		}
 		fs := make([]float32, len(l))
 		for i, x := range l {
 			f, ok := num(x)
-			if !ok {
-				return fmt.Errorf("%s: preprocessor_config.json %s[%d] = %v: want a number", a.fullKey("vision."+k), k, i, x)
+			if !ok || math.IsNaN(f) || math.IsInf(f, 0) || (k == "image_std" && f == 0) {
+				return fmt.Errorf("%s: preprocessor_config.json %s[%d] = %v: want a finite number (nonzero for a divisor)", a.fullKey("vision."+k), k, i, x)
 			}
 			fs[i] = float32(f)
 		}
