@@ -85,8 +85,11 @@ func TestGemma3ScaleFactor(t *testing.T) {
 	for _, c := range []struct {
 		img, patch, seq float64
 		want            any
-	}{{896, 14, 256, nil}, {56, 14, 4, int64(2)}, {56, 14, 1, nil}, {28, 14, 256, nil}, {224, 14, 16, nil}, {224, 14, 4, int64(8)}} {
+	}{{896, 14, 256, nil}, {56, 14, 4, int64(2)}, {56, 14, 1, nil}, {28, 14, 0, nil}, {224, 14, 16, nil}, {224, 14, 4, int64(8)}} {
 		v := map[string]any{"image_size": c.img, "patch_size": c.patch, "preprocessor.image_seq_length": c.seq}
+		if c.seq == 0 { // absent: the converter's default 256, more tokens than 28 px have patches
+			delete(v, "preprocessor.image_seq_length")
+		}
 		if err := gemma3Config(v); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,8 @@ func init() {
 // (image_size // patch_size) // int(sqrt(image_seq_length)).
 func gemma3Config(vcfg map[string]any) error {
 	seq := int64(256)
-	if x, ok := vcfg["preprocessor.image_seq_length"]; ok {
+	x, given := vcfg["preprocessor.image_seq_length"]
+	if given {
 		n, isInt := intOf(x)
 		if !isInt || n < 0 {
 			return fmt.Errorf("preprocessor_config.json image_seq_length = %v: want a whole number", x)
@@ -31,7 +32,18 @@ func gemma3Config(vcfg map[string]any) error {
 		return fmt.Errorf("config.json vision_config image_size %v, patch_size %v and preprocessor image_seq_length %d: want positive whole numbers",
 			vcfg["image_size"], vcfg["patch_size"], seq)
 	}
-	if f := (img / patch) / perSide; f > 0 && f != 4 {
+	if given && perSide*perSide != seq {
+		return fmt.Errorf("preprocessor_config.json image_seq_length = %d: want a square (llama.cpp pools the patches to a square of tokens)", seq)
+	}
+	// More tokens than patches gives a factor of 0, which the converter
+	// leaves unwritten (llama.cpp then pools by 4): refused when the
+	// preprocessor says so, kept as the converter's for its default 256.
+	f := (img / patch) / perSide
+	if given && f <= 0 {
+		return fmt.Errorf("preprocessor_config.json image_seq_length = %d: more tokens than the %d x %d patches of vision_config image_size %d, patch_size %d",
+			seq, img/patch, img/patch, img, patch)
+	}
+	if f > 0 && f != 4 {
 		vcfg["proj_scale_factor"] = f
 	}
 	return nil
