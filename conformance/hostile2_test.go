@@ -369,3 +369,17 @@ func TestHostileExpertsUsed(t *testing.T) {
 			want: []string{"gpt-oss.expert_used_count = 5: want 1 to gpt-oss.expert_count = 4"}},
 	})
 }
+
+// TestHostileKVHeads: key/value heads that do not divide the query heads,
+// with tensors shaped to match the lie, are refused naming both counts.
+func TestHostileKVHeads(t *testing.T) {
+	kv := map[string][]int64{}
+	for _, n := range []string{"model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.v_proj.weight",
+		"model.layers.1.self_attn.k_proj.weight", "model.layers.1.self_attn.v_proj.weight"} {
+		kv[n] = []int64{48, 64}
+	}
+	runHostile(t, "hf-to-gguf.yaml", []hostileCase{
+		{name: "bitnet 3 kv heads for 4", src: "arch/bitnet", cfg: map[string]any{"num_key_value_heads": 3}, shape: kv,
+			want: []string{"bitnet.attention.head_count_kv = 3 does not divide bitnet.attention.head_count = 4"}},
+	})
+}

@@ -43,10 +43,25 @@ func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
 	if e := a.expertCounts(m); e != "" {
 		errs = append(errs, e)
 	}
+	if e := a.kvHeads(m); e != "" {
+		errs = append(errs, e)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s hyperparameters: %s", a.Arch, strings.Join(errs, "; "))
 	}
 	return m, nil
+}
+
+// kvHeads refuses key/value heads that do not divide the query heads: each
+// KV head serves head_count / head_count_kv query heads, in llama.cpp as in
+// transformers' repeat_kv. Per-layer counts (arrays) are not checked.
+func (a *Arch) kvHeads(m *gguf.Meta) string {
+	kv, ok := m.Uint(a.fullKey("attention.head_count_kv"))
+	n, ok2 := m.Uint(a.fullKey("attention.head_count"))
+	if !ok || !ok2 || kv == 0 || n%kv == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s = %d does not divide %s = %d (query heads share key/value heads evenly)", a.fullKey("attention.head_count_kv"), kv, a.fullKey("attention.head_count"), n)
 }
 
 // expertCounts refuses a router that picks none or more experts than there
