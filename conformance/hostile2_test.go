@@ -20,6 +20,7 @@ type hostileCase struct {
 	name, src string
 	cfg       map[string]any
 	pre       map[string]any     // preprocessor_config.json entries, as cfg
+	tok       map[string]any     // tokenizer_config.json entries, as cfg
 	shape     map[string][]int64 // tensor -> new shape (bytes repeated to fit)
 	nan       []string           // tensors filled with NaN (BF16/F32)
 	drop      []string           // tensors removed
@@ -41,6 +42,7 @@ func mutateCheckpoint(t *testing.T, src, dst string, c hostileCase) {
 	}
 	editJSON(t, filepath.Join(dst, "config.json"), c.cfg)
 	editJSON(t, filepath.Join(dst, "preprocessor_config.json"), c.pre)
+	editJSON(t, filepath.Join(dst, "tokenizer_config.json"), c.tok)
 	if c.shape == nil && c.nan == nil && c.drop == nil {
 		return
 	}
@@ -226,6 +228,9 @@ func TestHostileText(t *testing.T) {
 		{name: "gpt-oss BF16 down_proj [experts, out, in]", src: "arch/gpt-oss-bf16", shape: map[string][]int64{
 			"model.layers.1.mlp.experts.down_proj": {4, 32, 128}},
 			want: []string{"model.layers.1.mlp.experts.down_proj has 32 in dimension 1", "n_ff_exp = 64"}},
+		{name: "internlm2 chat EOS past the vocabulary", src: "arch/internlm2", tok: map[string]any{
+			"added_tokens_decoder": map[string]any{"99999": map[string]any{"content": "<|im_end|>", "special": true}}},
+			want: []string{"tokenizer.ggml.eos_token_id", "<|im_end|> has id 99999, outside config.json's vocab_size 512"}},
 		{name: "hunyuan expert width", src: "arch/hunyuan-moe", cfg: map[string]any{"moe_intermediate_size": []int{64, 64}},
 			want: []string{"model.layers.0.mlp.experts.0.down_proj.weight", "= 64"}},
 	})

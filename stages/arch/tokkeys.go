@@ -71,7 +71,17 @@ func (h *hparams) tokenizerValue(k Key) (any, error) {
 	if k.SPM != "" {
 		return spmAddDummyPrefix(filepath.Join(h.dir, "tokenizer.model"))
 	}
-	return addedTokenID(h.dir, k.AddedToken, k.AddedTokenSpecial)
+	id, err := addedTokenID(h.dir, k.AddedToken, k.AddedTokenSpecial)
+	if err != nil {
+		return nil, err
+	}
+	// An id past the vocabulary (the converter drops it with a warning)
+	// would name no token: refuse it.
+	n, isInt := intOf(id)
+	if vs, ok := intOf(h.cfg["vocab_size"]); ok && isInt && n >= vs {
+		return nil, fmt.Errorf("tokenizer_config.json: %s has id %d, outside config.json's vocab_size %d", k.AddedToken, n, vs)
+	}
+	return id, nil
 }
 
 // maxTokFile bounds the tokenizer files read here (real ones are MiBs).
