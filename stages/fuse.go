@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mlmf-run/mlmf-run/pipeline"
@@ -345,10 +346,10 @@ func (s *fuseStage) joinConfig(v *arch.Vision, text *pipeline.Model, vh *arch.Vi
 func checkedShapes(v *arch.Vision, ts []*tensor.Desc) string {
 	var out []string
 	for _, c := range v.Checks {
-		name := strings.ReplaceAll(c.Tensor, "{bid}", "0")
+		names := strings.Split(strings.ReplaceAll(c.Tensor, "{bid}", "0"), "|") // one name per layout
 		for _, t := range ts {
-			if t.Name == name && !contains(out, fmt.Sprintf("%s %v", name, t.Shape)) {
-				out = append(out, fmt.Sprintf("%s %v", name, t.Shape))
+			if slices.Contains(names, t.Name) && !contains(out, fmt.Sprintf("%s %v", t.Name, t.Shape)) {
+				out = append(out, fmt.Sprintf("%s %v", t.Name, t.Shape))
 			}
 		}
 	}
