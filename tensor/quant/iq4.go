@@ -53,7 +53,7 @@ var iq4Upper = func() (t [int(113) - int(-127)]uint8) {
 // iq4Group is quantize_row_iq4_nl_impl's search for one group of 32 (ntry
 // 7): the scale of the signed maximum, refined by least squares, then 15
 // trial inverse scales around it. It returns the group's scale and leaves its
-// codes for that scale in L.
+// codes for that scale in L. iq4Eight runs eight at once.
 func iq4Group(x, weight []float32, L []uint8) float32 {
 	var amax, max float32
 	for _, v := range x {
@@ -122,18 +122,34 @@ func meanSquare2(x []float32) float32 {
 // element j+16 in its high nibble).
 func quantRowIQ4NL(x, w []float32, b []byte) {
 	var L [qk]uint8
-	var weight [qk]float32
-	for ib := 0; ib < len(x)/qk; ib++ {
-		xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
-		iq4Weights(xb, weightsAt(w, qk*ib, qk), weight[:], meanSquare2(xb))
-		d := iq4Group(xb, weight[:], L[:])
-		le.PutUint16(y, fp16(d))
-		id := inverse(d)
-		for j, v := range xb {
-			L[j] = bestIndexInt8(&kvaluesIQ4NL, float32(id*v))
+	var weight [qkK]float32
+	var d [8]float32
+	nb := len(x) / qk
+	for ib0 := 0; ib0 < nb; ib0 += 8 {
+		n := min(8, nb-ib0) // blocks searched together: eight lanes of iq4Eight
+		for k := range n {
+			ib := ib0 + k
+			xb := x[qk*ib : qk*ib+qk]
+			iq4Weights(xb, weightsAt(w, qk*ib, qk), weight[qk*k:qk*k+qk], meanSquare2(xb))
 		}
-		for j := 0; j < 16; j++ {
-			y[2+j] = L[j] | L[16+j]<<4
+		if n == 8 {
+			iq4Eight((*[qkK]float32)(x[qk*ib0:]), &weight, &d)
+		} else {
+			for k := range n {
+				d[k] = iq4Group(x[qk*(ib0+k):qk*(ib0+k)+qk], weight[qk*k:qk*k+qk], L[:])
+			}
+		}
+		for k := range n {
+			ib := ib0 + k
+			xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
+			le.PutUint16(y, fp16(d[k]))
+			id := inverse(d[k])
+			for j, v := range xb {
+				L[j] = bestIndexInt8(&kvaluesIQ4NL, float32(id*v))
+			}
+			for j := 0; j < 16; j++ {
+				y[2+j] = L[j] | L[16+j]<<4
+			}
 		}
 	}
 }
@@ -142,17 +158,17 @@ func quantRowIQ4NL(x, w []float32, b []byte) {
 // scale), scales_l[4] (its low nibbles), qs[128] (nibbles as in IQ4_NL, per
 // group of 32).
 func quantRowIQ4XS(x, w []float32, b []byte) {
-	var L [qk]uint8
-	var weight [qk]float32
+	var weight [qkK]float32
 	var scales [8]float32
 	for ibl := 0; ibl < len(x)/qkK; ibl++ {
 		xs, y := x[qkK*ibl:qkK*ibl+qkK], b[136*ibl:136*ibl+136]
 		sigma2 := meanSquare2(xs)
+		for ib := range scales {
+			iq4Weights(xs[32*ib:32*ib+32], weightsAt(w, qkK*ibl+32*ib, 32), weight[32*ib:32*ib+32], sigma2)
+		}
+		iq4Eight((*[qkK]float32)(xs), &weight, &scales)
 		var maxScale, amaxScale float32
 		for ib := range scales {
-			xb := xs[32*ib : 32*ib+32]
-			iq4Weights(xb, weightsAt(w, qkK*ibl+32*ib, 32), weight[:], sigma2)
-			scales[ib] = iq4Group(xb, weight[:], L[:])
 			if a := abs32(scales[ib]); a > amaxScale {
 				amaxScale, maxScale = a, scales[ib]
 			}

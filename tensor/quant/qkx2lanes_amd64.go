@@ -43,3 +43,8 @@ func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) 
 	q45RequantAVX2(x, dl, ml, L, nmax)
 	return true
 }
+
+//go:noescape
+func iq4StepsAVX2(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32)
+
+func iq4Steps(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32) { iq4StepsAVX2(s, x, w, max) }

@@ -17,3 +17,7 @@ func q6Steps(s *q6Lanes, x *[128]float32) {
 func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) bool { return false }
 
 func q6Requant(x *[qkK]float32, dl *[16]float32, L *[qkK]int8) bool { return false }
+
+func iq4Steps(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32) {
+	panic("quant: no eight-lane IQ4 search on this platform")
+}

@@ -1,0 +1,70 @@
+package quant
+
+// IQ4_NL and IQ4_XS search 15 trial scales per 32-weight group (iq4Group),
+// each trial a chain of dependent float32 sums in ggml's order. iq4Eight
+// runs eight groups at once, one per lane of an AVX2 register
+// (iq4lanes_amd64.s), every lane doing exactly iq4Group's float32
+// operations in its order, unfused, with bestIndexInt8's choice made from a
+// table of bracketing codebook values (iq4Pairs) and an improving trial
+// taken by a per-lane select. Built with -tags purego, or without AVX2,
+// every group takes iq4Group.
+
+// iq4Lanes is eight groups' state, element j of group g at [j][g]; the
+// assembly knows its layout.
+//
+//lint:ignore U1000 the assembly reads and writes every field
+type iq4Lanes struct {
+	x, w [32][8]float32
+	d    [8]float32
+}
+
+// iq4Pairs[k+127], for the integer k = floor(x) of a scaled weight x
+// clamped to [val[0], val[15]], holds the codebook values bracketing x as
+// two int16: the lower in the low half, the upper in the high half
+// (bestIndexInt8's pair); x = val[15] gets the pair (val[15], val[15]), so
+// the upper wins as ggml's bisection ends at 15.
+var iq4Pairs = func() (t [int(113) - int(-127) + 1]uint32) {
+	for k := range t {
+		lo, hi := kvaluesIQ4NL[15], kvaluesIQ4NL[15]
+		if k < len(iq4Upper) {
+			mu := iq4Upper[k]
+			lo, hi = kvaluesIQ4NL[mu-1], kvaluesIQ4NL[mu]
+		}
+		t[k] = uint32(uint16(int16(lo))) | uint32(uint16(int16(hi)))<<16
+	}
+	return t
+}()
+
+// iq4Eight is iq4Group for the eight groups x[32g:32g+32] with weights
+// w[32g:32g+32]: their scales into d. Codes are not returned: the callers
+// quantize again with the stored scale.
+func iq4Eight(x, w *[qkK]float32, d *[8]float32) {
+	if !haveLanes {
+		var L [32]uint8
+		for g := range 8 {
+			d[g] = iq4Group(x[32*g:32*g+32], w[32*g:32*g+32], L[:])
+		}
+		return
+	}
+	var max [8]float32
+	var flat [8]bool
+	var s iq4Lanes // the assembly moves the groups into its lanes
+	for g := range 8 {
+		var amax float32
+		for _, v := range x[32*g : 32*g+32] {
+			if a := abs32(v); a > amax {
+				amax, max[g] = a, v
+			}
+		}
+		if amax < groupMaxEps {
+			flat[g], max[g] = true, 1 // any finite scale: the group's d is 0
+		}
+	}
+	iq4Steps(&s, x, w, &max)
+	for g := range 8 {
+		d[g] = s.d[g]
+		if flat[g] {
+			d[g] = 0
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestIQ4EightMatchesGroup checks the eight-lane IQ4 search against
+// iq4Group bit for bit (every scale) on groups from qkx2Dists, mixed every
+// third super-block, with the weights of a run without an imatrix (x²) and
+// with one (random positive importances, zeros and huge ones among them).
+func TestIQ4EightMatchesGroup(t *testing.T) {
+	if !haveLanes {
+		t.Skip("no eight-lane search on this machine (AVX2) or build (purego): iq4Group runs alone")
+	}
+	n := 20_000 // super-blocks per distribution and weighting: 160k groups each
+	if testing.Short() || raceEnabled {
+		n = 1_000
+	}
+	for di, d := range qkx2Dists {
+		for _, imatrix := range []bool{false, true} {
+			name := d.name + "/x2"
+			if imatrix {
+				name = d.name + "/imatrix"
+			}
+			t.Run(name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(di), 4))
+				var x, w, qw [qkK]float32
+				var got [8]float32
+				var L [32]uint8
+				fails := 0
+				for k := range n {
+					for g := range 8 {
+						gen := d.gen
+						if k%3 == 0 {
+							gen = qkx2Dists[r.IntN(len(qkx2Dists))].gen
+						}
+						gen(r, x[32*g:32*g+32])
+					}
+					if imatrix {
+						for i := range qw {
+							switch r.IntN(50) {
+							case 0:
+								qw[i] = 0
+							case 1:
+								qw[i] = float32(r.ExpFloat64() * 1e30)
+							default:
+								qw[i] = float32(r.ExpFloat64())
+							}
+						}
+						sigma2 := meanSquare2(x[:])
+						for g := range 8 {
+							iq4Weights(x[32*g:32*g+32], qw[32*g:32*g+32], w[32*g:32*g+32], sigma2)
+						}
+					} else {
+						for g := range 8 {
+							iq4Weights(x[32*g:32*g+32], nil, w[32*g:32*g+32], 0)
+						}
+					}
+					iq4Eight(&x, &w, &got)
+					for g := range 8 {
+						want := iq4Group(x[32*g:32*g+32], w[32*g:32*g+32], L[:])
+						if math.Float32bits(got[g]) != math.Float32bits(want) {
+							t.Errorf("x=%v w=%v: got scale %v, want %v", x[32*g:32*g+32], w[32*g:32*g+32], got[g], want)
+							if fails++; fails == 5 {
+								t.FailNow()
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
