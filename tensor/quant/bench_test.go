@@ -2,7 +2,6 @@ package quant_test
 
 import (
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 
@@ -137,7 +136,7 @@ func BenchmarkQuantizeRowsSmall(b *testing.B) {
 		tensor.IQ4_NL, tensor.IQ4_XS, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S,
 		tensor.IQ1_S, tensor.IQ1_M} {
 		modes := []string{"imatrix", "ref"}
-		if strings.HasPrefix(typ.String(), "IQ") { // the mixes give them an imatrix
+		if quant.NeedsImportance(typ) {
 			modes = modes[:1]
 		}
 		for _, mode := range modes {
