@@ -10,6 +10,12 @@
 #                so step 1 is ours: its time is mlmf-run's, not Python's)
 #   quantize     llama-quantize BF16 GGUF -> TYPE next to mlmf-run doing the
 #                same from the same BF16 GGUF (load gguf -> quantize -> export)
+# A type spelled TYPE+imatrix (Q4_K_M+imatrix, IQ4_XS+imatrix) is quantized
+# with the importance matrix IMATRIX on both sides (convert --imatrix, the
+# quantize stage's imatrix:, the harness's fifth argument as llama-quantize
+# --imatrix passes it). MODEL=DIR takes an existing Hugging Face checkpoint
+# (BF16 or F32) instead of the generated one, e.g. the corpus' tiny models
+# for a check of the script itself.
 # Every command runs REPEAT times; best and median are printed. Outputs are
 # compared tensor by tensor (name, type, shape, sha256 of the data).
 # llama-quantize is llama_model_quantize from the npm-prebuilt libllama
@@ -18,6 +24,9 @@
 #   scripts/bench-quant.sh                   # TYPES="Q4_K_M Q8_0" REPEAT=3 THREADS=2
 #   KERNELS=0 scripts/bench-quant.sh         # skip the one-thread quantizer comparison
 #   LOAD_MAX=1.5 scripts/bench-quant.sh      # before each run, wait (up to 10 min) for load < 1.5
+#   IMATRIX=imatrix.gguf TYPES="Q4_K_M+imatrix IQ4_XS+imatrix" scripts/bench-quant.sh
+#   MODEL=../shared/testdata/corpus/tiny-llama-spm IMATRIX=testdata/imatrix/tiny-llama-spm.imatrix.gguf \
+#     TYPES="Q4_K_M+imatrix IQ4_XS" REPEAT=1 KERNELS=0 scripts/bench-quant.sh   # a check of the script
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,6 +35,16 @@ TYPES=${TYPES:-"Q4_K_M Q8_0"}
 REPEAT=${REPEAT:-3}
 THREADS=${THREADS:-2}
 LOAD_MAX=${LOAD_MAX:-}
+IMATRIX=${IMATRIX:-}
+MODEL=${MODEL:-}
+for ty in $TYPES; do
+	case $ty in *+imatrix)
+		[ -n "$IMATRIX" ] || { echo "bench-quant.sh: type $ty needs IMATRIX=path" >&2; exit 2; }
+		;;
+	esac
+done
+if [ -n "$IMATRIX" ]; then IMATRIX=$(realpath "$IMATRIX"); fi
+if [ -n "$MODEL" ]; then MODEL=$(realpath "$MODEL"); fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-quant.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
@@ -48,12 +67,18 @@ stages:
   - {id: q, kind: quantize, inputs: [src], with: {type: "${type}"}}
   - {id: gguf, kind: export, inputs: [q], with: {format: gguf, path: "${out}"}}
 EOF
+sed 's/with: {type: "${type}"}/with: {type: "${type}", imatrix: "${imatrix}"}/; s/type: Q4_K_M}/type: Q4_K_M, imatrix: null}/' \
+	"$tmp/gguf-quant.yaml" >"$tmp/gguf-quant-imatrix.yaml"
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2 " GiB RAM"}'), $(go version | cut -d' ' -f3-)"
-go run ./testdata/gen -preset 1b -out "$tmp/llama-1b"
-model=$tmp/llama-1b
-input=$(stat -c %s "$model/model.safetensors")
-echo "input: $model/model.safetensors, $input bytes (BF16, safetensors header included)"
+if [ -n "$MODEL" ]; then
+	model=$MODEL
+else
+	go run ./testdata/gen -preset 1b -out "$tmp/llama-1b"
+	model=$tmp/llama-1b
+fi
+input=$(cat "$model"/*.safetensors | wc -c)
+echo "input: $model/*.safetensors, $input bytes (safetensors headers included)"
 df -h "$tmp" | tail -1
 
 # quiet waits until the 1-minute load average is under LOAD_MAX (if set),
@@ -71,7 +96,7 @@ quiet() {
 measure() {
 	local name=$1 walls=() i
 	shift
-	cat "$model/model.safetensors" >/dev/null # same warm cache for every command
+	cat "$model"/*.safetensors >/dev/null # same warm cache for every command
 	for i in $(seq "$REPEAT"); do
 		quiet
 		local load
@@ -107,11 +132,17 @@ for t in sorted(json.load(sys.stdin)["tensors"], key=lambda t: t["name"]):
 
 measure "mlmf-HF-to-BF16" "$mlmf" convert "$model" -o "$tmp/bf16.gguf" --type BF16 -j "$THREADS" -q
 for ty in $TYPES; do
-	measure "mlmf-HF-to-$ty" "$mlmf" convert "$model" -o "$tmp/mlmf-hf-$ty.gguf" --type "$ty" -j "$THREADS" -q
-	measure "llama-quantize-BF16-to-$ty" "$tmp/llama_quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$ty" "$THREADS"
-	measure "mlmf-BF16-to-$ty" "$mlmf" "$tmp/gguf-quant.yaml" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-$ty.gguf" --set type="$ty" -j "$THREADS" -q
+	# qt: the quantization type; im, imconv, imset: the imatrix arguments
+	# of the harness, convert and the recipe (none without +imatrix).
+	qt=${ty%+imatrix} recipe=$tmp/gguf-quant.yaml im=() imconv=() imset=()
+	if [ "$qt" != "$ty" ]; then
+		recipe=$tmp/gguf-quant-imatrix.yaml im=("$IMATRIX") imconv=(--imatrix "$IMATRIX") imset=(--set imatrix="$IMATRIX")
+	fi
+	measure "mlmf-HF-to-$ty" "$mlmf" convert "$model" -o "$tmp/mlmf-hf-$ty.gguf" --type "$qt" "${imconv[@]}" -j "$THREADS" -q
+	measure "llama-quantize-BF16-to-$ty" "$tmp/llama_quantize" "$tmp/bf16.gguf" "$tmp/llama-$ty.gguf" "$qt" "$THREADS" "${im[@]}"
+	measure "mlmf-BF16-to-$ty" "$mlmf" "$recipe" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-$ty.gguf" --set type="$qt" "${imset[@]}" -j "$THREADS" -q
 	# llama-quantize hashes nothing; this is mlmf-run without its manifest's sha256s.
-	measure "mlmf-BF16-to-$ty-no-manifest" "$mlmf" "$tmp/gguf-quant.yaml" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-nm-$ty.gguf" --set type="$ty" -j "$THREADS" -q --no-manifest
+	measure "mlmf-BF16-to-$ty-no-manifest" "$mlmf" "$recipe" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-nm-$ty.gguf" --set type="$qt" "${imset[@]}" -j "$THREADS" -q --no-manifest
 	twostep "$ty"
 	tensors "$tmp/llama-$ty.gguf" >"$tmp/llama-$ty.txt"
 	for m in hf gguf; do
