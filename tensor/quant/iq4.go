@@ -143,13 +143,7 @@ func quantRowIQ4NL(x, w []float32, b []byte) {
 			ib := ib0 + k
 			xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
 			le.PutUint16(y, fp16(d[k]))
-			id := inverse(d[k])
-			for j, v := range xb {
-				L[j] = bestIndexInt8(&kvaluesIQ4NL, float32(id*v))
-			}
-			for j := 0; j < 16; j++ {
-				y[2+j] = L[j] | L[16+j]<<4
-			}
+			iq4Pack((*[qk]float32)(xb), inverse(d[k]), (*[16]byte)(y[2:]))
 		}
 	}
 }
@@ -181,11 +175,7 @@ func quantRowIQ4XS(x, w []float32, b []byte) {
 		for ib, s := range scales {
 			l := clamp(nearestInt(float32(id*s)), -32, 31)
 			idl := inverse(float32(d * float32(l)))
-			xb, q := xs[32*ib:32*ib+32], y[8+16*ib:8+16*ib+16]
-			for j := 0; j < 16; j++ {
-				q[j] = bestIndexInt8(&kvaluesIQ4NL, float32(idl*xb[j])) |
-					bestIndexInt8(&kvaluesIQ4NL, float32(idl*xb[16+j]))<<4
-			}
+			iq4Pack((*[32]float32)(xs[32*ib:]), idl, (*[16]byte)(y[8+16*ib:]))
 			l += 32
 			y[4+ib/2] |= uint8(l&0xf) << (4 * (ib % 2))
 			sh |= uint16(l>>4) << (2 * ib)

@@ -35,6 +35,30 @@ var iq4Pairs = func() (t [int(113) - int(-127) + 1]uint32) {
 	return t
 }()
 
+// iq4Mu[k+127] is iq4Upper[k+127] for val[0] <= k < val[15], 15 for k =
+// val[15]: the code whose value is the upper of iq4Pairs' pair.
+var iq4Mu = func() (t [len(iq4Pairs)]int32) {
+	for k := range t {
+		t[k] = 15
+		if k < len(iq4Upper) {
+			t[k] = int32(iq4Upper[k])
+		}
+	}
+	return t
+}()
+
+// iq4Pack writes the codes of x·id (bestIndexInt8) into q, element j in
+// the low nibble of q[j] and element j+16 in its high nibble.
+func iq4Pack(x *[32]float32, id float32, q *[16]byte) {
+	if haveLanes {
+		iq4PackCodes(x, id, q)
+		return
+	}
+	for j := range 16 {
+		q[j] = bestIndexInt8(&kvaluesIQ4NL, float32(id*x[j])) | bestIndexInt8(&kvaluesIQ4NL, float32(id*x[16+j]))<<4
+	}
+}
+
 // iq4Eight is iq4Group for the eight groups x[32g:32g+32] with weights
 // w[32g:32g+32]: their scales into d. Codes are not returned: the callers
 // quantize again with the stored scale.

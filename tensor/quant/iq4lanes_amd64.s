@@ -161,3 +161,48 @@ done:
 	VMOVUPS Y13, D_(DI)
 	VZEROUPPER
 	RET
+
+// CODES8 puts the codes of the eight weights at OFF(SI), times the inverse
+// scale Y12, into Y(DST) as int32: bestIndexInt8 as in the search, the
+// upper code iq4Mu[floor(x)] less one where the lower value is nearer.
+// Clobbers Y2-Y9.
+#define CODES8(OFF, DST) \
+	VMULPS OFF(SI), Y12, Y3; \
+	VMINPS iq4hi<>(SB), Y3, Y3; \
+	VMAXPS iq4lo<>(SB), Y3, Y3; \
+	VROUNDPS $1, Y3, Y4; \
+	VCVTTPS2DQ Y4, Y4; \
+	VPCMPEQD Y5, Y5, Y5; \
+	VPGATHERDD Y5, (R8)(Y4*4), Y6; \
+	VPCMPEQD Y5, Y5, Y5; \
+	VPGATHERDD Y5, (R9)(Y4*4), DST; \
+	VPSLLD $16, Y6, Y7; VPSRAD $16, Y7, Y7; VPSRAD $16, Y6, Y6; \
+	VCVTDQ2PS Y7, Y7; VCVTDQ2PS Y6, Y6; \
+	VSUBPS Y7, Y3, Y8; VSUBPS Y3, Y6, Y9; \
+	VCMPPS $1, Y9, Y8, Y8; \
+	VPADDD Y8, DST, DST
+
+// func iq4PackAVX2(x *[32]float32, id float32, q *[16]byte)
+// The codes of x·id, element j in the low nibble of q[j] and element j+16
+// in its high nibble.
+TEXT ·iq4PackAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	VBROADCASTSS id+8(FP), Y12
+	MOVQ q+16(FP), DI
+	LEAQ ·iq4Pairs+508(SB), R8
+	LEAQ ·iq4Mu+508(SB), R9
+	CODES8(0, Y10)
+	CODES8(32, Y11)
+	CODES8(64, Y13)
+	CODES8(96, Y14)
+	VPSLLD $4, Y13, Y13
+	VPOR Y13, Y10, Y10 // bytes 0-7
+	VPSLLD $4, Y14, Y14
+	VPOR Y14, Y11, Y11 // bytes 8-15
+	VPACKUSDW Y11, Y10, Y10
+	VPERMQ $0xd8, Y10, Y10
+	VEXTRACTI128 $1, Y10, X11
+	VPACKUSWB X11, X10, X10
+	VMOVDQU X10, (DI)
+	VZEROUPPER
+	RET

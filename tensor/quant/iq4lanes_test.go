@@ -73,3 +73,47 @@ func TestIQ4EightMatchesGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestIQ4PackMatchesBestIndex checks the AVX2 codes against bestIndexInt8
+// for every element, on groups from qkx2Dists times inverse scales from
+// their own maxima (as the quantizers use them) and from anywhere, ties,
+// infinities and NaNs among them.
+func TestIQ4PackMatchesBestIndex(t *testing.T) {
+	if !haveLanes {
+		t.Skip("no AVX2 here: bestIndexInt8 runs alone")
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	var x [32]float32
+	var got [16]byte
+	n := 200_000
+	if testing.Short() || raceEnabled {
+		n = 10_000
+	}
+	for k := range n {
+		qkx2Dists[k%len(qkx2Dists)].gen(r, x[:])
+		var id float32
+		switch k % 4 {
+		case 0:
+			id = float32(r.NormFloat64() * 1000)
+		case 1: // codebook values and midpoints exactly
+			id = 1
+			for j := range x {
+				a, b := kvaluesIQ4NL[r.IntN(16)], kvaluesIQ4NL[r.IntN(16)]
+				x[j] = (float32(a) + float32(b)) / 2
+			}
+		default:
+			var amax float32
+			for _, v := range x {
+				amax = max(amax, abs32(v))
+			}
+			id = float32(r.IntN(15)+120) / amax
+		}
+		iq4Pack(&x, id, &got)
+		for j := range 16 {
+			want := bestIndexInt8(&kvaluesIQ4NL, float32(id*x[j])) | bestIndexInt8(&kvaluesIQ4NL, float32(id*x[16+j]))<<4
+			if got[j] != want {
+				t.Fatalf("x=%v id=%v: byte %d is %#x, want %#x", x, id, j, got[j], want)
+			}
+		}
+	}
+}

@@ -21,3 +21,7 @@ func q6Requant(x *[qkK]float32, dl *[16]float32, L *[qkK]int8) bool { return fal
 func iq4Steps(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32) {
 	panic("quant: no eight-lane IQ4 search on this platform")
 }
+
+func iq4PackCodes(x *[32]float32, id float32, q *[16]byte) {
+	panic("quant: no AVX2 IQ4 codes on this platform")
+}
