@@ -122,28 +122,29 @@ func meanSquare2(x []float32) float32 {
 // element j+16 in its high nibble).
 func quantRowIQ4NL(x, w []float32, b []byte) {
 	var L [qk]uint8
-	var weight [qkK]float32
-	var d [8]float32
+	var weight [qk]float32
+	var sigma2, d [8]float32
 	nb := len(x) / qk
 	for ib0 := 0; ib0 < nb; ib0 += 8 {
 		n := min(8, nb-ib0) // blocks searched together: eight lanes of iq4Eight
 		for k := range n {
-			ib := ib0 + k
-			xb := x[qk*ib : qk*ib+qk]
-			iq4Weights(xb, weightsAt(w, qk*ib, qk), weight[qk*k:qk*k+qk], meanSquare2(xb))
+			sigma2[k] = meanSquare2(x[qk*(ib0+k) : qk*(ib0+k)+qk])
 		}
 		if n == 8 {
-			iq4Eight((*[qkK]float32)(x[qk*ib0:]), &weight, &d)
+			iq4Eight((*[qkK]float32)(x[qk*ib0:]), weightsAt(w, qk*ib0, qkK), &sigma2, &d)
 		} else {
 			for k := range n {
-				d[k] = iq4Group(x[qk*(ib0+k):qk*(ib0+k)+qk], weight[qk*k:qk*k+qk], L[:])
+				ib := ib0 + k
+				xb := x[qk*ib : qk*ib+qk]
+				iq4Weights(xb, weightsAt(w, qk*ib, qk), weight[:], sigma2[k])
+				d[k] = iq4Group(xb, weight[:], L[:])
 			}
 		}
 		for k := range n {
 			ib := ib0 + k
-			xb, y := x[qk*ib:qk*ib+qk], b[18*ib:18*ib+18]
+			y := b[18*ib : 18*ib+18]
 			le.PutUint16(y, fp16(d[k]))
-			iq4Pack((*[qk]float32)(xb), inverse(d[k]), (*[16]byte)(y[2:]))
+			iq4Pack((*[qk]float32)(x[qk*ib:]), inverse(d[k]), (*[16]byte)(y[2:]))
 		}
 	}
 }
@@ -152,15 +153,14 @@ func quantRowIQ4NL(x, w []float32, b []byte) {
 // scale), scales_l[4] (its low nibbles), qs[128] (nibbles as in IQ4_NL, per
 // group of 32).
 func quantRowIQ4XS(x, w []float32, b []byte) {
-	var weight [qkK]float32
-	var scales [8]float32
+	var scales, sigma2 [8]float32
 	for ibl := 0; ibl < len(x)/qkK; ibl++ {
 		xs, y := x[qkK*ibl:qkK*ibl+qkK], b[136*ibl:136*ibl+136]
-		sigma2 := meanSquare2(xs)
-		for ib := range scales {
-			iq4Weights(xs[32*ib:32*ib+32], weightsAt(w, qkK*ibl+32*ib, 32), weight[32*ib:32*ib+32], sigma2)
+		s2 := meanSquare2(xs)
+		for ib := range sigma2 {
+			sigma2[ib] = s2
 		}
-		iq4Eight((*[qkK]float32)(xs), &weight, &scales)
+		iq4Eight((*[qkK]float32)(xs), weightsAt(w, qkK*ibl, qkK), &sigma2, &scales)
 		var maxScale, amaxScale float32
 		for ib := range scales {
 			if a := abs32(scales[ib]); a > amaxScale {

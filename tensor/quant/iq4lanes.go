@@ -59,36 +59,26 @@ func iq4Pack(x *[32]float32, id float32, q *[16]byte) {
 	}
 }
 
-// iq4Eight is iq4Group for the eight groups x[32g:32g+32] with weights
-// w[32g:32g+32]: their scales into d. Codes are not returned: the callers
-// quantize again with the stored scale.
-func iq4Eight(x, w *[qkK]float32, d *[8]float32) {
+// iq4Eight is iq4Weights then iq4Group for the eight groups x[32g:32g+32]
+// with importances qw[32g:32g+32] (nil for none) and sigma2[g]: their
+// scales into d. Codes are not returned: the callers quantize again with the
+// stored scale.
+func iq4Eight(x *[qkK]float32, qw []float32, sigma2 *[8]float32, d *[8]float32) {
 	if !haveLanes {
 		var L [32]uint8
+		var weight [32]float32
 		for g := range 8 {
-			d[g] = iq4Group(x[32*g:32*g+32], w[32*g:32*g+32], L[:])
+			xb := x[32*g : 32*g+32]
+			iq4Weights(xb, weightsAt(qw, 32*g, 32), weight[:], sigma2[g])
+			d[g] = iq4Group(xb, weight[:], L[:])
 		}
 		return
 	}
-	var max [8]float32
-	var flat [8]bool
+	var q *[qkK]float32
+	if qw != nil {
+		q = (*[qkK]float32)(qw)
+	}
 	var s iq4Lanes // the assembly moves the groups into its lanes
-	for g := range 8 {
-		var amax float32
-		for _, v := range x[32*g : 32*g+32] {
-			if a := abs32(v); a > amax {
-				amax, max[g] = a, v
-			}
-		}
-		if amax < groupMaxEps {
-			flat[g], max[g] = true, 1 // any finite scale: the group's d is 0
-		}
-	}
-	iq4Steps(&s, x, w, &max)
-	for g := range 8 {
-		d[g] = s.d[g]
-		if flat[g] {
-			d[g] = 0
-		}
-	}
+	iq4Steps(&s, x, q, sigma2)
+	*d = s.d
 }

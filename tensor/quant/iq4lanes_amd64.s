@@ -65,9 +65,11 @@ DATA iq4trials<>+52(SB)/4, $0xc2f20000 // -121.0
 DATA iq4trials<>+56(SB)/4, $0xc2f00000 // -120.0
 GLOBL iq4trials<>(SB), RODATA|NOPTR, $60
 
-// func iq4StepsAVX2(s *iq4Lanes, x, w *[256]float32, max *[8]float32)
-// x, w: eight groups of 32, one after another; max: each group's signed
-// largest magnitude (finite and nonzero: the Go code sets flat groups' d).
+// func iq4StepsAVX2(s *iq4Lanes, x, qw *[256]float32, sigma2 *[8]float32)
+// x: eight groups of 32, one after another; qw: their importances (nil
+// for none), sigma2 each group's. The weights are iq4Weights', the
+// signed maximum iq4Group's; a group whose largest |x| is under
+// groupMaxEps gets d 0.
 TEXT ·iq4StepsAVX2(SB), NOSPLIT, $0-32
 	MOVQ s+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -75,13 +77,48 @@ TEXT ·iq4StepsAVX2(SB), NOSPLIT, $0-32
 	TRANSPOSE8G(32, X_+256)
 	TRANSPOSE8G(64, X_+512)
 	TRANSPOSE8G(96, X_+768)
-	MOVQ w+16(FP), SI
+	MOVQ qw+16(FP), SI
+	TESTQ SI, SI
+	JZ weights
 	TRANSPOSE8G(0, W_)
 	TRANSPOSE8G(32, W_+256)
 	TRANSPOSE8G(64, W_+512)
 	TRANSPOSE8G(96, W_+768)
-	MOVQ max+24(FP), AX
-	VMOVUPS (AX), Y15
+
+	// Per lane: the first largest |x| (Y1) and its signed value (Y15);
+	// the weights qw·sqrt(sigma2 + x²), or x² without qw (SI is 0).
+weights:
+	MOVQ sigma2+24(FP), AX
+	VMOVUPS (AX), Y13
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS Y1, Y1, Y1
+	VXORPS Y15, Y15, Y15
+	XORQ CX, CX
+wloop:
+	VMOVUPS X_(DI)(CX*1), Y2
+	VANDPS Y14, Y2, Y3
+	VCMPPS $14, Y1, Y3, Y4 // |x| > amax
+	VBLENDVPS Y4, Y3, Y1, Y1
+	VBLENDVPS Y4, Y2, Y15, Y15
+	VMULPS Y2, Y2, Y3
+	TESTQ SI, SI
+	JZ wstore
+	VADDPS Y3, Y13, Y3
+	VSQRTPS Y3, Y3
+	VMULPS W_(DI)(CX*1), Y3, Y3
+wstore:
+	VMOVUPS Y3, W_(DI)(CX*1)
+	ADDQ $32, CX
+	CMPQ CX, $1024
+	JLT wloop
+	MOVL $0x26901d7d, AX // groupMaxEps, 1e-15
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y0
+	VCMPPS $1, Y0, Y1, Y0 // amax < eps: d is 0
+	VMOVUPS Y0, D_(DI)
+
 	LEAQ ·iq4Pairs+508(SB), R8 // iq4Pairs[127]: indexed by floor(x)
 	LEAQ iq4trials<>(SB), R9
 
@@ -158,6 +195,8 @@ next:
 	INCQ CX
 	JMP trial
 done:
+	VMOVUPS D_(DI), Y0
+	VANDNPS Y13, Y0, Y13
 	VMOVUPS Y13, D_(DI)
 	VZEROUPPER
 	RET

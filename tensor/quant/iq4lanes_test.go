@@ -27,7 +27,7 @@ func TestIQ4EightMatchesGroup(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(di), 4))
 				var x, w, qw [qkK]float32
-				var got [8]float32
+				var sigma2, got [8]float32
 				var L [32]uint8
 				fails := 0
 				for k := range n {
@@ -38,7 +38,9 @@ func TestIQ4EightMatchesGroup(t *testing.T) {
 						}
 						gen(r, x[32*g:32*g+32])
 					}
+					var q []float32
 					if imatrix {
+						q = qw[:]
 						for i := range qw {
 							switch r.IntN(50) {
 							case 0:
@@ -49,20 +51,19 @@ func TestIQ4EightMatchesGroup(t *testing.T) {
 								qw[i] = float32(r.ExpFloat64())
 							}
 						}
-						sigma2 := meanSquare2(x[:])
-						for g := range 8 {
-							iq4Weights(x[32*g:32*g+32], qw[32*g:32*g+32], w[32*g:32*g+32], sigma2)
-						}
-					} else {
-						for g := range 8 {
-							iq4Weights(x[32*g:32*g+32], nil, w[32*g:32*g+32], 0)
+					}
+					for g := range 8 { // IQ4_XS's sigma2 (one per 256) or IQ4_NL's (per 32)
+						sigma2[g] = meanSquare2(x[:])
+						if k%2 == 1 {
+							sigma2[g] = meanSquare2(x[32*g : 32*g+32])
 						}
 					}
-					iq4Eight(&x, &w, &got)
+					iq4Eight(&x, q, &sigma2, &got)
 					for g := range 8 {
-						want := iq4Group(x[32*g:32*g+32], w[32*g:32*g+32], L[:])
+						iq4Weights(x[32*g:32*g+32], weightsAt(q, 32*g, 32), w[:32], sigma2[g])
+						want := iq4Group(x[32*g:32*g+32], w[:32], L[:])
 						if math.Float32bits(got[g]) != math.Float32bits(want) {
-							t.Errorf("x=%v w=%v: got scale %v, want %v", x[32*g:32*g+32], w[32*g:32*g+32], got[g], want)
+							t.Errorf("x=%v w=%v: got scale %v, want %v", x[32*g:32*g+32], w[:32], got[g], want)
 							if fails++; fails == 5 {
 								t.FailNow()
 							}

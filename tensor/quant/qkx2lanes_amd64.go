@@ -45,9 +45,9 @@ func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) 
 }
 
 //go:noescape
-func iq4StepsAVX2(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32)
+func iq4StepsAVX2(s *iq4Lanes, x, qw *[qkK]float32, sigma2 *[8]float32)
 
-func iq4Steps(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32) { iq4StepsAVX2(s, x, w, max) }
+func iq4Steps(s *iq4Lanes, x, qw *[qkK]float32, sigma2 *[8]float32) { iq4StepsAVX2(s, x, qw, sigma2) }
 
 //go:noescape
 func iq4PackAVX2(x *[32]float32, id float32, q *[16]byte)

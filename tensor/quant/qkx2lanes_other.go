@@ -18,7 +18,7 @@ func q45Requant(x *[qkK]float32, dl, ml *[8]float32, L *[qkK]uint8, nmax int32) 
 
 func q6Requant(x *[qkK]float32, dl *[16]float32, L *[qkK]int8) bool { return false }
 
-func iq4Steps(s *iq4Lanes, x, w *[qkK]float32, max *[8]float32) {
+func iq4Steps(s *iq4Lanes, x, qw *[qkK]float32, sigma2 *[8]float32) {
 	panic("quant: no eight-lane IQ4 search on this platform")
 }
 
