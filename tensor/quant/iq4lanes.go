@@ -6,8 +6,10 @@ package quant
 // (iq4lanes_amd64.s), every lane doing exactly iq4Group's float32
 // operations in its order, unfused, with bestIndexInt8's choice made from a
 // table of bracketing codebook values (iq4Pairs) and an improving trial
-// taken by a per-lane select. Built with -tags purego, or without AVX2,
-// every group takes iq4Group.
+// taken by a per-lane select; the lanes compute iq4Weights' weights and the
+// signed maxima too. iq4Pack writes a group's codes (bestIndexInt8 by the
+// same table) with AVX2. Built with -tags purego, or without AVX2, every
+// group takes iq4Weights, iq4Group and bestIndexInt8.
 
 // iq4Lanes is eight groups' state, element j of group g at [j][g]; the
 // assembly knows its layout.
