@@ -23,6 +23,7 @@
 #
 #   scripts/bench-quant.sh                   # TYPES="Q4_K_M Q8_0" REPEAT=3 THREADS=2
 #   KERNELS=0 scripts/bench-quant.sh         # skip the one-thread quantizer comparison
+#   TWOSTEP=0 scripts/bench-quant.sh         # skip the two-step rows (HF->BF16, then llama-quantize)
 #   LOAD_MAX=1.5 scripts/bench-quant.sh      # before each run, wait (up to 10 min) for load < 1.5
 #   IMATRIX=imatrix.gguf TYPES="Q4_K_M+imatrix IQ4_XS+imatrix" scripts/bench-quant.sh
 #   MODEL=../shared/testdata/corpus/tiny-llama-spm IMATRIX=testdata/imatrix/tiny-llama-spm.imatrix.gguf \
@@ -143,7 +144,7 @@ for ty in $TYPES; do
 	measure "mlmf-BF16-to-$ty" "$mlmf" "$recipe" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-$ty.gguf" --set type="$qt" "${imset[@]}" -j "$THREADS" -q
 	# llama-quantize hashes nothing; this is mlmf-run without its manifest's sha256s.
 	measure "mlmf-BF16-to-$ty-no-manifest" "$mlmf" "$recipe" --set model="$tmp/bf16.gguf" --set out="$tmp/mlmf-gguf-nm-$ty.gguf" --set type="$qt" "${imset[@]}" -j "$THREADS" -q --no-manifest
-	twostep "$ty"
+	if [ "${TWOSTEP:-1}" = 1 ]; then twostep "$ty"; fi
 	tensors "$tmp/llama-$ty.gguf" >"$tmp/llama-$ty.txt"
 	for m in hf gguf; do
 		if tensors "$tmp/mlmf-$m-$ty.gguf" | cmp -s - "$tmp/llama-$ty.txt"; then
