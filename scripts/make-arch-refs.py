@@ -1567,13 +1567,18 @@ def write_model(name: str, seed: int) -> tuple[Path, Path]:
 NO_LAZY = {"qwen3-ct-w4", "qwen3-ct-w4-asym", "bitnet-packed"}
 
 
-def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: bool) -> None:
+def converter_env(src: str, who: str):
+    """Prepares this process to import llama.cpp's converter from src
+    without transformers: a stub whose AutoConfig fails, so the converter
+    reads config.json itself; placeholders for the float8 dtype names torch
+    1.13 lacks (no tensor here uses them); the converter's folders first on
+    sys.path. Returns torch. Shared by make-vlm-refs.py and make-vlm-refs-b.py."""
     stub = types.ModuleType("transformers")
 
     class AutoConfig:  # the converter falls back to config.json
         @staticmethod
         def from_pretrained(*a, **k):
-            raise OSError("transformers is not installed (make-arch-refs.py)")
+            raise OSError(f"transformers is not installed ({who})")
 
     stub.AutoConfig = AutoConfig
     sys.modules["transformers"] = stub
@@ -1582,6 +1587,11 @@ def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: b
         if not hasattr(torch, n):
             setattr(torch, n, torch.int8 if n.endswith("fn") else torch.uint8)
     sys.path[:0] = [src, os.path.join(src, "gguf-py")]
+    return torch
+
+
+def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: bool) -> None:
+    torch = converter_env(src, "make-arch-refs.py")
     if not hasattr(torch.int32, "itemsize"):
         # torch < 2.1 has no dtype.itemsize (GPTQ's dequant reads it): the
         # converter's package, copied with that one expression spelled for

@@ -214,20 +214,7 @@ MODELS = {
 
 
 def convert(src: str, model: str, outtype: str, outfile: str, mmproj: bool) -> None:
-    stub = types.ModuleType("transformers")
-
-    class AutoConfig:  # the converter falls back to config.json
-        @staticmethod
-        def from_pretrained(*a, **k):
-            raise OSError("transformers is not installed (make-vlm-refs.py)")
-
-    stub.AutoConfig = AutoConfig
-    sys.modules["transformers"] = stub
-    import torch
-    for n in ("float8_e4m3fn", "float8_e5m2"):
-        if not hasattr(torch, n):
-            setattr(torch, n, torch.int8 if n.endswith("fn") else torch.uint8)
-    sys.path[:0] = [src, os.path.join(src, "gguf-py")]
+    mar.converter_env(src, "make-vlm-refs.py")
     sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", outfile] + (["--mmproj"] if mmproj else [])
     import convert_hf_to_gguf
     convert_hf_to_gguf.main()
