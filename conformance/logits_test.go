@@ -39,18 +39,18 @@ type logitsResult struct {
 
 func checkLogits(t *testing.T, bin, script, gguf, ref string) logitsResult {
 	t.Helper()
-	out, err := exec.Command("python3", script, bin, gguf, ref).CombinedOutput()
-	if err != nil {
-		t.Fatalf("logits_check: %v: %s", err, out)
-	}
-	line := strings.TrimSpace(string(out))
-	var r logitsResult
-	var maxd float64
-	var vg, vr int
-	if _, err := fmt.Sscanf(line, "maxdiff=%g rel=%g argmax_agree=%d/%d vocab_got=%d vocab_ref=%d", &maxd, &r.rel, &r.agree, &r.total, &vg, &vr); err != nil {
+	line := logitsLine(t, bin, script, gguf, ref)
+	if strings.HasPrefix(line, "LOAD-OR-RUN-FAILED") {
 		t.Fatalf("llama.cpp could not run %s: %s", gguf, line)
 	}
-	return r
+	return parseLogitsLine(t, line)
+}
+
+// runLogitsCheck runs the corpus' logits_check.py: llama.cpp's logits for
+// gguf against the transformers logits in ref, as one line.
+func runLogitsCheck(bin, script, gguf, ref string) (string, error) {
+	out, err := exec.Command("python3", script, bin, gguf, ref).CombinedOutput()
+	return string(out), err
 }
 
 // TestConvertedLogits loads each conversion into llama.cpp and compares its

@@ -98,7 +98,7 @@ func (a *Arch) Check(cfg map[string]any, tensors []*tensor.Desc) error {
 	if _, ok := a.Params["n_block"]; ok {
 		blocks = "n_block"
 	}
-	if n, err := h.intParam(blocks); err == nil && maxBid >= 0 && n != maxBid+1 {
+	if n, err := h.intParam(blocks); err == nil && maxBid >= 0 && n != maxBid+1 && !mtpLeftOut(h, blocks, maxBid) {
 		errs = append(errs, fmt.Sprintf("config says %d layers but the tensors have %d (blocks 0..%d)", n, maxBid+1, maxBid))
 	} else if err != nil && !isUnresolved(err) {
 		errs = append(errs, err.Error())
@@ -160,4 +160,16 @@ func (a *Arch) checkShape(h *hparams, c Check, d *tensor.Desc) string {
 		return fmt.Sprintf("%s has %d in dimension %d but the config gives %s = %v (%s)", d.Name, got, c.Dim, c.Expr, want, c.Why)
 	}
 	return ""
+}
+
+// mtpLeftOut reports a checkpoint whose blocks stop where the multi-token-
+// prediction layers (counted in n_block) would start: transformers has no
+// module for GLM-4.5's MTP layer and saves a model without it, and the
+// converter still writes block_count over n_block, which llama.cpp loads.
+func mtpLeftOut(h *hparams, blocks string, maxBid int64) bool {
+	if blocks != "n_block" {
+		return false
+	}
+	n, err := h.intParam("n_layer")
+	return err == nil && n == maxBid+1
 }

@@ -22,8 +22,10 @@ func Doc(tested map[string][]string) []byte {
 	b.WriteString("\"Tested\" names the references a conversion is compared with, key by key and byte by byte:\n")
 	b.WriteString("the conformance corpus (`../shared/testdata/corpus`, checkpoints written by transformers) and the tiny\n")
 	b.WriteString("checkpoints of `testdata/arch` (made by `scripts/make-arch-refs.py`, converted at BF16, F16 and Q8_0;\n")
-	b.WriteString("see `testdata/arch/README.md` for how they differ from the corpus). A table without one is converted\n")
-	b.WriteString("from its mapping alone.\n\n")
+	b.WriteString("see `testdata/arch/README.md` for how they differ from the corpus), and those of `testdata/arch-hf`\n")
+	b.WriteString("(\"transformers\": written by transformers 5.17 with the architecture's own classes by\n")
+	b.WriteString("`scripts/make-arch-refs-hf.py`, converted at BF16, F16 and Q8_0, and run in llama.cpp against transformers'\n")
+	b.WriteString("logits). A table without one is converted from its mapping alone.\n\n")
 	b.WriteString("| GGUF architecture | config.json `architectures` | `model_type` | converter, and what the table does | tested against |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, name := range Known() {

@@ -35,8 +35,8 @@ func TestArchitecturesDocIsCurrent(t *testing.T) {
 }
 
 // testedArchs maps each GGUF architecture to the references it is compared
-// with: the corpus models (LLaMA) and testdata/arch's tiny checkpoints, told
-// by the architecture their converter file names.
+// with: the corpus models (LLaMA), testdata/arch's tiny checkpoints and
+// testdata/arch-hf's, told by the architecture their converter file names.
 func testedArchs(t *testing.T, root string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{"llama": {"corpus `tiny-llama-spm`, `tiny-llama-bpe` (+ logits)"}}
@@ -45,24 +45,45 @@ func testedArchs(t *testing.T, root string) map[string][]string {
 		t.Fatal(err)
 	}
 	for _, ref := range refs {
-		b, err := os.ReadFile(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r struct {
-			KV map[string]struct {
-				Value any `json:"value"`
-			} `json:"kv"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			t.Fatalf("%s: %v", ref, err)
-		}
-		arch, _ := r.KV["general.architecture"].Value.(string)
 		name := strings.TrimSuffix(filepath.Base(filepath.Dir(ref)), "-ref")
+		arch := refArch(t, ref)
 		out[arch] = append(out[arch], "`testdata/arch/"+name+"`")
+	}
+	hf, err := filepath.Glob(filepath.Join(root, "testdata", "arch-hf", "*-ref", "reference_logits.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range hf {
+		name := strings.TrimSuffix(filepath.Base(filepath.Dir(l)), "-ref")
+		ref := filepath.Join(filepath.Dir(l), name+"-f16.gguf.json")
+		if _, err := os.Stat(ref); err != nil {
+			// the converter refused transformers' file: the architecture is testdata/arch's
+			ref = filepath.Join(root, "testdata", "arch", name+"-ref", name+"-f16.gguf.json")
+		}
+		arch := refArch(t, ref)
+		out[arch] = append(out[arch], "`testdata/arch-hf/"+name+"` (transformers)")
 	}
 	for _, l := range out {
 		sort.Strings(l)
 	}
 	return out
+}
+
+// refArch is general.architecture in a *.gguf.json reference.
+func refArch(t *testing.T, ref string) string {
+	t.Helper()
+	b, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		KV map[string]struct {
+			Value any `json:"value"`
+		} `json:"kv"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	arch, _ := r.KV["general.architecture"].Value.(string)
+	return arch
 }
