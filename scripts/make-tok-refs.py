@@ -180,6 +180,14 @@ def write_model(cache: Path, name: str) -> Path:
             tj["added_tokens"].append({"id": next_id + i, "content": content, "single_word": False, "lstrip": False,
                                        "rstrip": False, "normalized": not special, "special": special})
         (d / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
+        # save_pretrained writes them to tokenizer_config.json as well, where
+        # Python transformers 5 reads added tokens from (it ignores those only
+        # in tokenizer.json: scripts/check-tok-refs-hf.py found that).
+        tc = json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8"))
+        for a in tj["added_tokens"][-len(FT_ADDED):]:
+            tc["added_tokens_decoder"][str(a["id"])] = {k: a[k] for k in
+                                                        ("content", "lstrip", "normalized", "rstrip", "single_word", "special")}
+        (d / "tokenizer_config.json").write_text(json.dumps(tc, ensure_ascii=False, indent=2), encoding="utf-8")
     cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64,
            "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 4,
            "num_hidden_layers": 1, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096}

@@ -206,46 +206,68 @@ func vocabGGUF(t *testing.T, meta *gguf.Meta) string {
 
 // TestRealTokenizersInLlamaCpp: llama.cpp, loading the vocabulary we write,
 // tokenizes texts (multilingual, digits, spaces, code, emoji, added tokens)
-// into the ids transformers.js gives (testdata/real/ids.json). For
+// into the ids transformers.js gives (testdata/real/ids.json) and those the
+// Python tokenizers library gives (ids-python.json, made where it is). For
 // qwen3-ft the converter could not name the pre-tokenizer at all. With
 // gpt-4o's pre-tokenizer, texts with combining marks differ as llama.cpp's
 // own regex makes them differ (hasMark), and must go on differing.
 func TestRealTokenizersInLlamaCpp(t *testing.T) {
-	var ref struct {
-		Texts []string           `json:"texts"`
-		IDs   map[string][][]int `json:"ids"`
-	}
-	b, err := os.ReadFile(filepath.Join("testdata", "real", "ids.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	js := realIDs(t, "ids.json", "ids")
+	py := realIDs(t, "ids-python.json", "ids_tokenizers")
 	bin := tokenizeHarness(t)
 	for _, rt := range realSubset(t) {
 		t.Run(rt.name, func(t *testing.T) {
-			want, ok := ref.IDs[rt.name]
-			if !ok || len(want) != len(ref.Texts) {
-				t.Fatalf("ids.json has %d id lists for %s, want %d", len(want), rt.name, len(ref.Texts))
-			}
 			meta, err := Load(realModel(t, rt.name, rt.pkg), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lines := tokenize(t, bin, vocabGGUF(t, meta), ref.Texts)
+			lines := tokenize(t, bin, vocabGGUF(t, meta), js.Texts)
 			pre, _ := meta.Str(KeyPre)
-			for i, got := range lines {
-				same := sameIDs(got, want[i])
-				switch known := pre == "gpt-4o" && hasMark(ref.Texts[i]); {
-				case !same && !known:
-					t.Errorf("%q:\n llama.cpp    %v\n transformers %v", ref.Texts[i], got, want[i])
-				case same && known:
-					t.Errorf("%q: llama.cpp now tokenizes combining marks as transformers does: drop the gpt-4o exception", ref.Texts[i])
+			for _, ref := range []realIDRef{js, py} {
+				want, ok := ref.IDs[rt.name]
+				if !ok || len(want) != len(lines) || !reflect.DeepEqual(ref.Texts, js.Texts) {
+					t.Fatalf("%s: %d id lists for %s, want one per text of ids.json (%d)", ref.file, len(want), rt.name, len(lines))
+				}
+				for i, got := range lines {
+					same := sameIDs(got, want[i])
+					switch known := pre == "gpt-4o" && hasMark(js.Texts[i]); {
+					case !same && !known:
+						t.Errorf("%q:\n llama.cpp %v\n %s %v", js.Texts[i], got, ref.file, want[i])
+					case same && known:
+						t.Errorf("%q: llama.cpp now tokenizes combining marks as %s does: drop the gpt-4o exception", js.Texts[i], ref.file)
+					}
 				}
 			}
 		})
 	}
+}
+
+// realIDRef is one of testdata/real's id references: transformers.js's
+// (ids.json) or the Python tokenizers library's (ids-python.json).
+type realIDRef struct {
+	file  string
+	Texts []string `json:"texts"`
+	IDs   map[string][][]int
+}
+
+func realIDs(t *testing.T, file, field string) realIDRef {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "real", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]json.RawMessage
+	r := realIDRef{file: file}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if err := json.Unmarshal(raw["texts"], &r.Texts); err != nil {
+		t.Fatalf("%s texts: %v", file, err)
+	}
+	if err := json.Unmarshal(raw[field], &r.IDs); err != nil {
+		t.Fatalf("%s %s: %v", file, field, err)
+	}
+	return r
 }
 
 // hasMark reports a combining mark (\p{M}) in text. llama.cpp's gpt-4o
