@@ -9,7 +9,9 @@
 # with the NVPTX target, e.g. Debian's clang-14) compiles the same source
 # with the same meaning: -ffp-contract=off (clang's CUDA default is fast),
 # IEEE division and square root and no flush to zero being its defaults.
-# Both target compute capability 7.0 (Volta); the driver JITs the PTX for
+# Both target compute capability 7.0 (Volta), nvcc 13 and newer 7.5 (the
+# oldest it still knows: "Unsupported gpu architecture 'compute_70'", seen
+# with CUDA 13.0 on the H200 machine); the driver JITs the PTX for
 # newer GPUs. Usage: scripts/gen-ptx.sh [nvcc|clang]
 set -euo pipefail
 cd "$(dirname "$0")/../gpu/kernels"
@@ -22,7 +24,10 @@ case "$want" in
   nvcc)
     cc=nvcc
     version=$(nvcc --version | tail -1)
-    compile() { nvcc -ptx -arch=compute_70 -O3 -fmad=false --prec-div=true --prec-sqrt=true -ftz=false -o "$2" "$1"; }
+    arch=compute_70
+    major=$(nvcc --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+    if [[ ${major:-0} -ge 13 ]]; then arch=compute_75; fi
+    compile() { nvcc -ptx -arch=$arch -O3 -fmad=false --prec-div=true --prec-sqrt=true -ftz=false -o "$2" "$1"; }
     ;;
   clang)
     cc=$(command -v clang clang-19 clang-18 clang-17 clang-16 clang-15 clang-14 2>/dev/null | head -1 || true)
