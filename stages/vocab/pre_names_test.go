@@ -1,0 +1,156 @@
+package vocab
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mlmf-run/mlmf-run/internal/corpus"
+	"github.com/mlmf-run/mlmf-run/tensor/gguf"
+)
+
+// TestPreNamesLlamaVocabs: for the pre-tokenizers whose vocabulary llama.cpp
+// ships (models/ggml-vocab-NAME.gguf, written by its converter, with the ids
+// Python transformers gave the texts of ggml-vocab-NAME.gguf.inp in .out), a
+// tokenizer.json of that vocabulary and the model's own pre_tokenizer
+// (testdata/pre fixtures with ggml_vocab, scripts/make-pre-fixtures.py)
+// gets the converter's tokenizer.ggml.pre, and llama.cpp, loading what we
+// write, gives transformers' ids. A definition llama.cpp names several ways
+// is refused, and loads as transformers tokenizes once the name is given.
+func TestPreNamesLlamaVocabs(t *testing.T) {
+	bin := tokenizeHarness(t)
+	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		var fx struct {
+			Vocab  string          `json:"ggml_vocab"`
+			Shared []string        `json:"shared_with"`
+			Norm   json.RawMessage `json:"normalizer"`
+			Pre    json.RawMessage `json:"pre_tokenizer"`
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &fx); err != nil {
+			t.Fatal(err)
+		}
+		if fx.Vocab == "" {
+			continue
+		}
+		n++
+		t.Run(fx.Vocab, func(t *testing.T) {
+			base := filepath.Join(os.Getenv("LLAMA_SRC"), "models", "ggml-vocab-"+fx.Vocab+".gguf")
+			dir, size, want := llamaVocabModel(t, base, fx.Norm, fx.Pre)
+			meta, err := Load(dir, Options{VocabSize: size})
+			if fx.Shared != nil {
+				if err == nil || !strings.Contains(err.Error(), strings.Join(fx.Shared, ", ")) {
+					t.Fatalf("Load: %v; want the error naming %v", err, fx.Shared)
+				}
+				meta, err = Load(dir, Options{VocabSize: size, Pre: want})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := meta.Str(KeyPre); got != want {
+				t.Errorf("tokenizer.ggml.pre %q, want the converter's %q", got, want)
+			}
+			checkVocabTests(t, bin, vocabGGUF(t, meta), base)
+		})
+	}
+	if n < 7 {
+		t.Fatalf("%d fixtures with ggml_vocab under testdata/pre, want 7", n)
+	}
+}
+
+// llamaVocabModel writes a model folder whose tokenizer.json holds the
+// byte-level vocabulary of the GGUF at path (control tokens as special added
+// tokens, user-defined ones as added tokens) with the given normalizer and
+// pre_tokenizer. It returns the folder, the token count and the GGUF's
+// tokenizer.ggml.pre.
+func llamaVocabModel(t *testing.T, path string, norm, pre json.RawMessage) (string, int, string) {
+	t.Helper()
+	f, closer, err := gguf.Open(path)
+	if err != nil {
+		if corpus.InCI() {
+			t.Fatal(err)
+		}
+		t.Skipf("llama.cpp's vocabularies missing (%v): eval \"$(../shared/tools/build-llama-tools.sh)\"", err)
+	}
+	defer closer.Close()
+	tokens, _ := f.Meta.Get(KeyTokens)
+	types, _ := f.Meta.Get(KeyTokenType)
+	merges, _ := f.Meta.Get(KeyMerges)
+	name, _ := f.Meta.Str(KeyPre)
+	toks, _ := tokens.V.([]string)
+	tys, _ := types.V.([]int32)
+	if len(toks) == 0 || len(toks) != len(tys) || name == "" {
+		t.Fatalf("%s: %d tokens, %d types, pre %q", path, len(toks), len(tys), name)
+	}
+	vocab := map[string]int{}
+	var added []map[string]any
+	for i, tok := range toks {
+		if tys[i] == 3 || tys[i] == 4 {
+			added = append(added, map[string]any{"id": i, "content": tok, "single_word": false, "lstrip": false,
+				"rstrip": false, "normalized": tys[i] == 4, "special": tys[i] == 3})
+		}
+		if tys[i] != 5 {
+			vocab[tok] = i
+		}
+	}
+	model := map[string]any{"type": "BPE", "vocab": vocab, "merges": merges.V}
+	doc := map[string]any{"added_tokens": added, "normalizer": norm, "pre_tokenizer": pre, "model": model,
+		"decoder": map[string]any{"type": "ByteLevel"}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, len(toks), name
+}
+
+// checkVocabTests tokenizes the texts of llama.cpp's BASE.inp with the GGUF
+// at vocab and compares the ids with BASE.out (Python transformers').
+func checkVocabTests(t *testing.T, bin, vocab, base string) {
+	t.Helper()
+	inp, err := os.ReadFile(base + ".inp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outp, err := os.ReadFile(base + ".out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := strings.Split(string(inp), "\n__ggml_vocab_test__\n")
+	if texts[len(texts)-1] != "" {
+		t.Fatalf("%s.inp does not end with its separator", base)
+	}
+	texts = texts[:len(texts)-1]
+	wantLines := strings.Split(strings.TrimSuffix(string(outp), "\n"), "\n")
+	if len(wantLines) != len(texts) {
+		t.Fatalf("%s: %d texts, %d id lines", base, len(texts), len(wantLines))
+	}
+	got := tokenize(t, bin, vocab, texts)
+	for i, line := range wantLines {
+		var want []int
+		for _, f := range strings.Fields(line) {
+			id, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatalf("%s.out line %d: %v", base, i+1, err)
+			}
+			want = append(want, id)
+		}
+		if !sameIDs(got[i], want) {
+			t.Errorf("%q:\n llama.cpp    %v\n transformers %v", texts[i], got[i], want)
+		}
+	}
+}
