@@ -21,6 +21,13 @@ Two kinds of fixture:
                structure tiktoken-style tokenizer.json files have (Split
                Isolated, then ByteLevel without its regex; Qwen2's, Llama 3's).
                The name is the converter's for the model named beside it.
+               Without the model's vocabulary, the check is on a synthetic
+               one (testdata/synthetic-bpe.json, written here: GPT-2's 256
+               byte symbols and every substring of 2 to 4 bytes of the texts
+               of testdata/real/ids.json, with a merge for each way to split
+               it, shorter first), where a word of up to 4 bytes is one token
+               and so the ids show the pre-tokenizer's splits:
+               "synthetic_ids" are transformers.js's ids for those texts.
 """
 import json
 import os
@@ -136,6 +143,35 @@ def tokenizer_json(tokens, types, merges, norm, pre):
                       "vocab": {t: i for i, (t, ty) in enumerate(zip(tokens, types)) if ty != 5}, "merges": merges}}
 
 
+def bytes_to_unicode():
+    """GPT-2's byte-level alphabet."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def synthetic_vocab(texts, longest=4):
+    enc = bytes_to_unicode()
+    toks, merges = set(), set()
+    for t in texts:
+        b = t.encode("utf-8")
+        for i in range(len(b)):
+            for j in range(i + 2, min(len(b), i + longest) + 1):
+                toks.add(b[i:j])
+                merges.update((b[i:k], b[k:j]) for k in range(i + 1, j))
+    order = [bytes([i]) for i in range(256)] + sorted(toks, key=lambda x: (len(x), x))
+    ranked = sorted(merges, key=lambda m: (len(m[0]) + len(m[1]), m[0] + m[1], len(m[0])))
+
+    def u(x):
+        return "".join(enc[c] for c in x)
+    return [u(x) for x in order], [u(a) + " " + u(b) for a, b in ranked]
+
+
 def check_js(src, cache, name, tj):
     d = cache / "models" / f"pre-{name}"
     d.mkdir(parents=True, exist_ok=True)
@@ -150,6 +186,19 @@ def check_js(src, cache, name, tj):
     got = json.loads(out)["encoded"]
     differ = [t for t, a, b in zip(texts, got, want) if a != b]
     return {"texts": len(texts), "same_ids": len(texts) - len(differ), "differ": differ}
+
+
+def synthetic_ids(cache, name, vocab, merges, pre, texts):
+    tj = {"version": "1.0", "added_tokens": [], "normalizer": None, "pre_tokenizer": pre, "post_processor": None,
+          "decoder": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(vocab)}, "merges": merges}}
+    d = cache / "models" / f"pre-{name}-synthetic"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
+    (d / "tokenizer_config.json").write_text('{"tokenizer_class": "PreTrainedTokenizerFast"}')
+    req = json.dumps({"encode": [[t, False] for t in texts]})
+    out = subprocess.run(["node", str(cache / "tok_transformersjs.mjs"), str(d)], input=req, text=True,
+                         capture_output=True, check=True, cwd=cache).stdout
+    return json.loads(out)["encoded"]
 
 
 def main():
@@ -172,12 +221,20 @@ def main():
             doc["shared_with"] = SHARED[name]
         doc.update({"normalizer": norm, "pre_tokenizer": pre})
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    texts = json.loads((out.parent / "real" / "ids.json").read_text(encoding="utf-8"))["texts"]
+    vocab, merges = synthetic_vocab(texts)
+    (out.parent / "synthetic-bpe.json").write_text(json.dumps(
+        {"made_by": "scripts/make-pre-fixtures.py from the texts of testdata/real/ids.json", "tokens": vocab, "merges": merges},
+        ensure_ascii=False) + "\n", encoding="utf-8")
     for name, (case, ref) in QUOTED.items():
         pre = {"type": "Sequence", "pretokenizers": [split(quoted_regex(src, case)), BL]}
         doc = {"source": f"the regex llama-vocab.cpp quotes for LLAMA_VOCAB_PRE_TYPE_{case} as {ref}'s tokenizer.json's, in the one-Split structure",
                "llama_cpp_pre": name, "llama_cpp_ref": ref, "model_type": "BPE", "ignore_merges": False}
         if name in SHARED:
             doc["shared_with"] = SHARED[name]
+        else:  # transformers.js has no possessive quantifiers (bailingmoe's)
+            ids = synthetic_ids(cache, name, vocab, merges, pre, texts)
+            doc["synthetic_ids"] = "\n".join(" ".join(map(str, x)) for x in ids)
         doc.update({"normalizer": None, "pre_tokenizer": pre})
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

@@ -154,3 +154,101 @@ func checkVocabTests(t *testing.T, bin, vocab, base string) {
 		}
 	}
 }
+
+// TestPreNamesSyntheticVocab: for the pre-tokenizers named from a regex
+// without the model's vocabulary (testdata/pre fixtures with synthetic_ids),
+// the vocabulary testdata/synthetic-bpe.json, where every word of up to 4
+// bytes of testdata/real/ids.json's texts is one token, with the fixture's
+// pre_tokenizer: we name it as the converter does, and llama.cpp splits the
+// texts into the ids transformers.js gives (scripts/make-pre-fixtures.py),
+// but where tekken meets combining marks, as with gpt-4o.
+func TestPreNamesSyntheticVocab(t *testing.T) {
+	bin := tokenizeHarness(t)
+	var syn struct {
+		Tokens []string `json:"tokens"`
+		Merges []string `json:"merges"`
+	}
+	var ref struct {
+		Texts []string `json:"texts"`
+	}
+	for p, v := range map[string]any{filepath.Join("testdata", "synthetic-bpe.json"): &syn, filepath.Join("testdata", "real", "ids.json"): &ref} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	vocab := make(map[string]int, len(syn.Tokens))
+	for i, tok := range syn.Tokens {
+		vocab[tok] = i
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		var fx struct {
+			Want string          `json:"llama_cpp_pre"`
+			IDs  string          `json:"synthetic_ids"`
+			Pre  json.RawMessage `json:"pre_tokenizer"`
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &fx); err != nil {
+			t.Fatal(err)
+		}
+		if fx.IDs == "" {
+			continue
+		}
+		n++
+		t.Run(fx.Want, func(t *testing.T) {
+			doc, err := json.Marshal(map[string]any{"pre_tokenizer": fx.Pre, "decoder": map[string]any{"type": "ByteLevel"},
+				"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": syn.Merges}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), doc, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			meta, err := Load(dir, Options{VocabSize: len(syn.Tokens)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := meta.Str(KeyPre); got != fx.Want {
+				t.Fatalf("tokenizer.ggml.pre %q, want the converter's %q", got, fx.Want)
+			}
+			wantLines := strings.Split(fx.IDs, "\n")
+			if len(wantLines) != len(ref.Texts) {
+				t.Fatalf("%d id lines for %d texts", len(wantLines), len(ref.Texts))
+			}
+			got := tokenize(t, bin, vocabGGUF(t, meta), ref.Texts)
+			for i, line := range wantLines {
+				var want []int
+				for _, s := range strings.Fields(line) {
+					id, err := strconv.Atoi(s)
+					if err != nil {
+						t.Fatalf("synthetic_ids line %d: %v", i+1, err)
+					}
+					want = append(want, id)
+				}
+				// llama.cpp's tekken regex, like its gpt-4o one, leaves \p{M}
+				// out of the letter classes (hasMark).
+				switch same, known := sameIDs(got[i], want), fx.Want == "tekken" && hasMark(ref.Texts[i]); {
+				case !same && !known:
+					t.Errorf("%q:\n llama.cpp       %v\n transformers.js %v", ref.Texts[i], got[i], want)
+				case same && known:
+					t.Errorf("%q: llama.cpp now tokenizes combining marks as transformers.js does: drop the tekken exception", ref.Texts[i])
+				}
+			}
+		})
+	}
+	if n < 3 {
+		t.Fatalf("%d fixtures with synthetic_ids under testdata/pre, want 3", n)
+	}
+}
