@@ -17,9 +17,9 @@ Two kinds of fixture:
                result is recorded as "transformers_js". The GGUF's own
                tokenizer.ggml.pre is the converter's name for it.
   quoted       the regex llama-vocab.cpp quotes as "original regex from
-               tokenizer.json" for the pre-tokenizer, in the one-Split
-               structure tiktoken-style tokenizer.json files have (Split
-               Isolated, then ByteLevel without its regex; Qwen2's, Llama 3's).
+               tokenizer.json" for the pre-tokenizer, in the structure
+               tiktoken-style tokenizer.json files have (a Split, Isolated,
+               per regex, then ByteLevel without its regex; Qwen2's, Llama 3's).
                The name is the converter's for the model named beside it.
                Without the model's vocabulary, the check is on a synthetic
                one (testdata/synthetic-bpe.json, written here: GPT-2's 256
@@ -58,13 +58,24 @@ def vocab_regexes(src, case):
     return [c_string(m) for m in re.findall(r'"((?:[^"\\]|\\.)*)"', "\n".join(code))]
 
 
-def quoted_regex(src, case):
-    """The "original regex from tokenizer.json" llama-vocab.cpp quotes in a case block."""
+def quoted_regexes(src, case):
+    """The "original regex from tokenizer.json" llama-vocab.cpp quotes in a
+    case block: each quote, on the marker's line or the comment line after
+    it. MiniCPM5's block keeps its first regex as written and quotes the
+    second on the line after it."""
     text = (Path(src) / "src" / "llama-vocab.cpp").read_text(encoding="utf-8")
     start = text.index(f"case LLAMA_VOCAB_PRE_TYPE_{case}:")
     block = text[start:text.index("break;", start)]
-    m = re.search(r'original regex from tokenizer\.json\s*\n\s*//\s*"((?:[^"\\]|\\.)*)"', block)
-    return c_string(m.group(1))
+    if case == "MINICPM5":
+        m = re.search(r'original regex from tokenizer\.json[^\n]*\n\s*"((?:[^"\\]|\\.)*)",\s*\n\s*//\s*"((?:[^"\\]|\\.)*)"', block)
+        return [c_string(m.group(1)), c_string(m.group(2))]
+    found = re.findall(r'original regex from tokenizer\.json(?::\s*|\s*\n\s*//\s*)"((?:[^"\\]|\\.)*)"', block)
+    return [c_string(x) for x in found]
+
+
+def quoted_regex(src, case):
+    (rx,) = quoted_regexes(src, case)
+    return rx
 
 
 def ggml_vocab_defs(src):
@@ -96,6 +107,8 @@ def ggml_vocab_defs(src):
         "refact": (None, {"type": "Sequence", "pretokenizers": [digits, BL_RE]}, "smallcloudai/Refact-1_6-base tokenizer.json"),
         "command-r": ({"type": "NFC"}, {"type": "Sequence", "pretokenizers": [digits, BL_RE]},
                       "CohereForAI/c4ai-command-r-v01 tokenizer.json"),
+        "gpt-2": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "openai-community/gpt2 tokenizer.json"),
+        "mpt": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "mosaicml/mpt-7b tokenizer.json (GPT-NeoX's)"),
         "qwen35": (None, {"type": "Sequence", "pretokenizers": [
             split(quoted_regex(src, "QWEN35")), dict(BL, trim_offsets=False)]},
             "Qwen/Qwen3.5 tokenizer.json (regex as llama-vocab.cpp quotes it, Qwen2's structure)"),
@@ -105,6 +118,9 @@ def ggml_vocab_defs(src):
 # name -> (llama-vocab.cpp case, the converter's hash-list model for the name)
 QUOTED = {
     "tekken": ("TEKKEN", "mistralai/Mistral-Nemo-Base-2407"),
+    "jais-2": ("JAIS2", "inceptionai/Jais-2-8B-Chat"),
+    "minicpm5": ("MINICPM5", "openbmb/MiniCPM5-1B"),
+    "tiny_aya": ("TINY_AYA", "CohereLabs/tiny-aya-base"),
     "seed-coder": ("SEED_CODER", "ByteDance-Seed/Seed-Coder-8B-Base"),
     "exaone-moe": ("EXAONE_MOE", "LGAI-EXAONE/K-EXAONE-236B-A23B"),
     "bailingmoe": ("BAILINGMOE", "inclusionAI/Ling-lite"),
@@ -115,7 +131,11 @@ SHARED = {
     "refact": ["starcoder", "refact", "command-r", "smollm"],
     "command-r": ["starcoder", "refact", "command-r", "smollm"],
     "bailingmoe": ["bailingmoe", "bailingmoe2", "llada-moe"],
+    "tiny_aya": ["tiny_aya", "cohere2moe"],
 }
+# Definitions written under another name that llama.cpp tokenizes the same
+# way (the same regex list and flags in llama-vocab.cpp).
+WRITTEN = {"mpt": ("gpt-2", "llama.cpp's mpt and gpt-2 are one regex with the same flags")}
 
 
 def gguf_vocab(src, name):
@@ -219,6 +239,8 @@ def main():
                "ggml_vocab": name, "transformers_js": js, "model_type": "BPE", "ignore_merges": False}
         if name in SHARED:
             doc["shared_with"] = SHARED[name]
+        if name in WRITTEN:
+            doc["written"], doc["written_why"] = WRITTEN[name]
         doc.update({"normalizer": norm, "pre_tokenizer": pre})
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     texts = json.loads((out.parent / "real" / "ids.json").read_text(encoding="utf-8"))["texts"]
@@ -227,8 +249,8 @@ def main():
         {"made_by": "scripts/make-pre-fixtures.py from the texts of testdata/real/ids.json", "tokens": vocab, "merges": merges},
         ensure_ascii=False) + "\n", encoding="utf-8")
     for name, (case, ref) in QUOTED.items():
-        pre = {"type": "Sequence", "pretokenizers": [split(quoted_regex(src, case)), BL]}
-        doc = {"source": f"the regex llama-vocab.cpp quotes for LLAMA_VOCAB_PRE_TYPE_{case} as {ref}'s tokenizer.json's, in the one-Split structure",
+        pre = {"type": "Sequence", "pretokenizers": [split(rx) for rx in quoted_regexes(src, case)] + [BL]}
+        doc = {"source": f"the regex llama-vocab.cpp quotes for LLAMA_VOCAB_PRE_TYPE_{case} as {ref}'s tokenizer.json's, in the Split-then-ByteLevel structure",
                "llama_cpp_pre": name, "llama_cpp_ref": ref, "model_type": "BPE", "ignore_merges": False}
         if name in SHARED:
             doc["shared_with"] = SHARED[name]

@@ -38,6 +38,13 @@ const (
 	reSeedCoder = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^` + "\r\n" + `\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}` + "\r\n" + `]+|\s*[` + "\r\n" + `]+|\s+(?!\S)|\s+`
 	// K-EXAONE (exaone-moe): words may hold single spaces between letters.
 	reExaoneMoE = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+`
+	// Jais 2: LLaMA 3's with whitespace runs cut at powers of two.
+	reJais2 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s{512}(?!\S)|\s{256}(?!\S)|` +
+		`\s{128}(?!\S)|\s{64}(?!\S)|\s{32}(?!\S)|\s{16}(?!\S)|\s{8}(?!\S)|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}`
+	// MiniCPM5, after its own split of digits in threes: LLaMA 3's with any run of digits.
+	reMiniCPM5 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	// Tiny Aya: digits grouped in threes from the right, before o200k.
+	reAyaDigits = `\d{1,3}(?=(?:\d{3})*\b)`
 	// Ling (bailingmoe): possessive quantifiers.
 	reBailing = `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`
 
@@ -68,7 +75,7 @@ func split(re string) string { return "split " + re }
 // catchAll are the regexes above that match every character (each ends in
 // \s+ after alternatives for letters, digits and everything else).
 var catchAll = map[string]bool{reLlama3: true, reQwen2: true, reQwen35: true, reO200k: true, reTekken: true,
-	reSeedCoder: true, reExaoneMoE: true, reBailing: true}
+	reSeedCoder: true, reExaoneMoE: true, reBailing: true, reJais2: true}
 
 // preDefs are the definitions namePre knows. Those with several names are
 // the ambiguities: llama.cpp's converter tells them apart only by hashing
@@ -96,6 +103,9 @@ var preDefs = []preDef{
 	{steps: []string{split(reTekken), "bytelevel"}, names: []string{"tekken"}},
 	{steps: []string{split(reSeedCoder), "bytelevel"}, names: []string{"seed-coder"}},
 	{steps: []string{split(reExaoneMoE), "bytelevel"}, names: []string{"exaone-moe"}},
+	{steps: []string{split(reJais2), "bytelevel"}, names: []string{"jais-2"}},
+	{steps: []string{split("\\p{N}{1,3}"), split(reMiniCPM5), "bytelevel"}, names: []string{"minicpm5"}},
+	{steps: []string{split(reAyaDigits), split(reO200k), "bytelevel"}, names: []string{"tiny_aya", "cohere2moe"}},
 	// Single digits, then GPT-2's regex: llama.cpp lists these names (and
 	// codeshell, exaone, minerva-7b, mellum2) with one regex; they differ
 	// only in clean_spaces, which tokenizer.json does not hold.
