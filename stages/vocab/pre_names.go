@@ -81,9 +81,20 @@ var catchAll = map[string]bool{reLlama3: true, reQwen2: true, reQwen35: true, re
 // the ambiguities: llama.cpp's converter tells them apart only by hashing
 // token ids of its own check text, which takes the vocabulary and the
 // tokenizer's own code, so the name must be given (Options.Pre).
+//
+// Some single names stand for a family llama.cpp also knows under other
+// names with the same regexes and the same ignore_merges and add_bos, so
+// that it tokenizes alike (they may differ in clean_spaces, which only
+// detokenization reads): gpt-2 (mpt, olmo, jais, phi-2, exaone4, ...),
+// llama-bpe (falcon3, falcon-h1, pixtral, lfm2, ...), dbrx (smaug-bpe;
+// glm4 and chatglm-bpe, which also drop a BOS the GGUF does not name),
+// qwen2 (deepseek-r1-qwen, grok-2, hunyuan, stablelm2, megrez, ...),
+// deepseek-v3 (hunyuan-dense, joyai-llm, hy_v4), gpt-4o (llama4, kanana2,
+// minimax-m2, ...). The converter writes those names for those models;
+// the GGUFs differ in that key, not in how llama.cpp tokenizes. tekken's
+// definition is also pixtral's, which llama.cpp tokenizes with LLaMA 3's
+// regex instead: tekken's is the one that splits as tokenizers does.
 var preDefs = []preDef{
-	// GPT-2's built-in regex. llama.cpp's mpt, olmo, jais, phi-2 and others
-	// tokenize the same (its GPT2 regex, default flags).
 	{steps: []string{"bytelevel+regex"}, names: []string{"gpt-2"}},
 	// LLaMA 3's regex names two: llama.cpp's "llama-bpe" looks a whole word
 	// up before merging, as tokenizers does with ignore_merges (Llama 3's
@@ -108,7 +119,7 @@ var preDefs = []preDef{
 	{steps: []string{split(reAyaDigits), split(reO200k), "bytelevel"}, names: []string{"tiny_aya", "cohere2moe"}},
 	// Single digits, then GPT-2's regex: llama.cpp lists these names (and
 	// codeshell, exaone, minerva-7b, mellum2) with one regex; they differ
-	// only in clean_spaces, which tokenizer.json does not hold.
+	// in clean_spaces, and no one of them is the family's own.
 	{steps: []string{"digits", "bytelevel+regex"}, names: []string{"starcoder", "refact", "command-r", "smollm"}},
 	{steps: []string{split(reBailing), "bytelevel"}, names: []string{"bailingmoe", "bailingmoe2", "llada-moe"}},
 }
