@@ -9,10 +9,10 @@ package vocab
 //
 // A step is written as preStep renders it: "split RE" (a Split keeping each
 // match as its own piece, or the same as Removed with invert for a regex of
-// catchAll), "digits" and
-// "digit-runs" (Digits with and without individual_digits), "punctuation"
-// (Punctuation, Contiguous), "bytelevel" and "bytelevel+regex" (ByteLevel
-// without prefix space, with use_regex false or true).
+// catchAll), "digits" and "digit-runs" (Digits with and without
+// individual_digits), "punctuation" (Punctuation, Contiguous), "bytelevel"
+// and "bytelevel+regex" (ByteLevel without prefix space, with use_regex
+// false or true).
 
 // preDef is one definition and the llama.cpp names that share it.
 type preDef struct {
@@ -82,8 +82,8 @@ var catchAll = map[string]bool{reLlama3: true, reQwen2: true, reQwen35: true, re
 // token ids of its own check text, which takes the vocabulary and the
 // tokenizer's own code, so the name must be given (Options.Pre).
 //
-// Some single names stand for a family llama.cpp also knows under other
-// names with the same regexes and the same ignore_merges and add_bos, so
+// Some single names stand for a family that llama.cpp also knows under other
+// names, given the same regexes and the same ignore_merges and add_bos, so
 // that it tokenizes alike (they may differ in clean_spaces, which only
 // detokenization reads): gpt-2 (mpt, olmo, jais, phi-2, exaone4, ...),
 // llama-bpe (falcon3, falcon-h1, pixtral, lfm2, ...), dbrx (smaug-bpe;
@@ -91,9 +91,10 @@ var catchAll = map[string]bool{reLlama3: true, reQwen2: true, reQwen35: true, re
 // qwen2 (deepseek-r1-qwen, grok-2, hunyuan, stablelm2, megrez, ...),
 // deepseek-v3 (hunyuan-dense, joyai-llm, hy_v4), gpt-4o (llama4, kanana2,
 // minimax-m2, ...). The converter writes those names for those models;
-// the GGUFs differ in that key, not in how llama.cpp tokenizes. tekken's
-// definition is also pixtral's, which llama.cpp tokenizes with LLaMA 3's
-// regex instead: tekken's is the one that splits as tokenizers does.
+// the GGUFs differ in that key, not in how llama.cpp tokenizes. Pixtral
+// (the converter's "pixtral") has Mistral's Tekken tokenizer too, which
+// llama.cpp then tokenizes with LLaMA 3's regex: "tekken" is the name
+// under which it splits as tokenizers does.
 var preDefs = []preDef{
 	{steps: []string{"bytelevel+regex"}, names: []string{"gpt-2"}},
 	// LLaMA 3's regex names two: llama.cpp's "llama-bpe" looks a whole word
