@@ -81,15 +81,14 @@ def quoted_regex(src, case):
 def ggml_vocab_defs(src):
     """name -> (normalizer, pre_tokenizer, where the definition comes from).
 
-    The DeepSeek and Falcon definitions are those of the models' own
-    tokenizer.json files (deepseek-ai/deepseek-llm-7b-base,
-    deepseek-ai/deepseek-coder-6.7b-base, tiiuae/falcon-7b,
-    bigcode/starcoder2-3b, smallcloudai/Refact-1_6-base,
-    CohereForAI/c4ai-command-r-v01, Qwen/Qwen3.5), as transcribed by a public
-    table of checkpoints' pre_tokenizers; the regexes are taken from
-    llama-vocab.cpp's lists, which spell them character for character
-    (typing them would risk Unicode normalization of the Greek ranges). The
-    transformers.js check below is what confirms each.
+    The definitions are those of the models' own tokenizer.json files:
+    DeepSeek's, Falcon's, Refact's and GPT-2's as a public table of
+    checkpoints' pre_tokenizers transcribes them, MPT's, StarCoder2's and
+    Command-R's as their families' files have them, Qwen3.5's from the regex
+    llama-vocab.cpp quotes; regexes are taken from llama-vocab.cpp, which
+    spells them character for character (typing them would risk Unicode
+    normalization of the Greek ranges). The transformers.js check below is
+    what confirms each against Python transformers' ids.
     """
     dsl = vocab_regexes(src, "DEEPSEEK_LLM")
     dsc = vocab_regexes(src, "DEEPSEEK_CODER")
@@ -97,18 +96,18 @@ def ggml_vocab_defs(src):
     digits = {"type": "Digits", "individual_digits": True}
     return {
         "deepseek-llm": (empty, {"type": "Sequence", "pretokenizers": [split(r) for r in dsl[:5]] + [digits, BL]},
-                         "deepseek-ai/deepseek-llm-7b-base tokenizer.json"),
+                         "deepseek-ai/deepseek-llm-7b-base tokenizer.json, as a public table of checkpoints' pre_tokenizers transcribes it"),
         "deepseek-coder": (empty, {"type": "Sequence", "pretokenizers": [split(r) for r in dsc[:4]] + [digits, BL]},
-                           "deepseek-ai/deepseek-coder-6.7b-base tokenizer.json"),
+                           "deepseek-ai/deepseek-coder-6.7b-base tokenizer.json, as a public table of checkpoints' pre_tokenizers transcribes it"),
         "falcon": (None, {"type": "Sequence", "pretokenizers": [
             {"type": "Punctuation", "behavior": "Contiguous"}, BL_RE,
-            {"type": "Digits", "individual_digits": False}, split("[0-9][0-9][0-9]")]}, "tiiuae/falcon-7b tokenizer.json"),
-        "starcoder": (None, {"type": "Sequence", "pretokenizers": [digits, BL_RE]}, "bigcode/starcoder2-3b tokenizer.json"),
-        "refact": (None, {"type": "Sequence", "pretokenizers": [digits, BL_RE]}, "smallcloudai/Refact-1_6-base tokenizer.json"),
+            {"type": "Digits", "individual_digits": False}, split("[0-9][0-9][0-9]")]}, "tiiuae/falcon-7b tokenizer.json, as a public table of checkpoints' pre_tokenizers transcribes it"),
+        "starcoder": (None, {"type": "Sequence", "pretokenizers": [digits, BL_RE]}, "bigcode/starcoder2-3b tokenizer.json, the definition of its family's files (StarCoder's Digits, then ByteLevel)"),
+        "refact": (None, {"type": "Sequence", "pretokenizers": [digits, BL_RE]}, "smallcloudai/Refact-1_6-base tokenizer.json, as a public table of checkpoints' pre_tokenizers transcribes it"),
         "command-r": ({"type": "NFC"}, {"type": "Sequence", "pretokenizers": [digits, BL_RE]},
-                      "CohereForAI/c4ai-command-r-v01 tokenizer.json"),
-        "gpt-2": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "openai-community/gpt2 tokenizer.json"),
-        "mpt": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "mosaicml/mpt-7b tokenizer.json (GPT-NeoX's)"),
+                      "CohereForAI/c4ai-command-r-v01 tokenizer.json, the definition of its family's files (StarCoder's Digits, then ByteLevel; the NFC normalizer unchecked)"),
+        "gpt-2": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "openai-community/gpt2 tokenizer.json, as a public table of checkpoints' pre_tokenizers transcribes it"),
+        "mpt": (None, {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}, "mosaicml/mpt-7b tokenizer.json, the definition of its family's files (GPT-NeoX's ByteLevel)"),
         "qwen35": (None, {"type": "Sequence", "pretokenizers": [
             split(quoted_regex(src, "QWEN35")), dict(BL, trim_offsets=False)]},
             "Qwen/Qwen3.5 tokenizer.json (regex as llama-vocab.cpp quotes it, Qwen2's structure)"),
@@ -235,7 +234,7 @@ def main():
             raise SystemExit(f"ggml-vocab-{name}.gguf has tokenizer.ggml.pre {gguf_pre!r}")
         js = check_js(src, cache, name, tokenizer_json(tokens, types, merges, norm, pre))
         print(name, js["same_ids"], "of", js["texts"], [t[:40] for t in js["differ"]], file=sys.stderr)
-        doc = {"source": origin, "llama_cpp_pre": name, "llama_cpp_ref": f"llama.cpp models/ggml-vocab-{name}.gguf (its tokenizer.ggml.pre)",
+        doc = {"source": origin + "; confirmed by transformers_js", "llama_cpp_pre": name, "llama_cpp_ref": f"llama.cpp models/ggml-vocab-{name}.gguf (its tokenizer.ggml.pre)",
                "ggml_vocab": name, "transformers_js": js, "model_type": "BPE", "ignore_merges": False}
         if name in SHARED:
             doc["shared_with"] = SHARED[name]
@@ -250,7 +249,7 @@ def main():
         ensure_ascii=False) + "\n", encoding="utf-8")
     for name, (case, ref) in QUOTED.items():
         pre = {"type": "Sequence", "pretokenizers": [split(rx) for rx in quoted_regexes(src, case)] + [BL]}
-        doc = {"source": f"the regex llama-vocab.cpp quotes for LLAMA_VOCAB_PRE_TYPE_{case} as {ref}'s tokenizer.json's, in the Split-then-ByteLevel structure",
+        doc = {"source": f"the regex llama-vocab.cpp quotes as the tokenizer.json's for LLAMA_VOCAB_PRE_TYPE_{case} (whose name the converter gives {ref}), one Split per regex, then ByteLevel",
                "llama_cpp_pre": name, "llama_cpp_ref": ref, "model_type": "BPE", "ignore_merges": False}
         if name in SHARED:
             doc["shared_with"] = SHARED[name]
