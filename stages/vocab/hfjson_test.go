@@ -64,6 +64,10 @@ func TestNamePre(t *testing.T) {
 	split := func(re string) string {
 		return `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "` + re + `"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}`
 	}
+	falcon := func(punct string, single bool) string {
+		return `{"type": "Sequence", "pretokenizers": [{"type": "Punctuation", "behavior": "` + punct + `"}, {"type": "ByteLevel", "add_prefix_space": false}, ` +
+			`{"type": "Digits", "individual_digits": ` + strconv.FormatBool(single) + `}, {"type": "Split", "pattern": {"Regex": "[0-9][0-9][0-9]"}, "behavior": "Isolated", "invert": false}]}`
+	}
 	tests := []struct{ name, pre, want string }{
 		{"gpt-2 byte level", `{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}`, "gpt-2"},
 		{"byte level default regex", `{"type": "ByteLevel"}`, "gpt-2"},
@@ -75,6 +79,15 @@ func TestNamePre(t *testing.T) {
 		{"other regex", split(`\\d+`), ""},
 		{"metaspace", `{"type": "Metaspace"}`, ""},
 		{"none", `null`, ""},
+		// Removed with invert keeps only what matches: the same as
+		// Isolated for a regex matching every character (and only then:
+		// TestNamePreInvertedPartial).
+		{"inverted catch-all", strings.Replace(split(qwen2), `"Isolated", "invert": false`, `"Removed", "invert": true`, 1), "qwen2"},
+		{"falcon", falcon("Contiguous", false), "falcon"},
+		// tokenizers' Punctuation defaults to Isolated, which is not Falcon's.
+		{"falcon, isolated punctuation", strings.Replace(falcon("Contiguous", false), `, "behavior": "Contiguous"`, ``, 1), ""},
+		{"falcon, single digits", falcon("Contiguous", true), ""},
+		{"digits then gpt-2, shared by starcoder and others", `{"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "ByteLevel"}]}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +112,16 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	// The pre-tokenizers of testdata/pre (Split, Digits, Punctuation, ByteLevel steps).
+	fixtures, _ := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
+	for _, p := range fixtures {
+		var fx struct {
+			Pre json.RawMessage `json:"pre_tokenizer"`
+		}
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &fx) == nil {
+			f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"a": 0}}, "pre_tokenizer": ` + string(fx.Pre) + `}`))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := ParseTokenizerJSON(data, "fuzz.json")
 		if err != nil {
@@ -114,16 +137,50 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 	})
 }
 
+// TestNamePreInvertedPartial: a Split written as Removed with invert drops
+// what its regex does not match, so deepseek-coder's definition with one
+// such step is not deepseek-coder's.
+func TestNamePreInvertedPartial(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "pre", "deepseek-coder.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Pre map[string]any `json:"pre_tokenizer"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	for _, inverted := range []bool{false, true} {
+		steps := fx.Pre["pretokenizers"].([]any)
+		step := steps[1].(map[string]any)
+		step["behavior"], step["invert"] = map[bool]string{false: "Isolated", true: "Removed"}[inverted], inverted
+		pre, _ := json.Marshal(fx.Pre)
+		tok, err := ParseTokenizerJSON([]byte(`{"model": {"type": "BPE", "vocab": {}}, "pre_tokenizer": `+string(pre)+`}`), "tokenizer.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := namePre(tok)
+		if want := map[bool]string{false: "deepseek-coder", true: ""}[inverted]; got != want {
+			t.Errorf("inverted %v: namePre = %q, %v; want %q", inverted, got, err, want)
+		}
+	}
+}
+
 // TestNamePreOfRealTokenizers names the pre-tokenizers of real tokenizers
 // (testdata/pre: their tokenizer.json's pre_tokenizer, extracted by
-// scripts/extract-pretokenizers.py) as llama.cpp's converter does by hash.
+// scripts/extract-pretokenizers.py and scripts/make-pre-fixtures.py) as
+// llama.cpp's converter does by hash. Where llama.cpp gives the definition
+// several names (shared_with), it must be refused with an error naming them;
+// where it is written as another name that llama.cpp tokenizes the same way
+// (written), that name.
 func TestNamePreOfRealTokenizers(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 6 {
-		t.Fatalf("%d fixtures under testdata/pre, want the 6 the script writes", len(files))
+	if len(files) < 22 {
+		t.Fatalf("%d fixtures under testdata/pre, want the 22 the scripts write", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -133,6 +190,8 @@ func TestNamePreOfRealTokenizers(t *testing.T) {
 			}
 			var fx struct {
 				Want         string          `json:"llama_cpp_pre"`
+				Shared       []string        `json:"shared_with"`
+				Written      string          `json:"written"`
 				Pre          json.RawMessage `json:"pre_tokenizer"`
 				IgnoreMerges bool            `json:"ignore_merges"`
 			}
@@ -145,6 +204,15 @@ func TestNamePreOfRealTokenizers(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := namePre(tok)
+			if fx.Shared != nil {
+				if err == nil || !strings.Contains(err.Error(), strings.Join(fx.Shared, ", ")) {
+					t.Errorf("namePre = %q, %v; want an error naming %v, which llama.cpp gives this definition (the converter: %q)", got, err, fx.Shared, fx.Want)
+				}
+				return
+			}
+			if fx.Written != "" { // a name llama.cpp tokenizes as it does fx.Want
+				fx.Want = fx.Written
+			}
 			if got != fx.Want {
 				t.Errorf("namePre = %q, %v; want llama.cpp's %q", got, err, fx.Want)
 			}
