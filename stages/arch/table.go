@@ -64,6 +64,12 @@ type Table struct {
 	// ahead of the vocabulary. Per model type, as one table can cover a
 	// class that does not (llama.yaml's InternLM3 writes it elsewhere).
 	AddPrefixSpaceFor []string `yaml:"add_prefix_space_for"`
+	// PreFor names, per model type, the llama.cpp pre-tokenizer the
+	// converter's hash list gives that family's own tokenizer. It settles a
+	// pre_tokenizer definition llama.cpp lists under several names
+	// (StarCoder 2's under starcoder, refact, command-r, smollm) when the
+	// name is one of them; anything else still asks for the name.
+	PreFor map[string]string `yaml:"pre_for"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
 	// Groups name stacked tensors emitted together, in this order, once every

@@ -280,6 +280,18 @@ func orderedObject(raw json.RawMessage, fn func(key string, v json.RawMessage) e
 	return nil
 }
 
+// PreHint is the table's pre_for name for this model's type (text_config's
+// or the top level's), or "".
+func (a *Arch) PreHint(cfg map[string]any) string {
+	tc, _ := cfg["text_config"].(map[string]any)
+	for _, v := range []any{tc["model_type"], cfg["model_type"]} {
+		if s, ok := v.(string); ok && a.PreFor[s] != "" {
+			return a.PreFor[s]
+		}
+	}
+	return ""
+}
+
 // PrefixSpaceKey says whether the converter writes tokenizer_config.json's
 // add_prefix_space for this model (the table's add_prefix_space_for names
 // its model type, from text_config or the top level).

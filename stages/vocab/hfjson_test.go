@@ -97,7 +97,7 @@ func TestNamePre(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := namePre(tok)
+			got, err := namePre(tok, "")
 			if got != tt.want || (tt.want == "") != (err != nil) {
 				t.Errorf("namePre = %q, %v; want %q", got, err, tt.want)
 			}
@@ -131,7 +131,7 @@ func FuzzParseTokenizerJSON(f *testing.F) {
 		if tok.ModelType == "BPE" && len(tok.Vocab)+len(tok.Added) < 1<<16 {
 			_, _, _ = bpeVocab(tok, 0, "fuzz.json")
 		}
-		_, _ = namePre(tok)
+		_, _ = namePre(tok, "")
 		s := &specialVocab{types: []string{"bos", "eos", "sep"}, nVocab: -1, warn: func(string) {}}
 		s.postProcessor(tok.PostProcessor, map[string]any{"bos_token": "<s>"})
 	})
@@ -160,7 +160,7 @@ func TestNamePreInvertedPartial(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := namePre(tok)
+		got, err := namePre(tok, "")
 		if want := map[bool]string{false: "deepseek-coder", true: ""}[inverted]; got != want {
 			t.Errorf("inverted %v: namePre = %q, %v; want %q", inverted, got, err, want)
 		}
@@ -203,7 +203,7 @@ func TestNamePreOfRealTokenizers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := namePre(tok)
+			got, err := namePre(tok, "")
 			if fx.Shared != nil {
 				if err == nil || !strings.Contains(err.Error(), strings.Join(fx.Shared, ", ")) {
 					t.Errorf("namePre = %q, %v; want an error naming %v, which llama.cpp gives this definition (the converter: %q)", got, err, fx.Shared, fx.Want)

@@ -3,6 +3,7 @@ package vocab
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -16,7 +17,9 @@ import (
 
 // namePre returns the llama.cpp pre-tokenizer name for a tokenizer.json's
 // pre_tokenizer, or an error describing the structure it could not name.
-func namePre(t *HFTokenizer) (string, error) {
+// hint (the architecture's own name, or "") settles a definition several
+// names share when it is one of them.
+func namePre(t *HFTokenizer, hint string) (string, error) {
 	pt := t.PreTokenizer
 	steps := []any{pt}
 	if get(pt, "type") == "Sequence" {
@@ -38,6 +41,8 @@ func namePre(t *HFTokenizer) (string, error) {
 			return d.merges.keep, nil
 		case len(d.names) == 1:
 			return d.names[0], nil
+		case hint != "" && slices.Contains(d.names, hint):
+			return hint, nil
 		}
 		return "", fmt.Errorf("pre_tokenizer %s is shared by llama.cpp's pre-tokenizers %s, which tokenizer.json does not tell apart; "+
 			"set the pre-tokenizer name explicitly (the one llama.cpp's converter gives the base model)", describePre(pt), strings.Join(d.names, ", "))

@@ -61,7 +61,12 @@ func TestPreNamesLlamaVocabs(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), strings.Join(fx.Shared, ", ")) {
 					t.Fatalf("Load: %v; want the error naming %v", err, fx.Shared)
 				}
-				meta, err = Load(dir, Options{VocabSize: size, Pre: want})
+				// the architecture's own name settles it (arch tables' pre_for),
+				// any other leaves it refused
+				if _, err := Load(dir, Options{VocabSize: size, PreHint: "qwen2"}); err == nil {
+					t.Fatal("Load with a hint outside the shared names: no error")
+				}
+				meta, err = Load(dir, Options{VocabSize: size, PreHint: want})
 			}
 			if err != nil {
 				t.Fatal(err)

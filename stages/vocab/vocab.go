@@ -34,6 +34,10 @@ type Options struct {
 	// Pre overrides tokenizer.ggml.pre. Byte-level BPE tokenizers need it
 	// unless their pre_tokenizer is one namePre recognises.
 	Pre string
+	// PreHint is the name llama.cpp's converter gives the architecture's own
+	// tokenizer (the table's pre_for): taken when a pre_tokenizer definition
+	// is shared by several names and it is one of them.
+	PreHint string
 	// Warn receives the converter's warnings (ids out of range, dropped
 	// entries); nil discards them.
 	Warn func(msg string)
@@ -113,7 +117,7 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	case src.tok != nil && isLlamaHF(src.tok):
 		meta, err = loadLlamaHF(src, tokPath)
 	case src.tok != nil:
-		meta, err = loadGPT2(src, tokPath, n, opts.Pre)
+		meta, err = loadGPT2(src, tokPath, n, opts.Pre, opts.PreHint)
 	default:
 		return nil, fmt.Errorf("%s: %w: looked for tokenizer.model (SentencePiece) and tokenizer.json (Hugging Face tokenizers)", dir, ErrNoTokenizer)
 	}
@@ -227,14 +231,14 @@ func loadSPM(src *sources, path string, n int) (*gguf.Meta, error) {
 	return meta, addSpecial(meta, src, false, len(tokens))
 }
 
-func loadGPT2(src *sources, path string, n int, pre string) (*gguf.Meta, error) {
+func loadGPT2(src *sources, path string, n int, pre, hint string) (*gguf.Meta, error) {
 	t := src.tok
 	if t.ModelType != "BPE" {
 		return nil, fmt.Errorf("%s: model type %q: only BPE tokenizer.json models are supported (and SentencePiece tokenizer.model)", path, t.ModelType)
 	}
 	if pre == "" {
 		var err error
-		if pre, err = namePre(t); err != nil {
+		if pre, err = namePre(t, hint); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
