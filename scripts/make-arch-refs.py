@@ -1512,6 +1512,11 @@ TOKENIZER_CONFIG_EXTRA.update({
     "granite-prefix-space": {"add_prefix_space": True},
 })
 
+# InternLM3Model.set_vocab writes tokenizer_config.json's add_prefix_space,
+# when present, as tokenizer.ggml.add_space_prefix after the token types.
+ARCHS["internlm3-prefix-space"] = internlm3
+TOKENIZER_CONFIG_EXTRA["internlm3-prefix-space"] = {**IM_END, "add_prefix_space": False}
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:

@@ -30,16 +30,22 @@ type TokenizerSource struct {
 	// AddedTokenSpecial looks at tokenizer_config.json's entries marked
 	// special only (InternLM3Model's loop).
 	AddedTokenSpecial bool `yaml:"added_token_special"`
+	// TokenizerConfig names a top-level field of tokenizer_config.json
+	// (InternLM3Model writes add_prefix_space after the token types); a
+	// field that is absent is unresolved, one that is null too.
+	TokenizerConfig string `yaml:"tokenizer_config"`
 }
 
-func (s TokenizerSource) set() bool { return s.SPM != "" || s.AddedToken != "" || s.AddedTokenSpecial }
+func (s TokenizerSource) set() bool {
+	return s.SPM != "" || s.AddedToken != "" || s.AddedTokenSpecial || s.TokenizerConfig != ""
+}
 
 func checkTokenizerSource(k Key) error {
 	switch {
 	case k.SPM != "" && k.SPM != "add_dummy_prefix":
 		return fmt.Errorf("key %s: unknown spm field %q (known: add_dummy_prefix)", k.Key, k.SPM)
-	case k.SPM != "" && k.AddedToken != "":
-		return fmt.Errorf("key %s: spm and added_token are two sources; give one", k.Key)
+	case k.SPM != "" && k.AddedToken != "", k.TokenizerConfig != "" && (k.SPM != "" || k.AddedToken != ""):
+		return fmt.Errorf("key %s: spm, added_token and tokenizer_config are separate sources; give one", k.Key)
 	case k.AddedTokenSpecial && k.AddedToken == "":
 		return fmt.Errorf("key %s: added_token_special without added_token", k.Key)
 	}
@@ -70,6 +76,9 @@ func (h *hparams) tokenizerValue(k Key) (any, error) {
 	}
 	if k.SPM != "" {
 		return spmAddDummyPrefix(filepath.Join(h.dir, "tokenizer.model"))
+	}
+	if k.TokenizerConfig != "" {
+		return tokenizerConfigField(h.dir, k.TokenizerConfig)
 	}
 	id, err := addedTokenID(h.dir, k.AddedToken, k.AddedTokenSpecial)
 	if err != nil {
@@ -189,6 +198,23 @@ func protoFields(b []byte, fn func(num, wt int, x uint64, sub []byte) error) err
 		}
 	}
 	return nil
+}
+
+// tokenizerConfigField is a top-level field of dir's tokenizer_config.json.
+func tokenizerConfigField(dir, field string) (any, error) {
+	path := filepath.Join(dir, "tokenizer_config.json")
+	b, err := readTokFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tc map[string]any
+	if err := json.Unmarshal(b, &tc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if v, ok := tc[field]; ok && v != nil {
+		return v, nil
+	}
+	return nil, &errUnresolved{[]string{"tokenizer_config.json " + field}}
 }
 
 // addedTokenID is the id of the last added token whose content is want:
