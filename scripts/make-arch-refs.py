@@ -1517,6 +1517,25 @@ TOKENIZER_CONFIG_EXTRA.update({
 ARCHS["internlm3-prefix-space"] = internlm3
 TOKENIZER_CONFIG_EXTRA["internlm3-prefix-space"] = {**IM_END, "add_prefix_space": False}
 
+# InternLM2Model.set_vocab reads the SentencePiece model itself: a "\x00"
+# piece is written as "\U0001f409", pieces starting "[UNUSED" are typed
+# unused (the chat tokens then take those slots through tokenizer_config.json),
+# added_tokens.json's tokens are appended past the model's pieces. The shared
+# model with three pieces renamed ("\x00", two "[UNUSED_TOKEN_n]", one of them
+# then <|im_end|>); the second copy also has an added_tokens.json.
+def internlm2_pieces(proto):
+    proto.pieces[509].piece = "\x00"
+    proto.pieces[510].piece = "[UNUSED_TOKEN_145]"
+    proto.pieces[511].piece = "[UNUSED_TOKEN_146]"
+
+
+ARCHS["internlm2-vocab"] = internlm2
+ARCHS["internlm2-added"] = internlm2
+TOKENIZER_CONFIG_EXTRA["internlm2-vocab"] = IM_END
+TOKENIZER_CONFIG_EXTRA["internlm2-added"] = IM_END
+TOKENIZER_MODEL_EDIT = {"internlm2-vocab": internlm2_pieces, "internlm2-added": internlm2_pieces}
+ADDED_TOKENS_JSON = {"internlm2-added": {"<|action_start|>": 512, "<|action_end|>": 513}}
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:
@@ -1541,6 +1560,14 @@ def write_folder(d: Path, c: dict, t: dict) -> None:
     (d / "config.json").write_text(json.dumps(c, indent=2) + "\n")
     write_safetensors(d / "model.safetensors", t)
     tok = tokenizer_model().read_bytes()
+    if d.name in TOKENIZER_MODEL_EDIT:
+        from sentencepiece import sentencepiece_model_pb2
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(tok)
+        TOKENIZER_MODEL_EDIT[d.name](proto)
+        tok = proto.SerializeToString()
+    if d.name in ADDED_TOKENS_JSON:
+        (d / "added_tokens.json").write_text(json.dumps(ADDED_TOKENS_JSON[d.name], indent=2) + "\n")
     (d / "tokenizer.model").write_bytes(tok)
     (d / "tokenizer_config.json").write_text(json.dumps({
         "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",

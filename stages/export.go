@@ -160,7 +160,7 @@ func (s *exportStage) ggufMeta(m *pipeline.Model) (*gguf.Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre, EmbeddingRows: embeddingRows(m.Tensors), SentencePieceKeys: spmKeys, PrefixSpaceKey: a.PrefixSpaceKey(m.Config), PreHint: a.PreHint(m.Config)})
+	tok, err := vocab.Load(m.Dir, vocab.Options{Pre: s.Pre, EmbeddingRows: embeddingRows(m.Tensors), SentencePieceKeys: spmKeys, PrefixSpaceKey: a.PrefixSpaceKey(m.Config), PreHint: a.PreHint(m.Config), Reader: a.VocabReader})
 	if err != nil {
 		return nil, err
 	}

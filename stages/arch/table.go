@@ -70,6 +70,9 @@ type Table struct {
 	// (StarCoder 2's under starcoder, refact, command-r, smollm) when the
 	// name is one of them; anything else still asks for the name.
 	PreFor map[string]string `yaml:"pre_for"`
+	// VocabReader names the converter class's own SentencePiece reader
+	// where it differs from TextModel's (vocab.ReaderInternLM2).
+	VocabReader string `yaml:"vocab_reader"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
 	// Groups name stacked tensors emitted together, in this order, once every
@@ -288,6 +291,9 @@ func build(t Table) (*Arch, error) {
 			}
 			return nil, fmt.Errorf("arch table %s: sentencepiece_keys[%d]: %w", t.Arch, i, err)
 		}
+	}
+	if r := t.VocabReader; r != "" && r != "internlm2" { // vocab.ReaderInternLM2
+		return nil, fmt.Errorf("arch table %s: vocab_reader %q: unknown (known: internlm2)", t.Arch, r)
 	}
 	if p := t.SkipBlocksFrom; p != "" {
 		if _, ok := t.Params[p]; !ok {

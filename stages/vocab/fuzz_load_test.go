@@ -40,8 +40,13 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		// The tokenizer_config.json's first byte picks whether its
-		// add_prefix_space is read too.
-		meta, err := Load(dir, Options{PrefixSpaceKey: len(tc) > 0 && tc[0]%2 == 1})
+		// add_prefix_space is read too, config.json's length (odd) the
+		// InternLM2 reader.
+		opts := Options{PrefixSpaceKey: len(tc) > 0 && tc[0]%2 == 1}
+		if len(cfg)%2 == 1 {
+			opts.Reader = ReaderInternLM2
+		}
+		meta, err := Load(dir, opts)
 		if err != nil {
 			return
 		}

@@ -38,6 +38,9 @@ type Options struct {
 	// tokenizer (the table's pre_for): taken when a pre_tokenizer definition
 	// is shared by several names and it is one of them.
 	PreHint string
+	// Reader names a converter class's own SentencePiece reader where it
+	// differs from TextModel's (ReaderInternLM2); "" is TextModel's.
+	Reader string
 	// Warn receives the converter's warnings (ids out of range, dropped
 	// entries); nil discards them.
 	Warn func(msg string)
@@ -107,8 +110,14 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	var meta *gguf.Meta
 	switch {
+	case opts.Reader != "" && opts.Reader != ReaderInternLM2:
+		return nil, fmt.Errorf("vocabulary reader %q: unknown (known: %s)", opts.Reader, ReaderInternLM2)
 	case isFile(spmPath):
-		meta, err = loadSPM(src, spmPath, n)
+		if opts.Reader == ReaderInternLM2 {
+			meta, err = loadInternLM2(src, spmPath, n)
+		} else {
+			meta, err = loadSPM(src, spmPath, n)
+		}
 		if err == nil && opts.SentencePieceKeys != nil {
 			for _, kv := range opts.SentencePieceKeys.All() {
 				meta.Set(kv.Key, kv.Value)
