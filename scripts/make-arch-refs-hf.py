@@ -65,7 +65,8 @@ TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # llama.cpp's phimoe on that file is 0.15 of the logit range from
 # transformers even with transformers' sparsemixer routing replaced by
 # llama.cpp's softmax top-2 (not traced: no reference to hold a table to).
-REMOTE = {"internlm2", "internlm3", "exaone", "bitnet", "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym", "phimoe"}
+REMOTE = {"internlm2", "internlm2-vocab", "internlm2-added", "internlm3", "internlm3-prefix-space", "exaone", "bitnet",
+          "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym", "phimoe"}
 
 
 def arch_refs():
