@@ -3,6 +3,7 @@
 tokenizer.json is not in an npm package (scripts/extract-pretokenizers.py
 writes the others), and checks each definition with transformers.js.
 
+    npm install --prefix ~/.cache/mlmf-tok tokenizers@0.23.2   # for the listed kind
     /usr/bin/python3 scripts/make-pre-fixtures.py ~/.cache/mlmf-ref/src ~/.cache/mlmf-tok
 
 Two kinds of fixture:
@@ -28,6 +29,14 @@ Two kinds of fixture:
                it, shorter first), where a word of up to 4 bytes is one token
                and so the ids show the pre-tokenizer's splits:
                "synthetic_ids" are transformers.js's ids for those texts.
+  listed       a definition written out here step by step (LISTED: BLOOM's
+               regex as transformers.js quotes it, Chameleon's steps as
+               llama-vocab.cpp's comments name them), checked on the
+               synthetic vocabulary with Hugging Face's Rust tokenizers (npm
+               "tokenizers", scripts/tok_hftokenizers.js: transformers.js's
+               Punctuation ignores Isolated), transformers.js's differences
+               recorded; a definition llama.cpp names several ways gets its
+               ids too, for the name given explicitly.
 """
 import json
 import os
@@ -123,6 +132,23 @@ QUOTED = {
     "seed-coder": ("SEED_CODER", "ByteDance-Seed/Seed-Coder-8B-Base"),
     "exaone-moe": ("EXAONE_MOE", "LGAI-EXAONE/K-EXAONE-236B-A23B"),
     "bailingmoe": ("BAILINGMOE", "inclusionAI/Ling-lite"),
+    "grok-2": ("GROK_2", "alvarobartt/grok-2-tokenizer"),
+}
+# name -> (pre_tokenizer, the converter's hash-list model, where the
+# definition comes from): definitions neither shipped nor quoted whole.
+BLOOM_RE = " ?[^(\\s|[.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c])]+"
+LISTED = {
+    "bloom": ({"type": "Sequence", "pretokenizers": [split(BLOOM_RE), BL]}, "bigscience/bloom",
+              "bigscience/bloom tokenizer.json: its Split regex as transformers.js quotes it when working around it (its issue 94), "
+              "Split Isolated then ByteLevel without regex as tokenizer-building code that copies BLOOM's spells it; "
+              "llama-vocab.cpp's regex for bloom, gpt3-finnish and poro-chat is the same class written without the nested brackets"),
+    "chameleon": ({"type": "Sequence", "pretokenizers": [
+        split("<sentinel:[0-9]+>"), split("(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z"), split("([\\t\\n]|    |  )"),
+        {"type": "Digits", "individual_digits": True}, {"type": "Punctuation", "behavior": "Isolated"}, BL_RE]},
+        "facebook/chameleon-7b",
+        "facebook/chameleon-7b tokenizer.json as llama-vocab.cpp's CHAMELEON case describes it step by step: the sentinel and image "
+        "token Splits, the space Split 'directly from tokenizer.json', 'Individual digits' (Digits), 'Punctuation, Isolated' "
+        "(tokenizers' punctuation class), GPT-2's regex (ByteLevel with its regex)"),
 }
 # Definitions llama.cpp gives several names: what else shares it.
 SHARED = {
@@ -131,10 +157,12 @@ SHARED = {
     "command-r": ["starcoder", "refact", "command-r", "smollm"],
     "bailingmoe": ["bailingmoe", "bailingmoe2", "llada-moe"],
     "tiny_aya": ["tiny_aya", "cohere2moe"],
+    "bloom": ["bloom", "gpt3-finnish", "poro-chat"],
 }
 # Definitions written under another name that llama.cpp tokenizes the same
 # way (the same regex list and flags in llama-vocab.cpp).
-WRITTEN = {"mpt": ("gpt-2", "llama.cpp's mpt and gpt-2 are one regex with the same flags")}
+WRITTEN = {"mpt": ("gpt-2", "llama.cpp's mpt and gpt-2 are one regex with the same flags"),
+           "grok-2": ("qwen2", "llama.cpp's grok-2 and qwen2 are one regex with the same flags (clean_spaces false)")}
 
 
 def gguf_vocab(src, name):
@@ -220,13 +248,32 @@ def synthetic_ids(cache, name, vocab, merges, pre, texts):
     return json.loads(out)["encoded"]
 
 
+def rust_synthetic_ids(cache, name, vocab, merges, pre, texts):
+    """synthetic_ids from Hugging Face's Rust tokenizers (npm "tokenizers",
+    scripts/tok_hftokenizers.js), which needs every field of the file."""
+    tj = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+          "pre_tokenizer": pre, "post_processor": None,
+          "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+          "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                    "vocab": {t: i for i, t in enumerate(vocab)}, "merges": merges}}
+    d = cache / "models" / f"pre-{name}-rust"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False), encoding="utf-8")
+    req = json.dumps({"encode": [[t, False] for t in texts]})
+    out = subprocess.run(["node", str(cache / "tok_hftokenizers.js"), str(d / "tokenizer.json")], input=req, text=True,
+                         capture_output=True, check=True, cwd=cache).stdout
+    return json.loads(out)["encoded"]
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     src, cache = sys.argv[1], Path(sys.argv[2]).resolve()
     here = Path(__file__).resolve().parent
-    (cache / "tok_transformersjs.mjs").write_bytes((here / "tok_transformersjs.mjs").read_bytes())
+    for f in ("tok_transformersjs.mjs", "tok_hftokenizers.js"):
+        (cache / f).write_bytes((here / f).read_bytes())
     out = here.parent / "stages" / "vocab" / "testdata" / "pre"
     for name, (norm, pre, origin) in ggml_vocab_defs(src).items():
         tokens, types, merges, gguf_pre = gguf_vocab(src, name)
@@ -256,6 +303,19 @@ def main():
         else:  # transformers.js has no possessive quantifiers (bailingmoe's)
             ids = synthetic_ids(cache, name, vocab, merges, pre, texts)
             doc["synthetic_ids"] = "\n".join(" ".join(map(str, x)) for x in ids)
+        if name in WRITTEN:
+            doc["written"], doc["written_why"] = WRITTEN[name]
+        doc.update({"normalizer": None, "pre_tokenizer": pre})
+        (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name, (pre, ref, origin) in LISTED.items():
+        doc = {"source": origin, "llama_cpp_pre": name, "llama_cpp_ref": ref, "model_type": "BPE", "ignore_merges": False}
+        if name in SHARED:
+            doc["shared_with"] = SHARED[name]
+        ids = rust_synthetic_ids(cache, name, vocab, merges, pre, texts)
+        js = synthetic_ids(cache, name, vocab, merges, pre, texts)
+        doc["synthetic_ids_by"] = "Hugging Face's Rust tokenizers (npm tokenizers@0.23.2)"
+        doc["transformers_js_differs"] = [t for t, a, b in zip(texts, ids, js) if a != b]
+        doc["synthetic_ids"] = "\n".join(" ".join(map(str, x)) for x in ids)
         doc.update({"normalizer": None, "pre_tokenizer": pre})
         (out / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

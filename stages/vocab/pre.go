@@ -74,8 +74,11 @@ func preStep(v any) string {
 		}
 		return "digit-runs"
 	case "Punctuation":
-		if get(v, "behavior") == "Contiguous" { // tokenizers' default is Isolated
+		switch get(v, "behavior") {
+		case "Contiguous":
 			return "punctuation"
+		case "Isolated":
+			return "punctuation-isolated"
 		}
 	case "ByteLevel":
 		if truthy(get(v, "add_prefix_space")) {

@@ -10,7 +10,8 @@ package vocab
 // A step is written as preStep renders it: "split RE" (a Split keeping each
 // match as its own piece, or the same as Removed with invert for a regex of
 // catchAll), "digits" and "digit-runs" (Digits with and without
-// individual_digits), "punctuation" (Punctuation, Contiguous), "bytelevel"
+// individual_digits), "punctuation" and "punctuation-isolated"
+// (Punctuation, Contiguous or Isolated), "bytelevel"
 // and "bytelevel+regex" (ByteLevel without prefix space, with use_regex
 // false or true).
 
@@ -47,6 +48,9 @@ const (
 	reAyaDigits = `\d{1,3}(?=(?:\d{3})*\b)`
 	// Ling (bailingmoe): possessive quantifiers.
 	reBailing = `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`
+	// BLOOM: a run of anything but whitespace, ( | ) and the stops of
+	// several scripts (… 。 ， 、 । ۔ ،), after an optional space.
+	reBloom = " ?[^(\\s|[.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c])]+"
 
 	// DeepSeek-V3 / R1: digits in threes, CJK runs, then words and punctuation.
 	reDSv3Words = `[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_` + "`" + `{|}~][A-Za-z]+|[^` + "\r\n" + `\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[` +
@@ -67,6 +71,12 @@ const (
 		"\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee\u2cf2\u2cf3\ua640-\ua66d\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e" +
 		"\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a\uff41-\uff5a\U00010400-\U0001044f\U000104b0-\U000104d3" +
 		"\U000104d8-\U000104fb\U00010c80-\U00010cb2\U00010cc0-\U00010cf2\U000118a0-\U000118df\U0001e900-\U0001e943]+"
+	// Chameleon: its sentinel and image tokens, then tabs, newlines and
+	// runs of two or four spaces, each kept whole.
+	reChameleonSentinel = `<sentinel:[0-9]+>`
+	reChameleonImage    = `(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z`
+	reChameleonSpaces   = "([\\t\\n]|    |  )"
+
 	reDSLLMPunct = "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+"
 )
 
@@ -123,4 +133,13 @@ var preDefs = []preDef{
 	// in clean_spaces, and no one of them is the family's own.
 	{steps: []string{"digits", "bytelevel+regex"}, names: []string{"starcoder", "refact", "command-r", "smollm"}},
 	{steps: []string{split(reBailing), "bytelevel"}, names: []string{"bailingmoe", "bailingmoe2", "llada-moe"}},
+	// BLOOM's regex: llama.cpp names three models' (bigscience/bloom,
+	// TurkuNLP/gpt3-finnish-small, LumiOpen/Poro-34B-chat) with it; poro-chat
+	// differs in clean_spaces.
+	{steps: []string{split(reBloom), "bytelevel"}, names: []string{"bloom", "gpt3-finnish", "poro-chat"}},
+	// Chameleon: its special tokens and space runs, single digits, each
+	// punctuation mark, then GPT-2's regex (llama-vocab.cpp spells the last
+	// three as \p{N}, tokenizers' punctuation class and GPT-2's regex).
+	{steps: []string{split(reChameleonSentinel), split(reChameleonImage), split(reChameleonSpaces), "digits", "punctuation-isolated",
+		"bytelevel+regex"}, names: []string{"chameleon"}},
 }
