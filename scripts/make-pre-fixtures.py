@@ -298,10 +298,19 @@ def main():
         pre = {"type": "Sequence", "pretokenizers": [split(rx) for rx in quoted_regexes(src, case)] + [BL]}
         doc = {"source": f"the regex llama-vocab.cpp quotes as the tokenizer.json's for LLAMA_VOCAB_PRE_TYPE_{case} (whose name the converter gives {ref}), one Split per regex, then ByteLevel",
                "llama_cpp_pre": name, "llama_cpp_ref": ref, "model_type": "BPE", "ignore_merges": False}
+        ids = None
         if name in SHARED:
             doc["shared_with"] = SHARED[name]
-        else:  # transformers.js has no possessive quantifiers (bailingmoe's)
+            # checked for the name given explicitly, with the Rust library
+            # (transformers.js has no possessive quantifiers, bailingmoe's);
+            # not tiny_aya, which llama.cpp splits otherwise: digits before
+            # a letter (its \b) and mixed-case words ("MiXeD").
+            if name != "tiny_aya":
+                ids = rust_synthetic_ids(cache, name, vocab, merges, pre, texts)
+                doc["synthetic_ids_by"] = "Hugging Face's Rust tokenizers (npm tokenizers@0.23.2)"
+        else:
             ids = synthetic_ids(cache, name, vocab, merges, pre, texts)
+        if ids is not None:
             doc["synthetic_ids"] = "\n".join(" ".join(map(str, x)) for x in ids)
         if name in WRITTEN:
             doc["written"], doc["written_why"] = WRITTEN[name]
