@@ -1,12 +1,10 @@
 package vocab
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 
-	"github.com/mlmf-run/mlmf-run/tensor"
 	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
@@ -29,12 +27,7 @@ import (
 const ReaderInternLM2 = "internlm2"
 
 func loadInternLM2(src *sources, path string, n int) (*gguf.Meta, error) {
-	f, st, err := tensor.OpenInput(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	m, err := ParseSentencePiece(f, st.Size(), path)
+	m, err := readSPM(path)
 	if err != nil {
 		return nil, err
 	}
@@ -85,35 +78,14 @@ func loadInternLM2(src *sources, path string, n int) (*gguf.Meta, error) {
 			}
 		}
 	}
-	meta := &gguf.Meta{}
-	meta.Set(KeyModel, gguf.String("llama"))
-	meta.Set(KeyPre, gguf.String("default"))
-	meta.Set(KeyTokens, gguf.Strings(tokens))
-	meta.Set(KeyScores, gguf.Float32s(scores))
-	meta.Set(KeyTokenType, gguf.Int32s(types))
-	return meta, addSpecial(meta, src, false, len(tokens))
+	return llamaMeta(src, tokens, scores, types)
 }
 
 // appendAddedTokensJSON appends added_tokens.json's keys in file order.
 func appendAddedTokensJSON(src *sources, tokens []string, scores []float32, types []int32) ([]string, []float32, []int32, error) {
-	path := filepath.Join(src.dir, "added_tokens.json")
-	if !isFile(path) {
-		return tokens, scores, types, nil
+	added, err := src.addedTokensJSON()
+	for _, a := range added {
+		tokens, scores, types = append(tokens, a.content), append(scores, -1000), append(types, TypeUserDefined)
 	}
-	b, err := readFile(path)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ms, err := orderedMembers(b)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, kv := range ms {
-		var num json.Number
-		if err := json.Unmarshal(kv.Value, &num); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %q: want a token id", path, kv.Key)
-		}
-		tokens, scores, types = append(tokens, kv.Key), append(scores, -1000), append(types, TypeUserDefined)
-	}
-	return tokens, scores, types, nil
+	return tokens, scores, types, err
 }

@@ -67,13 +67,7 @@ func loadLlamaHF(src *sources, path string) (*gguf.Meta, error) {
 	for i := range scores {
 		scores[i] = -1000
 	}
-	meta := &gguf.Meta{}
-	meta.Set(KeyModel, gguf.String("llama"))
-	meta.Set(KeyPre, gguf.String("default"))
-	meta.Set(KeyTokens, gguf.Strings(tokens))
-	meta.Set(KeyScores, gguf.Float32s(scores))
-	meta.Set(KeyTokenType, gguf.Int32s(types))
-	return meta, addSpecial(meta, src, false, len(tokens))
+	return llamaMeta(src, tokens, scores, types)
 }
 
 // specialIDs resolves the special tokens named in tokenizer_config.json to ids.

@@ -323,41 +323,11 @@ func TestRealTokenizersLlamaCppVocabTests(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := filepath.Join(src, "models", "ggml-vocab-"+tt.vocab+".gguf")
-			inp, err := os.ReadFile(base + ".inp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			outp, err := os.ReadFile(base + ".out")
-			if err != nil {
-				t.Fatal(err)
-			}
-			texts := strings.Split(string(inp), "\n__ggml_vocab_test__\n")
-			if texts[len(texts)-1] != "" {
-				t.Fatalf("%s.inp does not end with its separator", base)
-			}
-			texts = texts[:len(texts)-1]
-			wantLines := strings.Split(strings.TrimSuffix(string(outp), "\n"), "\n")
-			if len(wantLines) != len(texts) {
-				t.Fatalf("%s: %d texts, %d id lines", base, len(texts), len(wantLines))
-			}
 			meta, err := Load(realModel(t, tt.name, tt.pkg), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tokenize(t, bin, vocabGGUF(t, meta), texts)
-			for i, line := range wantLines {
-				var want []int
-				for _, f := range strings.Fields(line) {
-					id, err := strconv.Atoi(f)
-					if err != nil {
-						t.Fatalf("%s.out line %d: %v", base, i+1, err)
-					}
-					want = append(want, id)
-				}
-				if !sameIDs(got[i], want) {
-					t.Errorf("%q:\n llama.cpp    %v\n transformers %v", texts[i], got[i], want)
-				}
-			}
+			checkVocabTests(t, bin, vocabGGUF(t, meta), base)
 		})
 	}
 }

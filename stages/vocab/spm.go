@@ -36,31 +36,16 @@ func spmVocab(src *sources, m *SPModel, n int) (tokens []string, scores []float3
 		}
 		tokens[id], scores[id], types[id] = p.Text, p.Score, pieceType(p.Type)
 	}
-	addedPath := filepath.Join(src.dir, "added_tokens.json")
-	if isFile(addedPath) {
-		b, err := readFile(addedPath)
-		if err != nil {
-			return nil, nil, nil, err
+	added, err := src.addedTokensJSON()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, a := range added {
+		if a.id >= n {
+			src.warn(fmt.Sprintf("ignore token %d: id is out of range, max=%d", a.id, n-1))
+			continue
 		}
-		ms, err := orderedMembers(b)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %w", addedPath, err)
-		}
-		for _, kv := range ms {
-			var num json.Number
-			if err := json.Unmarshal(kv.Value, &num); err != nil {
-				return nil, nil, nil, fmt.Errorf("%s: %q: want a token id", addedPath, kv.Key)
-			}
-			id, err := tokenID(num)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("%s: %q: %w", addedPath, kv.Key, err)
-			}
-			if id >= n {
-				src.warn(fmt.Sprintf("ignore token %d: id is out of range, max=%d", id, n-1))
-				continue
-			}
-			tokens[id], scores[id], types[id] = kv.Key, -1000, TypeUserDefined
-		}
+		tokens[a.id], scores[a.id], types[a.id] = a.content, -1000, TypeUserDefined
 	}
 	if err := src.addedTokensDecoder(n, func(id int, content string, special bool) {
 		if special || looksSpecial(content) {
@@ -74,6 +59,42 @@ func spmVocab(src *sources, m *SPModel, n int) (tokens []string, scores []float3
 		return nil, nil, nil, err
 	}
 	return tokens, scores, types, nil
+}
+
+// addedJSON is one entry of added_tokens.json.
+type addedJSON struct {
+	content string
+	id      int
+}
+
+// addedTokensJSON reads added_tokens.json's entries in file order (none
+// when the file is absent).
+func (src *sources) addedTokensJSON() ([]addedJSON, error) {
+	path := filepath.Join(src.dir, "added_tokens.json")
+	if !isFile(path) {
+		return nil, nil
+	}
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := orderedMembers(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := make([]addedJSON, 0, len(ms))
+	for _, kv := range ms {
+		var num json.Number
+		if err := json.Unmarshal(kv.Value, &num); err != nil {
+			return nil, fmt.Errorf("%s: %q: want a token id", path, kv.Key)
+		}
+		id, err := tokenID(num)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", path, kv.Key, err)
+		}
+		out = append(out, addedJSON{kv.Key, id})
+	}
+	return out, nil
 }
 
 // pieceType maps a SentencePiece piece type the way the converter's chain of

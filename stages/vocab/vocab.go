@@ -215,12 +215,7 @@ func configVocabSize(src *sources) (int, error) {
 }
 
 func loadSPM(src *sources, path string, n int) (*gguf.Meta, error) {
-	f, st, err := tensor.OpenInput(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	m, err := ParseSentencePiece(f, st.Size(), path)
+	m, err := readSPM(path)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +226,22 @@ func loadSPM(src *sources, path string, n int) (*gguf.Meta, error) {
 	if err != nil {
 		return nil, err
 	}
+	return llamaMeta(src, tokens, scores, types)
+}
+
+// readSPM parses the SentencePiece model at path.
+func readSPM(path string) (*SPModel, error) {
+	f, st, err := tensor.OpenInput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseSentencePiece(f, st.Size(), path)
+}
+
+// llamaMeta is the keys of a SentencePiece-style ("llama") vocabulary, then
+// the special tokens.
+func llamaMeta(src *sources, tokens []string, scores []float32, types []int32) (*gguf.Meta, error) {
 	meta := &gguf.Meta{}
 	meta.Set(KeyModel, gguf.String("llama"))
 	meta.Set(KeyPre, gguf.String("default"))
