@@ -1536,6 +1536,111 @@ TOKENIZER_CONFIG_EXTRA["internlm2-added"] = IM_END
 TOKENIZER_MODEL_EDIT = {"internlm2-vocab": internlm2_pieces, "internlm2-added": internlm2_pieces}
 ADDED_TOKENS_JSON = {"internlm2-added": {"<|action_start|>": 512, "<|action_end|>": 513}}
 
+# ---- Kimi-K2: DeepSeek-V3's layout with a tiktoken vocabulary -------------
+# moonshotai/Kimi-K2 ships tiktoken.model (base64 token, rank per line) and
+# remote code (tokenization_kimi.py's TikTokenTokenizer) instead of a
+# tokenizer.json. DeepseekV2Model.set_vocab then takes the tokenizer's
+# mergeable ranks and special tokens (ids from the base count on: the
+# added_tokens_decoder's content, else <|reserved_token_i|>, 258 of them),
+# rebuilds the merges by BPE over the ranks and writes the "kimi-k2"
+# pre-tokenizer (named by hashing real Kimi ids; forced here). A tiny
+# vocabulary: the 256 bytes and 250 merges learned on the project's docs.
+KIMI_MERGES = 250
+KIMI_SPECIAL = {0: "[BOS]", 1: "[EOS]", 2: "<|im_end|>", 3: "<|im_user|>", 4: "<|im_assistant|>", 6: "[EOT]"}
+
+
+def kimi_ranks() -> dict:
+    import re
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    words = [list(bytes([b]) for b in w.encode()) for w in re.findall(r" ?\w+| ?[^\w\s]+|\s+", text)]
+    ranks = {bytes([b]): b for b in range(256)}
+    for _ in range(KIMI_MERGES):
+        pairs: dict = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + 1
+        (a, b), _n = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+        ranks[a + b] = len(ranks)
+        for w in words:
+            i = 0
+            while i < len(w) - 1:
+                if w[i] == a and w[i + 1] == b:
+                    w[i:i + 2] = [a + b]
+                i += 1
+    return ranks
+
+
+def kimi_k2(seed):
+    global VOCAB
+    import base64
+    ranks = kimi_ranks()
+    n_base = len(ranks)
+    old, VOCAB = VOCAB, n_base + 256  # as Kimi-K2: vocab_size = base tokens + 256
+    try:
+        c, t = deepseek(seed, True)
+    finally:
+        VOCAB = old
+    c = dict(c, model_type="kimi_k2", bos_token_id=n_base, eos_token_id=n_base + 1)
+    KIMI_FILES["tiktoken.model"] = "".join(f"{base64.b64encode(k).decode()} {v}\n" for k, v in ranks.items())
+    KIMI_FILES["tokenizer_config.json"] = json.dumps({
+        "added_tokens_decoder": {str(n_base + i): {"content": s, "lstrip": False, "normalized": False, "rstrip": False,
+                                                   "single_word": False, "special": True} for i, s in KIMI_SPECIAL.items()},
+        "auto_map": {"AutoTokenizer": ["tokenization_kimi.TikTokenTokenizer", None]},
+        "bos_token": "[BOS]", "eos_token": "[EOS]", "pad_token": "[EOS]", "unk_token": "[EOS]",
+        "model_max_length": 1000000, "tokenizer_class": "TikTokenTokenizer"}, indent=2) + "\n"
+    return c, t
+
+
+KIMI_FILES: dict = {}
+ARCHS["kimi-k2"] = kimi_k2
+BPE_ONLY.add("kimi-k2")  # no SentencePiece fallback: handled by kimi_stub
+
+
+def kimi_stub(model: Path):
+    """transformers' AutoTokenizer as the converter meets it for Kimi-K2:
+    no fast tokenizer (its _set_vocab_gpt2 attempt fails), then the remote
+    TikTokenTokenizer's ranks and special tokens, as tokenization_kimi.py
+    builds them."""
+    import base64
+    ranks = {}
+    for line in (model / "tiktoken.model").read_text().splitlines():
+        tok, rank = line.split()
+        ranks[base64.b64decode(tok)] = int(rank)
+    tc = json.loads((model / "tokenizer_config.json").read_text())
+    names = {int(k): v["content"] for k, v in tc["added_tokens_decoder"].items()}
+    n = len(ranks)
+    special = {names.get(i, f"<|reserved_token_{i}|>"): i for i in range(n, n + 256 + 2)}
+
+    class Tik:
+        model = types.SimpleNamespace(_mergeable_ranks=ranks)
+        special_tokens = special
+
+    class AutoTokenizer:
+        @staticmethod
+        def from_pretrained(path, trust_remote_code=False, **k):
+            if not trust_remote_code:
+                raise OSError("Kimi-K2 has no fast tokenizer (make-arch-refs.py)")
+            return Tik()
+
+    def bytes_to_unicode():
+        bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + list(range(ord("\xae"), ord("\xff") + 1))
+        cs = bs[:]
+        k = 0
+        for b in range(256):
+            if b not in bs:
+                bs.append(b)
+                cs.append(256 + k)
+                k += 1
+        return dict(zip(bs, map(chr, cs)))
+
+    sys.modules["transformers"].AutoTokenizer = AutoTokenizer
+    cst = types.ModuleType("transformers.convert_slow_tokenizer")
+    cst.bytes_to_unicode = bytes_to_unicode
+    sys.modules["transformers.convert_slow_tokenizer"] = cst
+    from conversion.base import TextModel
+    TextModel.get_vocab_base_pre = lambda self, tok: "kimi-k2"
+
+
 # ---- tokenizer -----------------------------------------------------------
 
 def tokenizer_model() -> Path:
@@ -1566,6 +1671,10 @@ def write_folder(d: Path, c: dict, t: dict) -> None:
         proto.ParseFromString(tok)
         TOKENIZER_MODEL_EDIT[d.name](proto)
         tok = proto.SerializeToString()
+    if d.name == "kimi-k2":
+        for f, text in KIMI_FILES.items():
+            (d / f).write_text(text)
+        return
     if d.name in ADDED_TOKENS_JSON:
         (d / "added_tokens.json").write_text(json.dumps(ADDED_TOKENS_JSON[d.name], indent=2) + "\n")
     (d / "tokenizer.model").write_bytes(tok)
@@ -1641,7 +1750,9 @@ def run_converter(src: str, model: str, outtype: str, outfile: str, spm_vocab: b
     if Path(model).name in NO_LAZY:
         sys.argv.append("--no-lazy")
     import convert_hf_to_gguf
-    if spm_vocab:
+    if (Path(model) / "tiktoken.model").exists():
+        kimi_stub(Path(model))
+    elif spm_vocab:
         from conversion import get_model_class
         hf_arch = json.loads((Path(model) / "config.json").read_text())["architectures"][0]
         get_model_class(hf_arch).set_vocab = lambda self: self._set_vocab_sentencepiece()

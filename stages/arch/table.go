@@ -70,8 +70,8 @@ type Table struct {
 	// (StarCoder 2's under starcoder, refact, command-r, smollm) when the
 	// name is one of them; anything else still asks for the name.
 	PreFor map[string]string `yaml:"pre_for"`
-	// VocabReader names the converter class's own SentencePiece reader
-	// where it differs from TextModel's (vocab.ReaderInternLM2).
+	// VocabReader names the converter class's own vocabulary reader where
+	// it differs from TextModel's (vocab.ReaderInternLM2, ReaderKimi).
 	VocabReader string `yaml:"vocab_reader"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
@@ -292,8 +292,8 @@ func build(t Table) (*Arch, error) {
 			return nil, fmt.Errorf("arch table %s: sentencepiece_keys[%d]: %w", t.Arch, i, err)
 		}
 	}
-	if r := t.VocabReader; r != "" && r != "internlm2" { // vocab.ReaderInternLM2
-		return nil, fmt.Errorf("arch table %s: vocab_reader %q: unknown (known: internlm2)", t.Arch, r)
+	if r := t.VocabReader; r != "" && r != "internlm2" && r != "kimi" { // vocab.ReaderInternLM2, ReaderKimi
+		return nil, fmt.Errorf("arch table %s: vocab_reader %q: unknown (known: internlm2, kimi)", t.Arch, r)
 	}
 	if p := t.SkipBlocksFrom; p != "" {
 		if _, ok := t.Params[p]; !ok {

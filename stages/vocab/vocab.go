@@ -38,8 +38,10 @@ type Options struct {
 	// tokenizer (the table's pre_for): taken when a pre_tokenizer definition
 	// is shared by several names and it is one of them.
 	PreHint string
-	// Reader names a converter class's own SentencePiece reader where it
-	// differs from TextModel's (ReaderInternLM2); "" is TextModel's.
+	// Reader names a converter class's own vocabulary reader where it
+	// differs from TextModel's: ReaderInternLM2 for a SentencePiece model,
+	// ReaderKimi for a tiktoken.model without tokenizer.json; "" is
+	// TextModel's.
 	Reader string
 	// Warn receives the converter's warnings (ids out of range, dropped
 	// entries); nil discards them.
@@ -110,8 +112,10 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	var meta *gguf.Meta
 	switch {
-	case opts.Reader != "" && opts.Reader != ReaderInternLM2:
-		return nil, fmt.Errorf("vocabulary reader %q: unknown (known: %s)", opts.Reader, ReaderInternLM2)
+	case opts.Reader != "" && opts.Reader != ReaderInternLM2 && opts.Reader != ReaderKimi:
+		return nil, fmt.Errorf("vocabulary reader %q: unknown (known: %s, %s)", opts.Reader, ReaderInternLM2, ReaderKimi)
+	case opts.Reader == ReaderKimi && src.tok == nil && isFile(tiktokenPath(dir)):
+		meta, err = loadKimi(src, tiktokenPath(dir), n)
 	case isFile(spmPath):
 		if opts.Reader == ReaderInternLM2 {
 			meta, err = loadInternLM2(src, spmPath, n)
