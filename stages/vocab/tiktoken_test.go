@@ -1,6 +1,8 @@
 package vocab
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,6 +49,44 @@ func FuzzParseTiktoken(f *testing.F) {
 					t.Fatalf("empty part merging %q", tok)
 				}
 			}
+		}
+	})
+}
+
+// FuzzLoadKimi runs the Kimi reader on a fuzzed folder (tiktoken.model,
+// tokenizer_config.json, config.json): whatever it accepts has one type per
+// token and merges only of tokens it holds; nothing may panic.
+func FuzzLoadKimi(f *testing.F) {
+	f.Add([]byte("YQ== 0\nYg== 1\nYWI= 2\n"), []byte(`{"added_tokens_decoder": {"3": {"content": "[BOS]", "special": true}}}`),
+		[]byte(`{"vocab_size": 6, "bos_token_id": 3}`))
+	f.Add([]byte("IA== 0\nICA= 1\n"), []byte(nil), []byte(`{"vocab_size": 2}`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, tik, tc, cfg []byte) {
+		if vocabSizeOver(cfg, 1<<16) {
+			return
+		}
+		for _, file := range []struct {
+			name string
+			data []byte
+		}{{"tiktoken.model", tik}, {"tokenizer_config.json", tc}, {"config.json", cfg}} {
+			p := filepath.Join(dir, file.name)
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if len(file.data) > 0 {
+				if err := os.WriteFile(p, file.data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		meta, err := Load(dir, Options{Reader: ReaderKimi})
+		if err != nil {
+			return
+		}
+		toks, _ := meta.Get(KeyTokens)
+		types, _ := meta.Get(KeyTokenType)
+		if tl, yl := len(toks.V.([]string)), len(types.V.([]int32)); tl != yl || tl == 0 {
+			t.Fatalf("%d tokens, %d types", tl, yl)
 		}
 	})
 }
