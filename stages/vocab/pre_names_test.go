@@ -23,26 +23,8 @@ import (
 // mpt's is written as gpt-2, which llama.cpp tokenizes the same way.
 func TestPreNamesLlamaVocabs(t *testing.T) {
 	bin := tokenizeHarness(t)
-	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, f := range files {
-		var fx struct {
-			Vocab   string          `json:"ggml_vocab"`
-			Shared  []string        `json:"shared_with"`
-			Written string          `json:"written"`
-			Norm    json.RawMessage `json:"normalizer"`
-			Pre     json.RawMessage `json:"pre_tokenizer"`
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &fx); err != nil {
-			t.Fatal(err)
-		}
+	for _, fx := range preFixtures(t) {
 		if fx.Vocab == "" {
 			continue
 		}
@@ -83,6 +65,37 @@ func TestPreNamesLlamaVocabs(t *testing.T) {
 	if n < 9 {
 		t.Fatalf("%d fixtures with ggml_vocab under testdata/pre, want 9", n)
 	}
+}
+
+// preFixture is one testdata/pre fixture (README there): a pre_tokenizer
+// definition, the name llama.cpp's converter gives it, and what checks it.
+type preFixture struct {
+	Want    string          `json:"llama_cpp_pre"`
+	Vocab   string          `json:"ggml_vocab"`
+	Shared  []string        `json:"shared_with"`
+	Written string          `json:"written"`
+	IDs     string          `json:"synthetic_ids"`
+	Norm    json.RawMessage `json:"normalizer"`
+	Pre     json.RawMessage `json:"pre_tokenizer"`
+}
+
+func preFixtures(t *testing.T) []preFixture {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]preFixture, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &out[i]); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	return out
 }
 
 // llamaVocabModel writes a model folder whose tokenizer.json holds the
@@ -203,26 +216,8 @@ func TestPreNamesSyntheticVocab(t *testing.T) {
 	for i, tok := range syn.Tokens {
 		vocab[tok] = i
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "pre", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, f := range files {
-		var fx struct {
-			Want    string          `json:"llama_cpp_pre"`
-			Shared  []string        `json:"shared_with"`
-			Written string          `json:"written"`
-			IDs     string          `json:"synthetic_ids"`
-			Pre     json.RawMessage `json:"pre_tokenizer"`
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &fx); err != nil {
-			t.Fatal(err)
-		}
+	for _, fx := range preFixtures(t) {
 		if fx.IDs == "" {
 			continue
 		}
