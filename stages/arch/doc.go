@@ -26,6 +26,10 @@ func Doc(tested map[string][]string) []byte {
 	b.WriteString("(\"transformers\": written by transformers 5.17 with the architecture's own classes by\n")
 	b.WriteString("`scripts/make-arch-refs-hf.py`, converted at BF16, F16 and Q8_0, and run in llama.cpp against transformers'\n")
 	b.WriteString("logits). A table without one is converted from its mapping alone.\n\n")
+	b.WriteString("One deliberate difference from the converter: for the tables with `llama_swa_period` (Gemma 2 and 3,\n")
+	b.WriteString("Command-R 2, gpt-oss) the converter writes no sliding-window pattern and llama.cpp assumes every n-th\n")
+	b.WriteString("layer global; a config whose `layer_types` say otherwise gets `{arch}.attention.sliding_window_pattern`,\n")
+	b.WriteString("so llama.cpp runs it as transformers does (checkpoints with the usual pattern stay byte-identical).\n\n")
 	b.WriteString("| GGUF architecture | config.json `architectures` | `model_type` | converter, and what the table does | tested against |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, name := range Known() {

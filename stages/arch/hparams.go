@@ -40,6 +40,9 @@ func (a *Arch) hparamKeys(h *hparams, fileType *uint32) (*gguf.Meta, error) {
 			errs = append(errs, err.Error())
 		}
 	}
+	if err := a.swaBeyondConverter(h, m); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if e := a.expertCounts(m); e != "" {
 		errs = append(errs, e)
 	}

@@ -103,3 +103,45 @@ func layerTypesPattern(a *Arch, h *hparams) (pattern []bool, ok bool, err error)
 func setPattern(a *Arch, m *gguf.Meta, pattern []bool) {
 	m.Set(a.fullKey("attention.sliding_window_pattern"), gguf.Value{Type: gguf.TypeArray, Elem: gguf.TypeBool, V: pattern})
 }
+
+// swaBeyondConverter writes which layers slide where llama.cpp would
+// otherwise guess wrong: for a table with llama_swa_period, a sliding window
+// written and no pattern written, when the config's layers (layer_types, or
+// a sliding_window_pattern period as transformers reads it) differ from
+// llama.cpp's default of every period-th layer global. llama.cpp reads the
+// array first (load_swa_pattern), so the file then runs as transformers
+// does; checkpoints with the usual pattern stay byte-identical to the
+// converter's, which never writes it.
+func (a *Arch) swaBeyondConverter(h *hparams, m *gguf.Meta) error {
+	p := int64(a.LlamaSWAPeriod)
+	key := a.fullKey("attention.sliding_window_pattern")
+	_, window := m.Get(a.fullKey("attention.sliding_window"))
+	_, written := m.Get(key)
+	if p <= 0 || !window || written {
+		return nil
+	}
+	pattern, ok, err := layerTypesPattern(a, h)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		period, isInt := intOf(h.cfg["sliding_window_pattern"])
+		if !isInt || period <= 0 {
+			return nil
+		}
+		n, err := h.intParam("n_layer")
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		for i := int64(0); i < n; i++ {
+			pattern = append(pattern, (i+1)%period != 0)
+		}
+	}
+	for i, swa := range pattern {
+		if swa != (int64(i)%p < p-1) {
+			setPattern(a, m, pattern)
+			return nil
+		}
+	}
+	return nil
+}

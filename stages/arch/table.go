@@ -70,6 +70,13 @@ type Table struct {
 	// (StarCoder 2's under starcoder, refact, command-r, smollm) when the
 	// name is one of them; anything else still asks for the name.
 	PreFor map[string]string `yaml:"pre_for"`
+	// LlamaSWAPeriod is the sliding-window pattern llama.cpp assumes for
+	// this architecture when the file names none (load_swa_pattern's
+	// default: every n-th layer global). The converter writes no pattern for
+	// these architectures, so a config whose layer_types say otherwise (a
+	// fine-tune, a reshaped model) would run with the wrong layers sliding;
+	// only then is the pattern written (keys_swa.go, swaBeyondConverter).
+	LlamaSWAPeriod int `yaml:"llama_swa_period"`
 	// VocabReader names the converter class's own vocabulary reader where
 	// it differs from TextModel's (vocab.ReaderInternLM2, ReaderKimi).
 	VocabReader string `yaml:"vocab_reader"`
