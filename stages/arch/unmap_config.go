@@ -52,6 +52,17 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 		}
 	}
 	a.rotaryConfig(cfg, get)
+	if v, ok := meta.Get(a.fullKey("attention.sliding_window_pattern")); ok {
+		// Which layers slide (keys_swa.go): back to transformers' spelling,
+		// which it reads ahead of any default pattern.
+		if p, ok := v.V.([]bool); ok {
+			lt := make([]any, len(p))
+			for i, swa := range p {
+				lt[i] = map[bool]string{true: "sliding_attention", false: "full_attention"}[swa]
+			}
+			cfg["layer_types"] = lt
+		}
+	}
 	mropeConfig(cfg, meta, a.fullKey("rope.dimension_sections"))
 	if w, ok := cfg["sliding_window"]; ok && w == 0.0 {
 		// llama.cpp writes 0 for no window (Phi-3's converter turns None

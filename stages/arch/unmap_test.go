@@ -125,6 +125,13 @@ var roundTrips = []struct {
 		"rope_parameters", map[string]any{"full_attention": map[string]any{"rope_theta": 1e6, "rope_type": "default"},
 			"sliding_attention": map[string]any{"rope_theta": 1e4, "rope_type": "default"}}),
 		cat(embedT, blocks(2, 0, cat(attn, gemmaNorms, mlp, []spec{sp("model.layers.{b}.self_attn.q_norm.weight", 4), sp("model.layers.{b}.self_attn.k_norm.weight", 4)})...), head)},
+	// layers that are not llama.cpp's every-6th-global: the pattern key
+	// (keys_swa.go) comes back as layer_types
+	{"gemma3-layer-types", "gemma3", with(baseCfg, "architectures", []any{"Gemma3ForCausalLM"}, "sliding_window", 16.0,
+		"layer_types", []any{"sliding_attention", "full_attention"},
+		"rope_parameters", map[string]any{"full_attention": map[string]any{"rope_theta": 1e6, "rope_type": "default"},
+			"sliding_attention": map[string]any{"rope_theta": 1e4, "rope_type": "default"}}),
+		cat(embedT, blocks(2, 0, cat(attn, gemmaNorms, mlp, []spec{sp("model.layers.{b}.self_attn.q_norm.weight", 4), sp("model.layers.{b}.self_attn.k_norm.weight", 4)})...), head)},
 	{"phi3", "phi3", with(baseCfg, "architectures", []any{"Phi3ForCausalLM"}, "head_dim", nil, "original_max_position_embeddings", 32.0,
 		"rope_theta", 10000.0, "rope_parameters", nil, "partial_rotary_factor", 0.5),
 		cat(embedT, blocks(2, 0, sp("model.layers.{b}.input_layernorm.weight", 16), sp("model.layers.{b}.self_attn.qkv_proj.weight", 32, 16),
