@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Traces where llama.cpp and transformers part on testdata/arch-hf.
+
+    python3 scripts/trace-arch-hf-gaps.py write WORK
+
+Runs where transformers is (the GPU machine; no GPU needed). Each entry of
+testdata/arch-hf/gaps/variants.json is a checkpoint of testdata/arch-hf with
+some config.json entries replaced (the weights are the same file): transformers
+loads it (its own classes, float32, strictly) and its logits for the base
+reference's tokens go to WORK/gaps/<variant>-ref/reference_logits.json in the
+corpus format. probe.json records what transformers made of the configs
+(rotary dimensions, the narrowest top-k router margin). If llama.cpp on the
+variant's conversion then agrees with transformers, the replaced entries are
+where the two part (conformance/TestArchitectureGapTraces).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HF = ROOT / "testdata" / "arch-hf"
+
+
+def variant_dir(base: str, override: dict, tmp: Path) -> Path:
+    d = tmp / base
+    d.mkdir()
+    cfg = json.loads((HF / base / "config.json").read_text())
+    cfg.update(override)
+    (d / "config.json").write_text(json.dumps(cfg))
+    for f in (HF / base).iterdir():
+        if f.name != "config.json":
+            (d / f.name).symlink_to(f)
+    return d
+
+
+def probe(model) -> dict:
+    """What transformers built: rotary sizes, the narrowest router margin."""
+    import torch
+    out = {}
+    for n, b in model.named_buffers():
+        if n.endswith("inv_freq"):
+            out[n] = list(b.shape)
+    margins = []
+
+    def hook(mod, inp, res):
+        logits = res[0] if isinstance(res, tuple) else res
+        if logits.dim() == 2 and logits.shape[-1] <= 64:
+            s = torch.sort(logits.float(), dim=-1, descending=True).values
+            k = getattr(model.config, "num_experts_per_tok", 1)
+            if s.shape[-1] > k:
+                margins.append(float((s[:, k - 1] - s[:, k]).min()))
+    hs = [m.register_forward_hook(hook) for n, m in model.named_modules() if n.endswith("mlp.gate")]
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    for h in hs:
+        h.remove()
+    if margins:
+        out["min_router_margin"] = min(margins)
+    return out
+
+
+def one(name: str, v: dict, work: Path) -> dict:
+    import torch
+    import transformers
+    base = json.loads((HF / (v["base"] + "-ref") / "reference_logits.json").read_text())
+    with tempfile.TemporaryDirectory() as t:
+        d = variant_dir(v["base"], v["config"], Path(t))
+        m, info = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, output_loading_info=True)
+        bad = {k: x for k, x in info.items() if x and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+        if bad:
+            raise ValueError(f"{name}: does not load strictly: {bad}")
+        m.eval()
+        with torch.no_grad():
+            lg = m(input_ids=torch.tensor([base["tokens"]])).logits[0].float()
+        ref = work / "gaps" / (name + "-ref")
+        ref.mkdir(parents=True, exist_ok=True)
+        lj = {"model": "arch-hf/" + v["base"], "config": v["config"], "tokens": base["tokens"],
+              "logits": [[round(float(x), 6) for x in row] for row in lg]}
+        (ref / "reference_logits.json").write_text(json.dumps(lj, separators=(",", ":")) + "\n")
+        return probe(m)
+
+
+def write(work: Path) -> int:
+    import transformers
+    variants = json.loads((HF / "gaps" / "variants.json").read_text())
+    probes = {"transformers": transformers.__version__}
+    for name, v in variants.items():
+        try:
+            probes[name] = one(name, v, work)
+            print(f"{name}: ok {probes[name]}", flush=True)
+        except Exception:
+            probes[name] = {"error": traceback.format_exc()[-2000:]}
+            print(f"{name}: FAILED {probes[name]['error']}", flush=True)
+    for base in sorted({v["base"] for v in variants.values()}):
+        try:
+            import torch
+            m = transformers.AutoModelForCausalLM.from_pretrained(HF / base, dtype=torch.float32)
+            probes["base:" + base] = probe(m.eval())
+        except Exception:
+            probes["base:" + base] = {"error": traceback.format_exc()[-2000:]}
+    (work / "gaps").mkdir(parents=True, exist_ok=True)
+    (work / "gaps" / "probe.json").write_text(json.dumps(probes, indent=1) + "\n")
+    print(json.dumps(probes, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["write"] and len(sys.argv) == 3:
+        sys.exit(write(Path(sys.argv[2])))
+    print(__doc__, file=sys.stderr)
+    sys.exit(2)
