@@ -65,6 +65,12 @@ TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # llama.cpp's phimoe on that file is 0.15 of the logit range from
 # transformers even with transformers' sparsemixer routing replaced by
 # llama.cpp's softmax top-2 (not traced: no reference to hold a table to).
+# Checkpoints with no testdata/arch folder of their own: name -> the folder
+# whose config they take, and the config entries dropped. bitnet-bf16 is
+# BitNet b1.58 as its BF16 master weights (microsoft's -bf16 release): the
+# plain BitNetForCausalLM with no quantization_config, its projections set
+# to fixed points of the converter's ternarization (ternary_fixed_points).
+DERIVED = {"bitnet-bf16": ("bitnet-packed", ["quantization_config"])}
 REMOTE = {"internlm2", "internlm2-vocab", "internlm2-added", "internlm3", "internlm3-prefix-space", "exaone", "bitnet",
           "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym", "phimoe"}
 
@@ -112,23 +118,36 @@ def logits_json(model, ids: list[int], label: str) -> dict:
     return {"model": label, "tokens": ids, "logits": [[round(float(v), 6) for v in row] for row in out]}
 
 
+def source_dir(name: str) -> Path:
+    return ARCH / DERIVED.get(name, (name,))[0]
+
+
+def source_config(name: str) -> dict:
+    c = json.loads((source_dir(name) / "config.json").read_text())
+    for k in DERIVED.get(name, (name, []))[1]:
+        c.pop(k, None)
+    return c
+
+
 def load_config(name: str):
     """NAME's config through its own config class. Where transformers 5.17
     refuses testdata/arch's spelling of the rope (OLMo 3 wants it per layer
     type), the rope is given per layer type, then left to the class."""
     import transformers
-    c = json.loads((ARCH / name / "config.json").read_text())
+    c = source_config(name)
     tries = [c]
     if "rope_parameters" in c:
         if "layer_types" in c:
             tries.append(dict(c, rope_parameters={t: c["rope_parameters"] for t in set(c["layer_types"])}))
         tries.append({k: v for k, v in c.items() if k != "rope_parameters"})
     errs = []
-    try:
-        return transformers.AutoConfig.from_pretrained(ARCH / name)
-    except Exception as e:  # the next spelling
-        errs.append(repr(e))
-    for t in tries[1:]:
+    if name not in DERIVED:
+        try:
+            return transformers.AutoConfig.from_pretrained(ARCH / name)
+        except Exception as e:  # the next spelling
+            errs.append(repr(e))
+        tries = tries[1:]
+    for t in tries:
         try:
             t = dict(t)
             return transformers.AutoConfig.for_model(t.pop("model_type"), **t)
@@ -149,11 +168,29 @@ def write_hf(name: str, dst: Path, ids: list[int]) -> dict:
     torch.manual_seed(seed_of(name))
     model = cls(cfg) if cls else transformers.AutoModelForCausalLM.from_config(cfg)
     randomize(model, seed_of(name))
+    if name == "bitnet-bf16":
+        ternary_fixed_points(model, seed_of(name))
     model = model.to(torch.bfloat16)
     model.save_pretrained(dst)
     for f in ("tokenizer.model", "tokenizer_config.json"):
-        shutil.copy(ARCH / name / f, dst / f)
+        shutil.copy(source_dir(name) / f, dst / f)
     return logits_json(model, ids, "arch-hf/" + name)
+
+
+def ternary_fixed_points(model, seed: int) -> None:
+    """BitNet's projections as +-c with no zeros, c a per-tensor BF16 value:
+    the converter's weight_quant (round(w / mean|w|) clamped to -1..1, times
+    mean|w|) leaves them as they are, so transformers' plain Linear and
+    llama.cpp compute with the same weights."""
+    import torch
+    g = torch.Generator().manual_seed(seed + 1)
+    kinds = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    with torch.no_grad():
+        for n, p in sorted(model.named_parameters(), key=lambda x: x[0]):
+            if p.ndim == 2 and n.split(".")[-2] in kinds:
+                c = float(torch.tensor(0.03 + 0.04 * torch.rand(1, generator=g).item()).to(torch.bfloat16))
+                sign = torch.where(torch.rand(p.shape, generator=g) < 0.5, -1.0, 1.0)
+                p.copy_(sign * c)
 
 
 def dequant(name: str) -> dict:
@@ -254,7 +291,7 @@ def one(name: str, src: str, work: Path, ids: list[int]) -> str:
 
 def one_(name: str, src: str, work: Path, ids: list[int]) -> str:
     mar = arch_refs()
-    quant = "quantization_config" in json.loads((ARCH / name / "config.json").read_text())
+    quant = "quantization_config" in source_config(name)
     ref = work / "arch-hf" / (name + "-ref")
     ref.mkdir(parents=True, exist_ok=True)
     if quant:
@@ -283,8 +320,8 @@ def write(src: str, work: Path, names: list[str]) -> int:
     import torch
     import transformers
     ids = tokens()
-    names = names or sorted(p.parent.name for p in ARCH.glob("*/config.json")
-                            if p.parent.name not in REMOTE and not p.parent.name.startswith("."))
+    names = names or sorted([p.parent.name for p in ARCH.glob("*/config.json")
+                             if p.parent.name not in REMOTE and not p.parent.name.startswith(".")] + list(DERIVED))
     work.mkdir(parents=True, exist_ok=True)
     (work / "versions.json").write_text(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__}))
     failed = []
