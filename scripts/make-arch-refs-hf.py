@@ -58,7 +58,9 @@ ARCH = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # Folders of testdata/arch left out: remote code only (InternLM2/3, EXAONE 3,
-# 1bitLLM's BitNet), a layout transformers does not write (the packed
+# 1bitLLM's BitNet; make-arch-refs-remote.py builds those, and Phi-3.5-MoE's
+# remote PhiMoEForCausalLM, through the Hub's own files), a layout
+# transformers does not write (the packed
 # BitNet), pack-quantized W4 (needs the compressed-tensors library), and
 # Phi-3.5-MoE: transformers 5.17 saves it as PhimoeForCausalLM without its
 # LongRoPE parameters, which the converter refuses ("not supported"), and

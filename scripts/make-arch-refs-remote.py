@@ -40,6 +40,7 @@ import concurrent.futures as cf
 import importlib.util
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import sys
@@ -149,12 +150,54 @@ def shim() -> list[str]:
     put(transformers, "PretrainedConfig", cfu.PretrainedConfig)
     for name in ("SlidingWindowCache", "HybridCache", "StaticCache"):
         put(cu, name, type(name, (cu.Cache,), {}))
+    import typing
+    put(tu, "LossKwargs", typing.TypedDict("LossKwargs", {"num_items_in_batch": typing.Optional[int]}, total=False))
+    try:
+        import transformers.processing_utils as pru
+        import typing_extensions
+        put(pru, "Unpack", typing_extensions.Unpack)
+    except ImportError:
+        added.append("MISSING transformers.processing_utils (not shimmed)")
+    if not hasattr(mu, "ALL_ATTENTION_FUNCTIONS") and hasattr(mu, "AttentionInterface"):
+        put(mu, "ALL_ATTENTION_FUNCTIONS", mu.AttentionInterface())
+    import transformers.modeling_rope_utils as ru
+    put(ru, "rope_config_validation", lambda *a, **k: None)
+    if hasattr(ru, "ROPE_INIT_FUNCTIONS") and "default" not in ru.ROPE_INIT_FUNCTIONS:
+        ru.ROPE_INIT_FUNCTIONS["default"] = _default_rope
+        added.append("transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS['default']")
     try:
         import transformers.modeling_attn_mask_utils  # noqa: F401
     except ImportError:
         added.append("MISSING transformers.modeling_attn_mask_utils (not shimmed)")
+    put(mu.PreTrainedModel, "all_tied_weights_keys", {})
     _tied_list_shim(mu, added)
     return added
+
+
+def _default_rope(config, device=None, seq_len=None, **_):
+    """Plain RoPE frequencies, theta^(-2i/d), for remote files that look up
+    ROPE_INIT_FUNCTIONS["default"] (gone where transformers 5 computes the
+    default rope in each model class)."""
+    import torch
+    rp = getattr(config, "rope_parameters", None) or {}
+    base = rp.get("rope_theta", getattr(config, "rope_theta", 10000.0))
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    dim = int(head * rp.get("partial_rotary_factor", getattr(config, "partial_rotary_factor", 1.0)))
+    return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim)), 1.0
+
+
+def rope_parameters(cfg) -> bool:
+    """transformers 5's rope functions (ROPE_INIT_FUNCTIONS, which the
+    InternLM3 and EXAONE files call) read config.rope_parameters; the 4.x
+    remote config classes set rope_theta and rope_scaling only. The same
+    values are given under the 5.x name; save() drops it again."""
+    if getattr(cfg, "rope_parameters", None) is not None or not hasattr(cfg, "rope_theta"):
+        return False
+    rs = dict(getattr(cfg, "rope_scaling", None) or {})
+    rp = {"rope_type": rs.get("rope_type", rs.get("type", "default")), "rope_theta": cfg.rope_theta}
+    rp.update({k: v for k, v in rs.items() if k not in ("type", "rope_type")})
+    cfg.rope_parameters = rp
+    return True
 
 
 def _tied_list_shim(mu, added: list[str]) -> None:
@@ -228,18 +271,29 @@ def build(name: str, src: Path, work: Path):
         cfg = modeling_bitnet.BitnetConfig.from_pretrained(d)
         return modeling_bitnet.BitnetForCausalLM._from_config(cfg, attn_implementation="eager"), spec
     cfg = transformers.AutoConfig.from_pretrained(d, trust_remote_code=True)
+    if rope_parameters(cfg):
+        print(f"{name}: config.rope_parameters given from rope_theta/rope_scaling: {cfg.rope_parameters}", flush=True)
     model = transformers.AutoModelForCausalLM.from_config(cfg, trust_remote_code=True, attn_implementation="eager")
     return model, spec
 
 
-def save(model, spec: dict, dst: Path) -> None:
+def save(model, name: str, dst: Path) -> None:
     """save_pretrained, less the Hub's .py files it copies along (never
-    committed); config.json's architectures and auto_map as the Hub's."""
+    committed); config.json's architectures and auto_map as the Hub's, and
+    its rope keys as the Hub spells them (rope_parameters, given only for
+    transformers 5's rope functions, dropped; rope_scaling kept)."""
+    spec = SPECS[name]
+    hub = hub_config(name)
     model.save_pretrained(dst)
     for f in spec["files"]:
         (dst / f).unlink(missing_ok=True)
     cj = dst / "config.json"
     c = json.loads(cj.read_text())
+    if "rope_parameters" not in hub:
+        c.pop("rope_parameters", None)
+    if "rope_scaling" in hub and c.get("rope_scaling") != hub["rope_scaling"]:
+        print(f"{name}: saved rope_scaling {c.get('rope_scaling')} set back to {hub['rope_scaling']}", flush=True)
+        c["rope_scaling"] = hub["rope_scaling"]
     c["architectures"] = [spec["arch"]]
     if spec["auto_map"]:
         c["auto_map"] = spec["auto_map"]
@@ -251,22 +305,25 @@ def save(model, spec: dict, dst: Path) -> None:
 def one_(name: str, src: Path, work: Path, ids: list[int]) -> str:
     import torch
     os.environ.setdefault("HF_MODULES_CACHE", str(work / ".modules"))
+    vendor = src / "remote" / "_vendor"
+    if importlib.util.find_spec("einops") is None and (vendor / "einops").is_dir():
+        sys.path.insert(0, str(vendor))  # InternLM2's file imports einops; see _vendor/PROVENANCE.txt
     torch.set_num_threads(1)
     added = shim()
     print(f"{name}: shims added: {added}", flush=True)
     mar = HF.arch_refs()
     ref = work / "arch-hf" / (name + "-ref")
-    ref.mkdir(parents=True, exist_ok=True)
     dst = work / "arch-hf" / name
     torch.manual_seed(HF.seed_of(name))
-    model, spec = build(name, src, work)
+    model, _ = build(name, src, work)
     HF.randomize(model, HF.seed_of(name))
     model = model.to(torch.bfloat16)
-    save(model, spec, dst)
+    save(model, name, dst)
     for f in ("tokenizer.model", "tokenizer_config.json"):
         shutil.copy(ARCH / name / f, dst / f)
     model.config.use_cache = False
     lj = HF.logits_json(model, ids, "arch-hf/" + name)
+    ref.mkdir(parents=True, exist_ok=True)
     (ref / "reference_logits.json").write_text(json.dumps(lj, separators=(",", ":")) + "\n")
     (work / "conv").mkdir(exist_ok=True)
     for ot in HF.OUTTYPES:
@@ -305,9 +362,11 @@ def write(src: str, work: Path, names: list[str]) -> int:
     (work / "versions-remote.json").write_text(json.dumps({"transformers": transformers.__version__,
                                                            "torch": torch.__version__}))
     failed = []
+    # a fresh process per item: shims, sys.path and imported remote modules stay in it
     kw = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-    # one process per item: shims and sys.path changes stay in it
-    with cf.ProcessPoolExecutor(max_workers=max(1, min(len(names), (os.cpu_count() or 2) - 2)), **kw) as ex:
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=max(1, min(len(names), (os.cpu_count() or 2) - 2)), mp_context=ctx,
+                                **kw) as ex:
         futs = {ex.submit(one, n, src, str(work), ids): n for n in names}
         for f in cf.as_completed(futs):
             n = futs[f]
