@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/mlmf-run/mlmf-run/internal/corpus"
-	"github.com/mlmf-run/mlmf-run/tensor/gguf"
 )
 
 // hfArch is one entry of testdata/arch-hf (scripts/make-arch-refs-hf.py,
@@ -87,14 +86,12 @@ func TestArchitecturesFromTransformers(t *testing.T) {
 			}
 			dir := t.TempDir()
 			var f16 string
-			beyond := false
+			var beyond bool
 			for _, typ := range a.types {
 				out := filepath.Join(dir, typ+".gguf")
 				runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": a.model, "out": out, "type": strings.ToUpper(typ)})
 				ref := filepath.Join(a.ref, a.name+"-"+typ+".gguf.json")
-				extra := swaPatternBeyond(t, out, ref, a.model)
-				matchesReference(t, out, ref, append(extra, "general.name")...)
-				beyond = len(extra) > 0
+				beyond = matchesConverter(t, out, ref, a.model, "general.name")
 				if typ == "f16" {
 					f16 = out
 				}
@@ -175,46 +172,3 @@ func parseLogitsLine(t *testing.T, line string) logitsResult {
 // converter's file runs them 0.10 and 0.016 of the logit range from
 // transformers; ours writes the pattern.
 var swaWritten = map[string]bool{"gemma3": true, "cohere2": true}
-
-// swaPatternBeyond returns the one key our file may add to the converter's:
-// {arch}.attention.sliding_window_pattern, written where the config's
-// layer_types differ from the pattern llama.cpp assumes and the converter
-// writes none (arch.Table.LlamaSWAPeriod). It must then say, layer by
-// layer, what transformers' own config.json says.
-func swaPatternBeyond(t *testing.T, out, ref, model string) []string {
-	t.Helper()
-	r, err := corpus.LoadReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, c, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	arch, _ := f.Meta.Str("general.architecture")
-	key := arch + ".attention.sliding_window_pattern"
-	v, ours := f.Meta.Get(key)
-	if _, conv := r.KV[key]; conv || !ours {
-		return nil
-	}
-	var cfg struct {
-		LayerTypes []string `json:"layer_types"`
-	}
-	b, err := os.ReadFile(filepath.Join(model, "config.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &cfg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := v.V.([]bool)
-	want := make([]bool, len(cfg.LayerTypes))
-	for i, lt := range cfg.LayerTypes {
-		want[i] = lt == "sliding_attention"
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
-		t.Errorf("%s = %v; config.json's layer_types %v", key, got, cfg.LayerTypes)
-	}
-	return []string{key}
-}

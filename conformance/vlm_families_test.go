@@ -52,7 +52,7 @@ func TestVLMFamiliesMatchConverter(t *testing.T) {
 				text, mmproj := runFamily(t, name, map[string]string{"type": strings.ToUpper(typ)})
 				matchesReference(t, mmproj, filepath.Join(root, name+"-ref", "mmproj-"+name+"-"+typ+".gguf.json"))
 				if typ == "f16" {
-					matchesReference(t, text, filepath.Join(root, name+"-ref", name+"-f16.gguf.json"))
+					matchesConverter(t, text, filepath.Join(root, name+"-ref", name+"-f16.gguf.json"), filepath.Join(root, name))
 				}
 			})
 		}
@@ -71,7 +71,7 @@ func TestVLMFamiliesTransformers5Layout(t *testing.T) {
 	for _, name := range vlmFamilies {
 		t.Run(name, func(t *testing.T) {
 			text, mmproj := runFamily(t, name+"-t5", map[string]string{"type": "F16"})
-			matchesReference(t, text, filepath.Join(root, name+"-t5-ref", name+"-t5-f16.gguf.json"))
+			matchesConverter(t, text, filepath.Join(root, name+"-t5-ref", name+"-t5-f16.gguf.json"), filepath.Join(root, name+"-t5"))
 			matchesReference(t, mmproj, filepath.Join(root, name+"-ref", "mmproj-"+name+"-f16.gguf.json"), "general.name")
 			// what the converter itself wrote for the twin: no vision tensor
 			r, err := corpus.LoadReference(filepath.Join(root, name+"-t5-ref", "mmproj-"+name+"-t5-converter-f16.gguf.json"))
