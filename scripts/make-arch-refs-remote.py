@@ -224,6 +224,22 @@ def _tied_list_shim(mu, added: list[str]) -> None:
     added.append("transformers.modeling_utils.PreTrainedModel.get_expanded_tied_weights_keys (list form)")
 
 
+def tied_as_dicts(model) -> None:
+    """save_pretrained in transformers 5 reads every module's
+    _tied_weights_keys as {tied: source}; the 4.x files list tied names.
+    Each list becomes that mapping to the input embedding when the config
+    ties the embeddings, else none (4.x's reading)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    src = names[id(model.get_input_embeddings())] + ".weight"
+    tie = getattr(model.config, "tie_word_embeddings", False)
+    for n, m in model.named_modules():
+        tk = getattr(m, "_tied_weights_keys", None)
+        if isinstance(tk, (list, tuple)):
+            pre = n + "." if n else ""
+            rel = src[len(pre):] if src.startswith(pre) else src
+            m._tied_weights_keys = {k: rel for k in tk if k != rel} if tie else {}
+
+
 def hub_config(name: str) -> dict:
     """testdata/arch/NAME/config.json as the Hub spells it: architectures,
     auto_map, and for Phi-3.5-MoE the LongRoPE factors under rope_scaling
@@ -269,6 +285,11 @@ def build(name: str, src: Path, work: Path):
         sys.path.insert(0, str(d))
         import modeling_bitnet  # noqa: the Hub's file, imported as 1bitLLM's eval code does
         cfg = modeling_bitnet.BitnetConfig.from_pretrained(d)
+        rs = getattr(cfg, "rope_scaling", None)
+        if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "default":
+            # transformers 5 standardizes a null rope_scaling into the default
+            # rope's dict; the 1bitLLM file builds its rope only for None.
+            cfg.rope_scaling = None
         return modeling_bitnet.BitnetForCausalLM._from_config(cfg, attn_implementation="eager"), spec
     cfg = transformers.AutoConfig.from_pretrained(d, trust_remote_code=True)
     if rope_parameters(cfg):
@@ -284,6 +305,7 @@ def save(model, name: str, dst: Path) -> None:
     transformers 5's rope functions, dropped; rope_scaling kept)."""
     spec = SPECS[name]
     hub = hub_config(name)
+    tied_as_dicts(model)
     model.save_pretrained(dst)
     for f in spec["files"]:
         (dst / f).unlink(missing_ok=True)

@@ -56,17 +56,38 @@ func testedArchs(t *testing.T, root string) map[string][]string {
 	for _, l := range hf {
 		name := strings.TrimSuffix(filepath.Base(filepath.Dir(l)), "-ref")
 		ref := filepath.Join(filepath.Dir(l), name+"-f16.gguf.json")
-		if _, err := os.Stat(ref); err != nil {
-			// the converter refused transformers' file: the architecture is testdata/arch's
-			ref = filepath.Join(root, "testdata", "arch", name+"-ref", name+"-f16.gguf.json")
+		var arch string
+		if _, err := os.Stat(ref); err == nil {
+			arch = refArch(t, ref)
+		} else {
+			// the converter refused transformers' file: the table its
+			// config.json selects
+			arch = configArch(t, filepath.Join(root, "testdata", "arch-hf", name, "config.json"))
 		}
-		arch := refArch(t, ref)
 		out[arch] = append(out[arch], "`testdata/arch-hf/"+name+"` (transformers)")
 	}
 	for _, l := range out {
 		sort.Strings(l)
 	}
 	return out
+}
+
+// configArch is the table a config.json selects.
+func configArch(t *testing.T, path string) string {
+	t.Helper()
+	var cfg map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := detectConfig(cfg)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return a.Arch
 }
 
 // refArch is general.architecture in a *.gguf.json reference.
