@@ -66,6 +66,9 @@ HF = _load("make_arch_refs_hf", "make-arch-refs-hf.py")
 SPECS = {
     "internlm2": {
         "repo": "internlm/internlm2_5-7b-chat",
+        # the copy used for testdata/arch-hf/internlm2 (xtuner's formatter
+        # reflowed it; no functional edit seen)
+        "copy": "github.com/InternLM/xtuner@d4d924f6f912ce4971dc753644543b0f75b9081c:xtuner/_lite/modelings/internlm2/",
         "files": ["configuration_internlm2.py", "modeling_internlm2.py"],
         "arch": "InternLM2ForCausalLM",
         "auto_map": {
@@ -76,6 +79,7 @@ SPECS = {
     },
     "internlm3": {
         "repo": "internlm/internlm3-8b-instruct",
+        "copy": "github.com/InternLM/xtuner@d4d924f6f912ce4971dc753644543b0f75b9081c:xtuner/_lite/modelings/internlm3/",
         "files": ["configuration_internlm3.py", "modeling_internlm3.py"],
         "arch": "InternLM3ForCausalLM",
         "auto_map": {
@@ -105,6 +109,7 @@ SPECS = {
     },
     "bitnet": {
         "repo": "1bitLLM/bitnet_b1_58-large",
+        "copy": "github.com/jihyung803/1bitllm-data-cleaning@ecd9d055b94695ce215460d970939b5beb1d39ff:/",
         "files": ["configuration_bitnet.py", "modeling_bitnet.py", "utils_quant.py"],
         "arch": "BitnetForCausalLM",
         "auto_map": None,
