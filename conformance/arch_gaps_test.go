@@ -51,10 +51,14 @@ func TestArchitectureGapTraces(t *testing.T) {
 }
 
 // variantDir is base with config.json's entries replaced; the other files
-// are linked, not copied.
+// are linked, not copied. The folder keeps base's name, which the converter
+// reads general.name and general.version from.
 func variantDir(t *testing.T, base string, override map[string]any) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), filepath.Base(base))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var cfg map[string]any
 	b, err := os.ReadFile(filepath.Join(base, "config.json"))
 	if err == nil {
@@ -84,4 +88,19 @@ func variantDir(t *testing.T, base string, override map[string]any) string {
 		}
 	}
 	return dir
+}
+
+// TestTransformersClassName: Phi-3.5-MoE as transformers 5.17 names it
+// (its own PhimoeForCausalLM; the converter knows only the Hub's remote
+// PhiMoEForCausalLM and refuses it) converts to the converter's file for the
+// same checkpoint under the Hub's name: a fine-tune saved by transformers
+// converts as the released model does.
+func TestTransformersClassName(t *testing.T) {
+	hf := filepath.Join(corpus.Root(t), "testdata", "arch-hf")
+	dir := variantDir(t, filepath.Join(hf, "phimoe"), map[string]any{"architectures": []any{"PhimoeForCausalLM"}})
+	for _, typ := range []string{"bf16", "f16", "q8_0"} {
+		out := filepath.Join(t.TempDir(), typ+".gguf")
+		runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": dir, "out": out, "type": strings.ToUpper(typ)})
+		matchesReference(t, out, filepath.Join(hf, "phimoe-ref", "phimoe-"+typ+".gguf.json"))
+	}
 }

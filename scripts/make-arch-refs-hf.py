@@ -58,15 +58,9 @@ ARCH = ROOT / "testdata" / "arch"
 OUTTYPES = ["bf16", "f16", "q8_0"]
 TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # Folders of testdata/arch left out: remote code only (InternLM2/3, EXAONE 3,
-# 1bitLLM's BitNet; make-arch-refs-remote.py builds those, and Phi-3.5-MoE's
-# remote PhiMoEForCausalLM, through the Hub's own files), a layout
-# transformers does not write (the packed
-# BitNet), pack-quantized W4 (needs the compressed-tensors library), and
-# Phi-3.5-MoE: transformers 5.17 saves it as PhimoeForCausalLM without its
-# LongRoPE parameters, which the converter refuses ("not supported"), and
-# llama.cpp's phimoe on that file is 0.15 of the logit range from
-# transformers even with transformers' sparsemixer routing replaced by
-# llama.cpp's softmax top-2 (not traced: no reference to hold a table to).
+# 1bitLLM's BitNet; make-arch-refs-remote.py builds those through the Hub's
+# own files), a layout transformers does not write (the packed BitNet), and
+# pack-quantized W4 (needs the compressed-tensors library).
 # Checkpoints with no testdata/arch folder of their own: name -> the folder
 # whose config they take, and the config entries dropped. bitnet-bf16 is
 # BitNet b1.58 as its BF16 master weights (microsoft's -bf16 release): the
@@ -74,7 +68,12 @@ TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # to fixed points of the converter's ternarization (ternary_fixed_points).
 DERIVED = {"bitnet-bf16": ("bitnet-packed", ["quantization_config"])}
 REMOTE = {"internlm2", "internlm2-vocab", "internlm2-added", "internlm3", "internlm3-prefix-space", "exaone", "bitnet",
-          "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym", "phimoe"}
+          "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym"}
+# Saved under the Hub's class name, the only one the converter knows:
+# transformers 5.17 writes Phi-3.5-MoE as its own PhimoeForCausalLM, which
+# the converter refuses ("not supported"); the Hub's config names the remote
+# PhiMoEForCausalLM. Everything else in config.json is transformers' own.
+HUB_ARCH = {"phimoe": "PhiMoEForCausalLM"}
 
 
 def arch_refs():
@@ -174,6 +173,10 @@ def write_hf(name: str, dst: Path, ids: list[int]) -> dict:
         ternary_fixed_points(model, seed_of(name))
     model = model.to(torch.bfloat16)
     model.save_pretrained(dst)
+    if name in HUB_ARCH:
+        c = json.loads((dst / "config.json").read_text())
+        c["architectures"] = [HUB_ARCH[name]]
+        (dst / "config.json").write_text(json.dumps(c, indent=2, sort_keys=True) + "\n")
     for f in ("tokenizer.model", "tokenizer_config.json"):
         shutil.copy(source_dir(name) / f, dst / f)
     return logits_json(model, ids, "arch-hf/" + name)

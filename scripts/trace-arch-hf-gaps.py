@@ -8,7 +8,9 @@ testdata/arch-hf/gaps/variants.json is a checkpoint of testdata/arch-hf with
 some config.json entries replaced (the weights are the same file): transformers
 loads it (its own classes, float32, strictly) and its logits for the base
 reference's tokens go to WORK/gaps/<variant>-ref/reference_logits.json in the
-corpus format. probe.json records what transformers made of the configs
+corpus format. A variant may also name patches: transformers' own
+functions replaced at run time by what llama.cpp computes instead (PATCHES),
+for differences no config entry can remove. probe.json records what transformers made of the configs
 (rotary dimensions, the narrowest top-k router margin). If llama.cpp on the
 variant's conversion then agrees with transformers, the replaced entries are
 where the two part (conformance/TestArchitectureGapTraces).
@@ -35,6 +37,36 @@ def variant_dir(base: str, override: dict, tmp: Path) -> Path:
         if f.name != "config.json":
             (d / f.name).symlink_to(f)
     return d
+
+
+def rms_norm_with_bias(model) -> None:
+    """Each nn.LayerNorm computed as llama.cpp's phimoe does (phi3's graph):
+    RMS norm, then the LayerNorm's weight and bias; no mean subtracted."""
+    import torch
+
+    def fwd(self, x):
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (y * self.weight.float() + self.bias.float()).to(x.dtype)
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.forward = fwd.__get__(m)
+
+
+def softmax_top_k(model) -> None:
+    """Phi-3.5-MoE's sparsemixer routing replaced by llama.cpp's: softmax
+    over the experts, the top k, renormalized to sum to one."""
+    import torch
+    import transformers.models.phimoe.modeling_phimoe as mp
+
+    def sm(scores, jitter_eps, training, top_k=2):
+        p = torch.softmax(scores.float(), dim=-1)
+        w, idx = torch.topk(p, top_k, dim=-1)
+        return (w / w.sum(dim=-1, keepdim=True)).to(scores.dtype), idx
+    mp.sparsemixer = sm
+
+
+PATCHES = {"layernorm-as-rmsnorm": rms_norm_with_bias, "softmax-top-k": softmax_top_k}
 
 
 def probe(model) -> dict:
@@ -74,11 +106,13 @@ def one(name: str, v: dict, work: Path) -> dict:
         if bad:
             raise ValueError(f"{name}: does not load strictly: {bad}")
         m.eval()
+        for p in v.get("patches", []):
+            PATCHES[p](m)
         with torch.no_grad():
             lg = m(input_ids=torch.tensor([base["tokens"]])).logits[0].float()
         ref = work / "gaps" / (name + "-ref")
         ref.mkdir(parents=True, exist_ok=True)
-        lj = {"model": "arch-hf/" + v["base"], "config": v["config"], "tokens": base["tokens"],
+        lj = {"model": "arch-hf/" + v["base"], "config": v["config"], "patches": v.get("patches", []), "tokens": base["tokens"],
               "logits": [[round(float(x), 6) for x in row] for row in lg]}
         (ref / "reference_logits.json").write_text(json.dumps(lj, separators=(",", ":")) + "\n")
         return probe(m)

@@ -92,6 +92,19 @@ func newHParams(cfg map[string]any, params map[string]Param) *hparams {
 				all["rope_type"] = v
 			}
 		}
+		// the converter mirrors these top-level spellings too (transformers
+		// 5 writes Phi-3.5-MoE's original_max_position_embeddings beside a
+		// default rope_parameters)
+		if _, ok := all["partial_rotary_factor"]; !ok {
+			if v, ok := h.first("partial_rotary_factor", "rope_pct", "rope_percent"); ok {
+				all["partial_rotary_factor"] = v
+			}
+		}
+		if _, ok := all["original_max_position_embeddings"]; !ok {
+			if v, ok := h.first("original_max_position_embeddings"); ok {
+				all["original_max_position_embeddings"] = v
+			}
+		}
 	}
 	h.ropeAll = all
 	h.rope = all
