@@ -104,3 +104,23 @@ func TestTransformersClassName(t *testing.T) {
 		matchesReference(t, out, filepath.Join(hf, "phimoe-ref", "phimoe-"+typ+".gguf.json"))
 	}
 }
+
+// TestExaoneRunsAsTransformers: llama.cpp refuses the converter's EXAONE 3
+// file (it writes the RMS norms' epsilon as attention.layer_norm_epsilon;
+// llama.cpp's exaone requires attention.layer_norm_rms_epsilon); ours
+// carries both and must compute what transformers does. transformers has
+// no EXAONE 3 class (remote code only), so its logits come from the same
+// tensors renamed into LlamaForCausalLM, which computes EXAONE 3's function
+// (scripts/make-arch-refs-hf.py twin: RMSNorm, llama3 rope scaling, SiLU
+// gate and up, no biases, untied head).
+func TestExaoneRunsAsTransformers(t *testing.T) {
+	bin, script := harness(t)
+	root := filepath.Join(corpus.Root(t), "testdata")
+	out := filepath.Join(t.TempDir(), "exaone-f16.gguf")
+	runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": filepath.Join(root, "arch", "exaone"), "out": out, "type": "F16"})
+	r := checkLogits(t, bin, script, out, filepath.Join(root, "arch-hf", "twins", "exaone-ref", "reference_logits.json"))
+	if r.rel > 0.002 || r.agree != r.total {
+		t.Errorf("llama.cpp on ours vs transformers' LlamaForCausalLM twin: rel %.5f (max 0.002), argmax %d/%d", r.rel, r.agree, r.total)
+	}
+	t.Logf("vs transformers (twin): rel %.5f argmax %d/%d", r.rel, r.agree, r.total)
+}

@@ -66,7 +66,6 @@ var notRunnable = map[string]string{
 	"phi3":            "llama.cpp's phi3 vocabulary looks up Phi-3's <|end|> token, which the shared tiny SentencePiece model has not",
 	"llama4":          "llama.cpp (node-llama-cpp 3.22.1) aborts on this tiny Llama 4 ('tensor buffer not set'), the converter's own file alike",
 	"internlm2-added": "InternLM2's reader appends added_tokens.json after the 512 pieces: 514 tokens for 512 embedding rows, which llama.cpp refuses, the converter's own file alike",
-	"exaone":          "the converter writes EXAONE 3's layer_norm_epsilon as exaone.attention.layer_norm_epsilon and llama.cpp reads exaone.attention.layer_norm_rms_epsilon ('key not found'), the converter's own file alike",
 }
 
 // TestArchitecturesRunInLlamaCpp loads each F16 conversion into llama.cpp

@@ -12,19 +12,61 @@ import (
 )
 
 // matchesConverter is matchesReference against a converter's file, allowing
-// the one key our file adds by design: {arch}.attention.sliding_window_pattern,
-// written where the model's layer_types differ from the pattern llama.cpp
-// assumes and the converter writes none (arch.Table.LlamaSWAPeriod). The
-// key must then say, layer by layer, what model's config.json says (its
-// layer_types, or its text_config's). It reports whether the key was there.
+// the keys our file adds by design, each checked against the model's own
+// config.json:
+//   - {arch}.attention.sliding_window_pattern, written where the layer_types
+//     differ from the pattern llama.cpp assumes and the converter writes
+//     none (arch.Table.LlamaSWAPeriod): layer by layer what layer_types (or
+//     text_config's) say;
+//   - exaone.attention.layer_norm_rms_epsilon, which llama.cpp's exaone
+//     requires and the converter does not write: layer_norm_epsilon.
+//
+// It reports whether the sliding-window pattern was there.
 func matchesConverter(t *testing.T, out, ref, model string, ignore ...string) bool {
 	t.Helper()
 	key := swaPatternBeyond(t, out, ref, model)
 	if key != "" {
 		ignore = append(ignore, key)
 	}
+	if k := exaoneEpsBeyond(t, out, ref, model); k != "" {
+		ignore = append(ignore, k)
+	}
 	matchesReference(t, out, ref, ignore...)
 	return key != ""
+}
+
+// exaoneEpsBeyond checks the RMS epsilon an EXAONE 3 file of ours carries
+// beyond the converter's and returns its key ("" when there is none).
+func exaoneEpsBeyond(t *testing.T, out, ref, model string) string {
+	t.Helper()
+	const key = "exaone.attention.layer_norm_rms_epsilon"
+	r, err := corpus.LoadReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, c, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v, ours := f.Meta.Get(key)
+	if _, conv := r.KV[key]; conv || !ours {
+		return ""
+	}
+	var cfg struct {
+		Eps *float64 `json:"layer_norm_epsilon"`
+	}
+	b, err := os.ReadFile(filepath.Join(model, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := v.V.(float32); !ok || cfg.Eps == nil || got != float32(*cfg.Eps) {
+		t.Errorf("%s = %v; config.json's layer_norm_epsilon %v", key, v.V, cfg.Eps)
+	}
+	return key
 }
 
 func swaPatternBeyond(t *testing.T, out, ref, model string) string {

@@ -5,6 +5,7 @@ them described, and transformers' logits.
 
     python3 scripts/make-arch-refs-hf.py write LLAMA_SRC WORK [NAME ...]
     python3 scripts/make-arch-refs-hf.py finish WORK
+    python3 scripts/make-arch-refs-hf.py twin WORK exaone
 
 `write` runs where transformers and torch >= 2 are (the GPU machine; nothing
 here needs the GPU). For each NAME of testdata/arch whose config names a
@@ -345,6 +346,53 @@ def write(src: str, work: Path, names: list[str]) -> int:
     return 0
 
 
+# Twins: a testdata/arch checkpoint whose own class transformers lacks,
+# renamed into a transformers class that computes the same function, for
+# logits only. EXAONE 3 is LLaMA with GPT-2-style names (RMSNorm, rotary
+# with its rope_scaling, bias-free projections, SiLU gate c_fc_0 / up c_fc_1 /
+# down c_proj, untied head): LlamaForCausalLM with the converter's name map.
+EXAONE_AS_LLAMA = [("transformer.wte.", "model.embed_tokens."), ("transformer.ln_f.", "model.norm."),
+                   (".ln_1.", ".input_layernorm."), (".ln_2.", ".post_attention_layernorm."),
+                   (".attn.attention.out_proj.", ".self_attn.o_proj."), (".attn.attention.", ".self_attn."),
+                   (".mlp.c_fc_0.", ".mlp.gate_proj."), (".mlp.c_fc_1.", ".mlp.up_proj."),
+                   (".mlp.c_proj.", ".mlp.down_proj."), ("transformer.h.", "model.layers.")]
+
+
+def twin(work: Path, name: str) -> int:
+    """transformers' logits for testdata/arch/NAME through its twin class,
+    loaded strictly from the same tensors renamed, to
+    WORK/arch-hf/twins/NAME-ref/reference_logits.json."""
+    import torch
+    import transformers
+    from safetensors.torch import load_file
+    if name != "exaone":
+        raise ValueError(f"no twin for {name}")
+    c = json.loads((ARCH / name / "config.json").read_text())
+    rs = dict(c.get("rope_scaling") or {"rope_type": "default"})
+    rs["rope_theta"] = c["rope_theta"]
+    cfg = transformers.LlamaConfig(
+        vocab_size=c["vocab_size"], hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
+        num_hidden_layers=c["num_layers"], num_attention_heads=c["num_attention_heads"],
+        num_key_value_heads=c["num_key_value_heads"], max_position_embeddings=c["max_position_embeddings"],
+        rms_norm_eps=c["layer_norm_epsilon"], hidden_act=c["activation_function"], rope_parameters=rs,
+        tie_word_embeddings=c["tie_word_embeddings"], attention_bias=False, mlp_bias=False)
+    sd = {}
+    for k, v in load_file(ARCH / name / "model.safetensors").items():
+        for a, b in EXAONE_AS_LLAMA:
+            k = k.replace(a, b)
+        sd[k] = v.float()
+    m = transformers.LlamaForCausalLM(cfg).float().eval()
+    missing, unexpected = m.load_state_dict(sd, strict=True), None
+    del missing, unexpected
+    ref = work / "arch-hf" / "twins" / (name + "-ref")
+    ref.mkdir(parents=True, exist_ok=True)
+    lj = logits_json(m, tokens(), "arch/" + name)
+    lj["twin"] = "LlamaForCausalLM"
+    (ref / "reference_logits.json").write_text(json.dumps(lj, separators=(",", ":")) + "\n")
+    print(f"{name}: twin logits written")
+    return 0
+
+
 def finish(work: Path) -> int:
     """The converter's F16 through llama.cpp, against transformers' logits."""
     bin_ = os.environ["LLAMA_LOGITS"]
@@ -369,6 +417,8 @@ def main() -> int:
         return 0
     if a[:1] == ["write"] and len(a) >= 3:
         return write(a[1], Path(a[2]), a[3:])
+    if a[:1] == ["twin"] and len(a) == 3:
+        return twin(Path(a[1]), a[2])
     if a[:1] == ["finish"] and len(a) == 2:
         return finish(Path(a[1]))
     print(__doc__, file=sys.stderr)
