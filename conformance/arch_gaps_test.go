@@ -60,17 +60,12 @@ func variantDir(t *testing.T, base string, override map[string]any) string {
 		t.Fatal(err)
 	}
 	var cfg map[string]any
-	b, err := os.ReadFile(filepath.Join(base, "config.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &cfg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	readConfig(t, base, &cfg)
 	for k, v := range override {
 		cfg[k] = v
 	}
-	if b, err = json.Marshal(cfg); err == nil {
+	b, err := json.Marshal(cfg)
+	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 	}
 	if err != nil {

@@ -40,29 +40,14 @@ func matchesConverter(t *testing.T, out, ref, model string, ignore ...string) bo
 func exaoneEpsBeyond(t *testing.T, out, ref, model string) string {
 	t.Helper()
 	const key = "exaone.attention.layer_norm_rms_epsilon"
-	r, err := corpus.LoadReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, c, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	v, ours := f.Meta.Get(key)
-	if _, conv := r.KV[key]; conv || !ours {
+	v, ok := extraKey(t, out, ref, func(*gguf.Meta) string { return key })
+	if !ok {
 		return ""
 	}
 	var cfg struct {
 		Eps *float64 `json:"layer_norm_epsilon"`
 	}
-	b, err := os.ReadFile(filepath.Join(model, "config.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &cfg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	readConfig(t, model, &cfg)
 	if got, ok := v.V.(float32); !ok || cfg.Eps == nil || got != float32(*cfg.Eps) {
 		t.Errorf("%s = %v; config.json's layer_norm_epsilon %v", key, v.V, cfg.Eps)
 	}
@@ -71,19 +56,13 @@ func exaoneEpsBeyond(t *testing.T, out, ref, model string) string {
 
 func swaPatternBeyond(t *testing.T, out, ref, model string) string {
 	t.Helper()
-	r, err := corpus.LoadReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, c, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	arch, _ := f.Meta.Str("general.architecture")
-	key := arch + ".attention.sliding_window_pattern"
-	v, ours := f.Meta.Get(key)
-	if _, conv := r.KV[key]; conv || !ours {
+	var key string
+	v, ok := extraKey(t, out, ref, func(m *gguf.Meta) string {
+		arch, _ := m.Str("general.architecture")
+		key = arch + ".attention.sliding_window_pattern"
+		return key
+	})
+	if !ok {
 		return ""
 	}
 	var cfg struct {
@@ -92,13 +71,7 @@ func swaPatternBeyond(t *testing.T, out, ref, model string) string {
 			LayerTypes []string `json:"layer_types"`
 		} `json:"text_config"`
 	}
-	b, err := os.ReadFile(filepath.Join(model, "config.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &cfg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	readConfig(t, model, &cfg)
 	lt := cfg.LayerTypes
 	if lt == nil {
 		lt = cfg.Text.LayerTypes
@@ -112,6 +85,38 @@ func swaPatternBeyond(t *testing.T, out, ref, model string) string {
 		t.Errorf("%s = %v; config.json's layer_types %v", key, got, lt)
 	}
 	return key
+}
+
+// extraKey is our file's value of the key (named from our metadata) when
+// the converter's reference lacks it; ok is false otherwise.
+func extraKey(t *testing.T, out, ref string, name func(*gguf.Meta) string) (gguf.Value, bool) {
+	t.Helper()
+	r, err := corpus.LoadReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, c, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	key := name(f.Meta)
+	v, ours := f.Meta.Get(key)
+	if _, conv := r.KV[key]; conv || !ours {
+		return gguf.Value{}, false
+	}
+	return v, true
+}
+
+func readConfig(t *testing.T, model string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(model, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // withoutKey writes a copy of the GGUF in without key: our file as the

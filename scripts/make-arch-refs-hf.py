@@ -330,20 +330,24 @@ def write(src: str, work: Path, names: list[str]) -> int:
                              if p.parent.name not in REMOTE and not p.parent.name.startswith(".")] + list(DERIVED))
     work.mkdir(parents=True, exist_ok=True)
     (work / "versions.json").write_text(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__}))
-    failed = []
     with cf.ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 2)) as ex:
-        futs = {ex.submit(one, n, src, work, ids): n for n in names}
-        for f in cf.as_completed(futs):
-            n = futs[f]
-            try:
-                r = f.result()
-            except Exception:
-                r = traceback.format_exc()[-3000:]
-            if r != "ok":
-                failed.append(n)
-            print(f"{n}: {'ok' if r == 'ok' else 'FAILED ' + r}", flush=True)
-    print("failed: " + " ".join(sorted(failed)) if failed else "all ok", flush=True)
+        report({ex.submit(one, n, src, work, ids): n for n in names})
     return 0
+
+
+def report(futs: dict) -> None:
+    """Prints each item's "ok" or what failed as it ends, then the failures."""
+    failed = []
+    for f in cf.as_completed(futs):
+        n = futs[f]
+        try:
+            r = f.result()
+        except Exception:
+            r = traceback.format_exc()[-3000:]
+        if r != "ok":
+            failed.append(n)
+        print(f"{n}: {'ok' if r == 'ok' else 'FAILED ' + r}", flush=True)
+    print("failed: " + " ".join(sorted(failed)) if failed else "all ok", flush=True)
 
 
 # Twins: a testdata/arch checkpoint whose own class transformers lacks,

@@ -388,23 +388,12 @@ def write(src: str, work: Path, names: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     (work / "versions-remote.json").write_text(json.dumps({"transformers": transformers.__version__,
                                                            "torch": torch.__version__}))
-    failed = []
     # a fresh process per item: shims, sys.path and imported remote modules stay in it
     kw = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=max(1, min(len(names), (os.cpu_count() or 2) - 2)), mp_context=ctx,
                                 **kw) as ex:
-        futs = {ex.submit(one, n, src, str(work), ids): n for n in names}
-        for f in cf.as_completed(futs):
-            n = futs[f]
-            try:
-                r = f.result()
-            except Exception:
-                r = traceback.format_exc()[-3000:]
-            if r != "ok":
-                failed.append(n)
-            print(f"{n}: {'ok' if r == 'ok' else 'FAILED ' + r}", flush=True)
-    print("failed: " + " ".join(sorted(failed)) if failed else "all ok", flush=True)
+        HF.report({ex.submit(one, n, src, str(work), ids): n for n in names})
     return 0
 
 
