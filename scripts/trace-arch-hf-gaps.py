@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Traces where llama.cpp and transformers part on testdata/arch-hf.
 
-    python3 scripts/trace-arch-hf-gaps.py write WORK
+    python3 scripts/trace-arch-hf-gaps.py write WORK [SRC]
 
 Runs where transformers is (the GPU machine; no GPU needed). Each entry of
 testdata/arch-hf/gaps/variants.json is a checkpoint of testdata/arch-hf with
 some config.json entries replaced (the weights are the same file): transformers
 loads it (its own classes, float32, strictly) and its logits for the base
 reference's tokens go to WORK/gaps/<variant>-ref/reference_logits.json in the
-corpus format. A variant may also name patches: transformers' own
+corpus format. A variant with "remote" is built through that remote code as
+make-arch-refs-remote.py builds it (SRC: the folder holding remote/, as for
+that script) and loaded from the base's safetensors. A variant may also name patches: transformers' own
 functions replaced at run time by what llama.cpp computes instead (PATCHES),
 for differences no config entry can remove. probe.json records what transformers made of the configs
 (rotary dimensions, the narrowest top-k router margin). If llama.cpp on the
@@ -66,7 +68,36 @@ def softmax_top_k(model) -> None:
     mp.sparsemixer = sm
 
 
-PATCHES = {"layernorm-as-rmsnorm": rms_norm_with_bias, "softmax-top-k": softmax_top_k}
+def no_activation_quant(model) -> None:
+    """1bitLLM's BitLinear without its 8-bit per-token activation rounding
+    (utils_quant.activation_quant), which llama.cpp's F16 graph does not do;
+    the ternary weights stay."""
+    sys.modules["utils_quant"].activation_quant = lambda x, num_bits=8: x
+
+
+PATCHES = {"layernorm-as-rmsnorm": rms_norm_with_bias, "softmax-top-k": softmax_top_k,
+           "no-activation-quant": no_activation_quant}
+
+
+def remote_model(v: dict, work: Path, src: Path):
+    """The base checkpoint through its remote code (make-arch-refs-remote.py's
+    build), its saved tensors loaded; tied embeddings tied back."""
+    import importlib.util
+    import torch
+    from safetensors.torch import load_file
+    spec = importlib.util.spec_from_file_location("make_arch_refs_remote", ROOT / "scripts" / "make-arch-refs-remote.py")
+    r = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(r)
+    r.shim()
+    m, _ = r.build(v["remote"], src.resolve(), work.resolve())
+    sd = {k: t.float() for k, t in load_file(HF / v["base"] / "model.safetensors").items()}
+    missing, unexpected = m.load_state_dict(sd, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise ValueError(f"remote {v['remote']}: missing {missing}, unexpected {unexpected}")
+    if missing:
+        m.lm_head.weight = m.get_input_embeddings().weight
+    m.config.use_cache = False
+    return m.float()
 
 
 def probe(model) -> dict:
@@ -95,16 +126,19 @@ def probe(model) -> dict:
     return out
 
 
-def one(name: str, v: dict, work: Path) -> dict:
+def one(name: str, v: dict, work: Path, src: Path) -> dict:
     import torch
     import transformers
     base = json.loads((HF / (v["base"] + "-ref") / "reference_logits.json").read_text())
     with tempfile.TemporaryDirectory() as t:
         d = variant_dir(v["base"], v["config"], Path(t))
-        m, info = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, output_loading_info=True)
-        bad = {k: x for k, x in info.items() if x and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-        if bad:
-            raise ValueError(f"{name}: does not load strictly: {bad}")
+        if v.get("remote"):
+            m = remote_model(v, work, src)
+        else:
+            m, info = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, output_loading_info=True)
+            bad = {k: x for k, x in info.items() if x and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+            if bad:
+                raise ValueError(f"{name}: does not load strictly: {bad}")
         m.eval()
         for p in v.get("patches", []):
             PATCHES[p](m)
@@ -118,18 +152,18 @@ def one(name: str, v: dict, work: Path) -> dict:
         return probe(m)
 
 
-def write(work: Path) -> int:
+def write(work: Path, src: Path) -> int:
     import transformers
     variants = json.loads((HF / "gaps" / "variants.json").read_text())
     probes = {"transformers": transformers.__version__}
     for name, v in variants.items():
         try:
-            probes[name] = one(name, v, work)
+            probes[name] = one(name, v, work, src)
             print(f"{name}: ok {probes[name]}", flush=True)
         except Exception:
             probes[name] = {"error": traceback.format_exc()[-2000:]}
             print(f"{name}: FAILED {probes[name]['error']}", flush=True)
-    for base in sorted({v["base"] for v in variants.values()}):
+    for base in sorted({v["base"] for v in variants.values() if not v.get("remote")}):
         try:
             import torch
             m = transformers.AutoModelForCausalLM.from_pretrained(HF / base, dtype=torch.float32)
@@ -143,7 +177,7 @@ def write(work: Path) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["write"] and len(sys.argv) == 3:
-        sys.exit(write(Path(sys.argv[2])))
+    if sys.argv[1:2] == ["write"] and len(sys.argv) in (3, 4):
+        sys.exit(write(Path(sys.argv[2]), Path(sys.argv[3] if len(sys.argv) == 4 else ".hfconv")))
     print(__doc__, file=sys.stderr)
     sys.exit(2)
