@@ -88,10 +88,11 @@ type Env struct {
 	Cache *RunCache
 }
 
-// Warnf logs a warning attributed to the stage.
+// Warnf logs a warning attributed to the stage (Build gives each stage's
+// Env a logger that names it).
 func (e *Env) Warnf(format string, args ...any) {
 	if e != nil && e.Log != nil {
-		e.Log.Warn(fmt.Sprintf(format, args...), "stage", e.StageID)
+		e.Log.Warn(fmt.Sprintf(format, args...))
 	}
 }
 

@@ -89,6 +89,9 @@ func (s *detectStage) Plan(ctx context.Context, env *pipeline.Env, in []*pipelin
 	if err != nil {
 		return nil, err
 	}
+	for _, c := range a.Caveats(m.Config) {
+		env.Warnf("%s", c)
+	}
 	m.Arch = a.Name()
 	m.Facts[FactArch] = a
 	return m, nil

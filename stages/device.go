@@ -47,7 +47,7 @@ func planDevice(env *pipeline.Env, own string) (gpu.Choice, error) {
 		return gpu.Choice{}, fmt.Errorf("%s: %w", stageDevice, err)
 	}
 	if own != "" && own != env.Device && c.CPU() && c.Reason != "" && env.Log != nil {
-		env.Log.Info("device: the CPU encodes: "+c.Reason, "stage", env.StageID)
+		env.Log.Info("device: the CPU encodes: " + c.Reason)
 	}
 	return c, nil
 }
