@@ -78,7 +78,8 @@ type Table struct {
 	// only then is the pattern written (keys_swa.go, swaBeyondConverter).
 	LlamaSWAPeriod int `yaml:"llama_swa_period"`
 	// VocabReader names the converter class's own vocabulary reader where
-	// it differs from TextModel's (vocab.ReaderInternLM2, ReaderKimi).
+	// it differs from TextModel's (vocab.ReaderInternLM2, ReaderKimi,
+	// ReaderHunyuan).
 	VocabReader string `yaml:"vocab_reader"`
 	// Tensors map HF names to GGUF names.
 	Tensors []TensorRule `yaml:"tensors"`
@@ -299,8 +300,8 @@ func build(t Table) (*Arch, error) {
 			return nil, fmt.Errorf("arch table %s: sentencepiece_keys[%d]: %w", t.Arch, i, err)
 		}
 	}
-	if r := t.VocabReader; r != "" && r != "internlm2" && r != "kimi" { // vocab.ReaderInternLM2, ReaderKimi
-		return nil, fmt.Errorf("arch table %s: vocab_reader %q: unknown (known: internlm2, kimi)", t.Arch, r)
+	if r := t.VocabReader; r != "" && r != "internlm2" && r != "kimi" && r != "hunyuan" { // vocab.ReaderInternLM2, ReaderKimi, ReaderHunyuan
+		return nil, fmt.Errorf("arch table %s: vocab_reader %q: unknown (known: internlm2, kimi, hunyuan)", t.Arch, r)
 	}
 	if p := t.SkipBlocksFrom; p != "" {
 		if _, ok := t.Params[p]; !ok {

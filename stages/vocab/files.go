@@ -18,7 +18,7 @@ const maxJSONSize = 512 << 20
 
 // sourceNames are the files of a model folder that Load may read.
 var sourceNames = []string{"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "config.json",
-	"added_tokens.json", "chat_template.jinja", "chat_template.json"}
+	"added_tokens.json", "chat_template.jinja", "chat_template.json", "tiktoken.model", "hy.tiktoken"}
 
 // Files lists the files of dir that Load may read, those present: a run
 // must neither write over them nor leave them out of its manifest. Only

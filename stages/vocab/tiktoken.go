@@ -45,14 +45,28 @@ const (
 // ParseTiktoken reads "base64-token rank" lines; name is used in errors,
 // which give the line.
 func ParseTiktoken(b []byte, name string) (*TiktokenRanks, error) {
+	return parseTiktoken(b, name, false)
+}
+
+// parseTiktoken reads "base64-token rank" lines. With sequential, as
+// tokenization_hy.py's _load_tiktoken_bpe, the rank column is not read:
+// each new token takes the next rank from 0, a repeated one is skipped,
+// and a blank line (which that reader cannot split) is refused; without,
+// as tiktoken's load_tiktoken_bpe, ranks are the file's and blank lines
+// are skipped.
+func parseTiktoken(b []byte, name string, sequential bool) (*TiktokenRanks, error) {
 	if len(b) > maxTiktoken {
 		return nil, fmt.Errorf("%s: %d bytes, more than the %d this reader takes", name, len(b), maxTiktoken)
 	}
 	t := &TiktokenRanks{Rank: map[string]int{}}
 	work := 0
-	for i, line := range bytes.Split(b, []byte("\n")) {
+	lines := bytes.Split(b, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1] // the file's last newline ends a line, it starts none
+	}
+	for i, line := range lines {
 		f := strings.Fields(string(line))
-		if len(f) == 0 {
+		if len(f) == 0 && !sequential {
 			continue
 		}
 		if len(f) != 2 {
@@ -62,14 +76,19 @@ func ParseTiktoken(b []byte, name string) (*TiktokenRanks, error) {
 		if err != nil || len(tok) == 0 {
 			return nil, fmt.Errorf("%s line %d: token %q: want non-empty base64", name, i+1, f[0])
 		}
-		rank, err := strconv.Atoi(f[1])
-		if err != nil || rank < 0 || rank > math.MaxInt32 {
-			return nil, fmt.Errorf("%s line %d: rank %q: want a non-negative integer", name, i+1, f[1])
+		_, seen := t.Rank[string(tok)]
+		rank := len(t.Tokens)
+		if !sequential {
+			if rank, err = strconv.Atoi(f[1]); err != nil || rank < 0 || rank > math.MaxInt32 {
+				return nil, fmt.Errorf("%s line %d: rank %q: want a non-negative integer", name, i+1, f[1])
+			}
+		} else if seen {
+			continue
 		}
 		if work += len(tok) * len(tok); work > maxMergeWork {
 			return nil, fmt.Errorf("%s line %d: tokens this long (%d bytes) pass what rebuilding the merges can take", name, i+1, len(tok))
 		}
-		if _, seen := t.Rank[string(tok)]; !seen {
+		if !seen {
 			t.Tokens = append(t.Tokens, tok)
 		}
 		t.Rank[string(tok)] = rank
@@ -136,46 +155,86 @@ func loadKimi(src *sources, path string, n int) (*gguf.Meta, error) {
 		return nil, err
 	}
 	base := len(t.Tokens)
-	special := map[int]string{}
-	for i := base; i < base+kimiReserved; i++ {
-		special[i] = "<|reserved_token_" + strconv.Itoa(i) + "|>"
-	}
+	names := map[int]string{}
 	if err := src.addedTokensDecoder(math.MaxInt32, func(id int, content string, _ bool) {
 		if id >= base && id < base+kimiReserved {
-			special[id] = content
+			names[id] = content
 		}
 	}); err != nil {
 		return nil, err
 	}
+	special := make([]namedID, kimiReserved)
+	for i := range special {
+		id := base + i
+		special[i] = namedID{"<|reserved_token_" + strconv.Itoa(id) + "|>", id}
+		if s, ok := names[id]; ok {
+			special[i].name = s
+		}
+	}
 	if n == 0 {
 		n = base + kimiReserved
 	}
-	byID := map[int]string{}
+	return tiktokenMeta(src, t, special, n, "kimi-k2")
+}
+
+// namedID is a special token of a tiktoken tokenizer.
+type namedID struct {
+	name string
+	id   int
+}
+
+// tiktokenMeta is what the converter's tiktoken readers (Kimi-K2's, Hunyuan's)
+// write before SpecialVocab: the merges rebuilt by BPE over the ranks; the
+// tokens of ids 0..n-1 from the ranks with the special tokens over them, by
+// name as the Python {**vocab, **special_tokens} (a token spelled as a
+// special one gives up its id), the later of two on one id winning;
+// special ids typed control, unnamed ids [PADi], unused.
+func tiktokenMeta(src *sources, t *TiktokenRanks, special []namedID, n int, pre string) (*gguf.Meta, error) {
+	idOf := map[string]int{}
+	var order []string
+	put := func(s string, id int) {
+		if _, ok := idOf[s]; !ok {
+			order = append(order, s)
+		}
+		idOf[s] = id
+	}
 	var merges []string
 	for _, tok := range t.Tokens {
 		rank := t.Rank[string(tok)]
-		byID[rank] = byteLevel(tok)
+		put(byteLevel(tok), rank)
 		if len(tok) > 1 {
 			if m := t.merge(tok, rank); len(m) == 2 {
 				merges = append(merges, byteLevel(m[0])+" "+byteLevel(m[1]))
 			}
 		}
 	}
+	specialID := map[string]int{}
+	for _, s := range special {
+		put(s.name, s.id)
+		specialID[s.name] = s.id
+	}
+	isSpecial := map[int]bool{}
+	for _, id := range specialID {
+		isSpecial[id] = true
+	}
+	byID := map[int]string{}
+	for _, s := range order {
+		byID[idOf[s]] = s
+	}
 	tokens, types := make([]string, n), make([]int32, n)
 	for i := range tokens {
-		s, isSpecial := special[i]
 		switch tok, ok := byID[i]; {
-		case isSpecial:
-			tokens[i], types[i] = s, TypeControl
-		case ok:
-			tokens[i], types[i] = tok, TypeNormal
-		default:
+		case !ok:
 			tokens[i], types[i] = "[PAD"+strconv.Itoa(i)+"]", TypeUnused
+		case isSpecial[i]:
+			tokens[i], types[i] = tok, TypeControl
+		default:
+			tokens[i], types[i] = tok, TypeNormal
 		}
 	}
 	meta := &gguf.Meta{}
 	meta.Set(KeyModel, gguf.String("gpt2"))
-	meta.Set(KeyPre, gguf.String("kimi-k2"))
+	meta.Set(KeyPre, gguf.String(pre))
 	meta.Set(KeyTokens, gguf.Strings(tokens))
 	meta.Set(KeyTokenType, gguf.Int32s(types))
 	meta.Set(KeyMerges, gguf.Strings(merges))

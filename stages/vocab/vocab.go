@@ -40,7 +40,8 @@ type Options struct {
 	PreHint string
 	// Reader names a converter class's own vocabulary reader where it
 	// differs from TextModel's: ReaderInternLM2 for a SentencePiece model,
-	// ReaderKimi for a tiktoken.model without tokenizer.json; "" is
+	// ReaderKimi for a tiktoken.model without tokenizer.json,
+	// ReaderHunyuan for a hy.tiktoken without tokenizer.json; "" is
 	// TextModel's.
 	Reader string
 	// Warn receives the converter's warnings (ids out of range, dropped
@@ -112,10 +113,12 @@ func Load(dir string, opts Options) (*gguf.Meta, error) {
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	var meta *gguf.Meta
 	switch {
-	case opts.Reader != "" && opts.Reader != ReaderInternLM2 && opts.Reader != ReaderKimi:
-		return nil, fmt.Errorf("vocabulary reader %q: unknown (known: %s, %s)", opts.Reader, ReaderInternLM2, ReaderKimi)
+	case opts.Reader != "" && opts.Reader != ReaderInternLM2 && opts.Reader != ReaderKimi && opts.Reader != ReaderHunyuan:
+		return nil, fmt.Errorf("vocabulary reader %q: unknown (known: %s, %s, %s)", opts.Reader, ReaderInternLM2, ReaderKimi, ReaderHunyuan)
 	case opts.Reader == ReaderKimi && src.tok == nil && isFile(tiktokenPath(dir)):
 		meta, err = loadKimi(src, tiktokenPath(dir), n)
+	case opts.Reader == ReaderHunyuan && src.tok == nil && isFile(hyTiktokenPath(dir)):
+		meta, err = loadHunyuan(src, hyTiktokenPath(dir), n, what)
 	case isFile(spmPath):
 		if opts.Reader == ReaderInternLM2 {
 			meta, err = loadInternLM2(src, spmPath, n)
