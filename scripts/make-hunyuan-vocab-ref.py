@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes stages/vocab/testdata/hunyuan-a13b/ and its reference
+r"""Writes stages/vocab/testdata/hunyuan-a13b/ and its reference
 hunyuan-a13b.gguf.json: Hunyuan-A13B's tokenizer as llama.cpp's
 convert_hf_to_gguf.py --vocab-only converts it, made without mlmf-run's code.
 
@@ -39,6 +39,13 @@ _load_tiktoken_bpe builds them (the rank column ignored; each new token the
 next rank from 0; a repeated token skipped), special_tokens as above, and
 vocab_size as tiktoken's n_vocab (the highest id + 1: 128167). The ids
 between the ranks and 127957 become the converter's [PADi] entries.
+
+The reference also holds, as "ids", the token ids of TEXTS as tiktoken
+encodes them with HYTokenizer's ranks, special tokens and PAT_STR (all
+special tokens allowed, as its tokenize() allows them): tiktoken's byte-pair
+merge over each piece of the pattern's split. No tiktoken or regex module
+here: the texts are ASCII, for which PAT_STR's \p{L} and \p{N} are
+[A-Za-z] and [0-9], and the merge is written out below.
 """
 import base64
 import importlib.util
@@ -55,6 +62,20 @@ NAME = "hunyuan-a13b"
 SPECIAL_START_ID = 127957  # tokenization_hy.py
 SPECIAL = ["<|endoftext|>", "<|startoftext|>", "<|bos|>", "<|eos|>", "<|pad|>"] + [f"<|extra_{i}|>" for i in range(205)]
 REPEATED = 0x41  # the byte "A", repeated after the 256 bytes
+
+# tokenization_hy.py's PAT_STR with \p{L} and \p{N} spelled for ASCII text.
+PAT_ASCII = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\nA-Za-z0-9]?[A-Za-z]+|[0-9]| ?[^\sA-Za-z0-9]+[\r\n]*|"""
+             r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
+TEXTS = [
+    "Hello world! How are you today?",
+    "  leading spaces, trailing spaces   ",
+    "\n\n\tTabs\tand\nnewlines\r\n\r\nmixed \n \n",
+    "1 12 123 1234 3.14159 2024-11-30",
+    "I've been 'told he's there, 'RE you sure? We'Ve a'lL DON'T",
+    "The pipeline converts a model: mlmf-run reads the tokenizer and writes the GGUF file.",
+    "def f(x):\n    return x**2  # square\n",
+    "<|startoftext|>You are helpful.<|extra_4|>Hi there<|extra_0|>Hello!<|eos|>",
+]
 
 CONFIG = {
     "architectures": ["HunYuanMoEV1ForCausalLM"], "model_type": "hunyuan_v1_moe",
@@ -116,6 +137,30 @@ def hy_stand_in(model: Path):
                                  vocab_size=max(max(ranks.values()), max(special.values())) + 1)
 
 
+def tiktoken_ids(tok, text: str) -> list:
+    """tiktoken's encode(text, allowed_special="all") for ASCII text."""
+    import re
+    assert text.isascii()
+    ranks, special = tok.mergeable_ranks, tok.special_tokens
+    ids = []
+    for part in re.split("(" + "|".join(map(re.escape, special)) + ")", text):
+        if part in special:
+            ids.append(special[part])
+            continue
+        for piece in re.findall(PAT_ASCII, part):
+            if piece.encode() in ranks:
+                ids.append(ranks[piece.encode()])
+                continue
+            parts = [bytes([b]) for b in piece.encode()]
+            while len(parts) > 1:
+                r, i = min((ranks.get(parts[i] + parts[i + 1], 1 << 62), i) for i in range(len(parts) - 1))
+                if r == 1 << 62:
+                    break
+                parts[i:i + 2] = [parts[i] + parts[i + 1]]
+            ids += [ranks[p] for p in parts]
+    return ids
+
+
 def convert(src: str, model: Path, outfile: str) -> None:
     make_arch_refs().converter_env(src, "make-hunyuan-vocab-ref.py")
 
@@ -155,7 +200,9 @@ def main() -> int:
         d_ = make_arch_refs().describe(src, gg)
     desc = {"kv": {k: v for k, v in d_["kv"].items() if k.startswith("tokenizer.")},
             "source": "convert_hf_to_gguf.py --vocab-only with a stand-in for HYTokenizer "
-                      "(scripts/make-hunyuan-vocab-ref.py) and get_vocab_base_pre forced to \"hunyuan\""}
+                      "(scripts/make-hunyuan-vocab-ref.py) and get_vocab_base_pre forced to \"hunyuan\"",
+            "texts": TEXTS, "ids": [tiktoken_ids(hy_stand_in(d), t) for t in TEXTS],
+            "ids_source": "tiktoken's byte-pair merge with HYTokenizer's ranks, special tokens and PAT_STR (ASCII texts)"}
     (OUT / (NAME + ".gguf.json")).write_text(json.dumps(desc, indent=1, ensure_ascii=True) + "\n")
     return 0
 

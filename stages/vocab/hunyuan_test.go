@@ -2,9 +2,11 @@ package vocab
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +32,10 @@ func TestHunyuanA13BVocab(t *testing.T) {
 		if v, ok := meta.Get(key); ok {
 			checkKV(t, key, v, ref[key])
 		}
+	}
+	// a run hashes what it reads, and never writes over it
+	if files := Files(hyFixture); !slices.Contains(files, filepath.Join(hyFixture, "hy.tiktoken")) {
+		t.Errorf("Files: %q, no hy.tiktoken", files)
 	}
 }
 
@@ -117,6 +123,9 @@ func FuzzLoadHunyuan(f *testing.F) {
 	f.Add([]byte("YQ== 0\nYg== 1\nYWI= 2\n"), []byte(`{"eos_token": "<|eos|>", "chat_template": "x"}`),
 		[]byte(`{"vocab_size": 128167, "bos_token_id": 1, "eos_token_id": 127960}`))
 	f.Add([]byte("IA== 0\nICA= 1\nIA== 7\n"), []byte(nil), []byte(`{"vocab_size": 128167}`))
+	if _, err := Load(hyFixture, Options{Reader: ReaderHunyuan}); err != nil {
+		f.Fatal(err) // the fixture is read, or nothing below shows anything
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, tik, tc, cfg []byte) {
 		for _, file := range []struct {
@@ -143,4 +152,32 @@ func FuzzLoadHunyuan(f *testing.F) {
 			t.Fatalf("%d tokens, %d types", tl, yl)
 		}
 	})
+}
+
+// TestHunyuanA13BInLlamaCpp: llama.cpp loads the vocabulary we write for
+// Hunyuan-A13B and tokenizes the reference's texts (ASCII words, digits,
+// spaces, code, contractions, special tokens) into the ids tiktoken gives
+// with HYTokenizer's ranks and pattern (scripts/make-hunyuan-vocab-ref.py).
+func TestHunyuanA13BInLlamaCpp(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "hunyuan-a13b.gguf.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Texts []string `json:"texts"`
+		IDs   [][]int  `json:"ids"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil || len(ref.Texts) == 0 || len(ref.Texts) != len(ref.IDs) {
+		t.Fatalf("hunyuan-a13b.gguf.json: %d texts, %d id lists (%v)", len(ref.Texts), len(ref.IDs), err)
+	}
+	bin := tokenizeHarness(t)
+	meta, err := Load(hyFixture, Options{Reader: ReaderHunyuan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range tokenize(t, bin, vocabGGUF(t, meta), ref.Texts) {
+		if !sameIDs(got, ref.IDs[i]) {
+			t.Errorf("%q:\n llama.cpp %v\n tiktoken  %v", ref.Texts[i], got, ref.IDs[i])
+		}
+	}
 }

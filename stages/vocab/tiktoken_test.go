@@ -33,20 +33,24 @@ func TestParseTiktoken(t *testing.T) {
 	}
 }
 
-// FuzzParseTiktoken: any input parses or is refused, never panics, and the
-// merges rebuilt from what parses only join tokens of the file.
+// FuzzParseTiktoken: any input parses or is refused by both readers
+// (tiktoken's, HYTokenizer's), never panics, and the merges rebuilt from
+// what parses only join tokens of the file.
 func FuzzParseTiktoken(f *testing.F) {
 	f.Add([]byte("YQ== 0\nYg== 1\nYWI= 2\n"))
 	f.Add([]byte("IA== 0\nICA= 1\nICAg 2\n"))
+	f.Add([]byte("IA== 0\nICA= 1\nIA== x\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := ParseTiktoken(b, "tiktoken.model")
-		if err != nil {
-			return
-		}
-		for _, tok := range r.Tokens {
-			for _, p := range r.merge(tok, r.Rank[string(tok)]) {
-				if len(p) == 0 {
-					t.Fatalf("empty part merging %q", tok)
+		for _, parse := range []func([]byte, string) (*TiktokenRanks, error){ParseTiktoken, ParseHYTiktoken} {
+			r, err := parse(b, "tiktoken.model")
+			if err != nil {
+				continue
+			}
+			for _, tok := range r.Tokens {
+				for _, p := range r.merge(tok, r.Rank[string(tok)]) {
+					if len(p) == 0 {
+						t.Fatalf("empty part merging %q", tok)
+					}
 				}
 			}
 		}
