@@ -25,9 +25,10 @@ const ReaderKimi = "kimi"
 // kimiReserved is tokenization_kimi.py's num_reserved_special_tokens + 2.
 const kimiReserved = 256 + 2
 
-// TiktokenRanks is a tiktoken.model: tokens in first-seen order with their
-// ranks (a repeated token keeps its first place and its last rank, as the
-// Python dict load_tiktoken_bpe builds).
+// TiktokenRanks is a tiktoken.model (or hy.tiktoken): tokens in first-seen
+// order with their ranks (a repeated token keeps its first place and, from
+// ParseTiktoken, its last rank, as the Python dict load_tiktoken_bpe builds;
+// from ParseHYTiktoken, its first).
 type TiktokenRanks struct {
 	Tokens [][]byte
 	Rank   map[string]int
