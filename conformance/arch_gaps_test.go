@@ -29,6 +29,10 @@ func TestArchitectureGapTraces(t *testing.T) {
 		Base   string         `json:"base"`
 		Config map[string]any `json:"config"`
 		Why    string         `json:"why"`
+		// Apart: a config llama.cpp computes wrongly and no key can fix
+		// (a plan-time caveat, stages/arch/caveats.go); it must stay
+		// apart, so this test says when llama.cpp catches up.
+		Apart bool `json:"apart"`
 	}
 	if err := json.Unmarshal(b, &variants); err != nil {
 		t.Fatal(err)
@@ -42,7 +46,10 @@ func TestArchitectureGapTraces(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "f16.gguf")
 			runRecipe(t, "hf-to-gguf.yaml", map[string]string{"model": dir, "out": out, "type": "F16"})
 			r := checkLogits(t, bin, script, out, filepath.Join(hf, "gaps", name+"-ref", "reference_logits.json"))
-			if r.rel > 0.002 || r.agree != r.total {
+			switch {
+			case v.Apart && r.rel <= 0.01:
+				t.Errorf("llama.cpp now agrees with transformers (rel %.5f): drop the caveat: %s", r.rel, v.Why)
+			case !v.Apart && (r.rel > 0.002 || r.agree != r.total):
 				t.Errorf("%s: llama.cpp vs transformers rel %.5f (max 0.002), argmax %d/%d", v.Why, r.rel, r.agree, r.total)
 			}
 			t.Logf("rel %.5f argmax %d/%d: %s", r.rel, r.agree, r.total, v.Why)

@@ -12,6 +12,7 @@ import (
 var caveats = map[string]func(h *hparams) string{
 	"smollm3": smolLM3NoRope,
 	"exaone4": exaone4Window,
+	"bitnet":  bitnetActivation,
 	"phimoe": func(*hparams) string {
 		return "llama.cpp runs Phi-3.5-MoE with RMS norms where it has LayerNorms, and a renormalized softmax top-2 " +
 			"where transformers' sparsemixer weighs the chosen experts: its logits will differ from transformers'"
@@ -64,4 +65,15 @@ func exaone4Window(h *hparams) string {
 	}
 	return fmt.Sprintf("llama.cpp's exaone4 uses the sliding window (and no rope on global layers) only for 64-layer "+
 		"models; this one has %d layers and sliding_window %v: llama.cpp will attend over everything with rope on every layer", n, h.cfg["sliding_window"])
+}
+
+// bitnetActivation: llama.cpp's bitnet graph applies SiLU whatever
+// hidden_act says; microsoft's BitNet b1.58 2B4T uses relu2.
+func bitnetActivation(h *hparams) string {
+	act, ok := h.cfg["hidden_act"].(string)
+	if !ok || act == "silu" {
+		return ""
+	}
+	return fmt.Sprintf("hidden_act is %q; llama.cpp's bitnet applies SiLU whatever the config says (no GGUF key "+
+		"selects the activation): its logits will differ from transformers'", act)
 }

@@ -21,6 +21,8 @@ func TestCaveats(t *testing.T) {
 		{"exaone4", map[string]any{"num_hidden_layers": 64.0, "sliding_window": 4096.0}, ""},
 		{"exaone4", map[string]any{"num_hidden_layers": 30.0, "sliding_window": nil}, ""},
 		{"phimoe", map[string]any{"num_hidden_layers": 2.0}, "sparsemixer"},
+		{"bitnet", map[string]any{"num_hidden_layers": 2.0, "hidden_act": "relu2"}, `hidden_act is "relu2"`},
+		{"bitnet", map[string]any{"num_hidden_layers": 2.0, "hidden_act": "silu"}, ""},
 		{"llama", map[string]any{"num_hidden_layers": 2.0}, ""},
 	} {
 		got := strings.Join(mustLookup(t, c.arch).Caveats(c.cfg), "\n")

@@ -33,7 +33,8 @@ func Doc(tested map[string][]string) []byte {
 	b.WriteString("usual pattern stay byte-identical). EXAONE 3's RMS-norm epsilon is also written as\n")
 	b.WriteString("`exaone.attention.layer_norm_rms_epsilon`, without which llama.cpp refuses the file. Where llama.cpp\n")
 	b.WriteString("computes another function than transformers and no key can change it, the plan warns (stages/arch/caveats.go:\n")
-	b.WriteString("SmolLM3 `no_rope_layers` off llama.cpp's every-fourth pattern, an EXAONE 4 window below 64 layers, Phi-3.5-MoE).\n\n")
+	b.WriteString("SmolLM3 `no_rope_layers` off llama.cpp's every-fourth pattern, an EXAONE 4 window below 64 layers, Phi-3.5-MoE,\n")
+	b.WriteString("a BitNet whose `hidden_act` is not SiLU: microsoft's 2B4T uses relu2).\n\n")
 	b.WriteString("| GGUF architecture | config.json `architectures` | `model_type` | converter, and what the table does | tested against |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, name := range Known() {
