@@ -68,6 +68,40 @@ TEXT = "The quick brown fox converts a model to GGUF, 42 times."
 # plain BitNetForCausalLM with no quantization_config, its projections set
 # to fixed points of the converter's ternarization (ternary_fixed_points).
 DERIVED = {"bitnet-bf16": ("bitnet-packed", ["quantization_config"])}
+# The architectures mlmf-run had before testdata/arch (checked against the
+# corpus and mappings only): tiny configs given here, in each class's own
+# keys, with the shared SentencePiece vocabulary (testdata/arch/tokenizer.model
+# and the tokenizer_config.json make-arch-refs.py writes). gpt2, falcon,
+# stablelm and qwen2moe's converter classes read a byte-level BPE vocabulary
+# only: given the same converter's SentencePiece path, as BPE_ONLY.
+_TINY = {"vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256,
+         "bos_token_id": 1, "eos_token_id": 2}
+INLINE = {
+    "qwen2": dict(_TINY, architectures=["Qwen2ForCausalLM"], model_type="qwen2", rms_norm_eps=1e-6,
+                  rope_theta=10000.0, tie_word_embeddings=False),
+    "qwen2moe": dict(_TINY, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", rms_norm_eps=1e-6,
+                     rope_theta=10000.0, tie_word_embeddings=False, num_experts=4, num_experts_per_tok=2,
+                     moe_intermediate_size=32, shared_expert_intermediate_size=64, decoder_sparse_step=1,
+                     mlp_only_layers=[], norm_topk_prob=False),
+    "gemma": dict(_TINY, architectures=["GemmaForCausalLM"], model_type="gemma", head_dim=16, rms_norm_eps=1e-6,
+                  rope_theta=10000.0, hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh"),
+    "gemma2": dict(_TINY, architectures=["Gemma2ForCausalLM"], model_type="gemma2", head_dim=16, rms_norm_eps=1e-6,
+                   rope_theta=10000.0, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
+                   sliding_window=32, final_logit_softcapping=30.0, attn_logit_softcapping=50.0),
+    "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 512, "n_embd": 64, "n_layer": 2,
+             "n_head": 4, "n_positions": 256, "layer_norm_epsilon": 1e-5, "bos_token_id": 1, "eos_token_id": 2},
+    "falcon": {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "vocab_size": 512, "hidden_size": 64,
+               "num_hidden_layers": 2, "num_attention_heads": 4, "new_decoder_architecture": False,
+               "multi_query": True, "parallel_attn": True, "bias": False, "alibi": False,
+               "layer_norm_epsilon": 1e-5, "bos_token_id": 1, "eos_token_id": 2},
+    "stablelm": dict(_TINY, architectures=["StableLmForCausalLM"], model_type="stablelm", num_key_value_heads=4,
+                     partial_rotary_factor=0.25, use_qkv_bias=True, layer_norm_eps=1e-5, qk_layernorm=False,
+                     use_parallel_residual=False, rope_theta=10000.0, tie_word_embeddings=False),
+}
+SPM_VOCAB = {"gpt2", "falcon", "stablelm", "qwen2moe"}
+TOKENIZER_CONFIG = {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+                    "unk_token": "<unk>", "model_max_length": 256, "tokenizer_class": "LlamaTokenizer"}
 REMOTE = {"internlm2", "internlm2-vocab", "internlm2-added", "internlm3", "internlm3-prefix-space", "exaone", "bitnet",
           "bitnet-packed", "qwen3-ct-w4", "qwen3-ct-w4-asym"}
 # Saved under the Hub's class name, the only one the converter knows:
@@ -125,6 +159,8 @@ def source_dir(name: str) -> Path:
 
 
 def source_config(name: str) -> dict:
+    if name in INLINE:
+        return dict(INLINE[name])
     c = json.loads((source_dir(name) / "config.json").read_text())
     for k in DERIVED.get(name, (name, []))[1]:
         c.pop(k, None)
@@ -143,7 +179,7 @@ def load_config(name: str):
             tries.append(dict(c, rope_parameters={t: c["rope_parameters"] for t in set(c["layer_types"])}))
         tries.append({k: v for k, v in c.items() if k != "rope_parameters"})
     errs = []
-    if name not in DERIVED:
+    if name not in DERIVED and name not in INLINE:
         try:
             return transformers.AutoConfig.from_pretrained(ARCH / name)
         except Exception as e:  # the next spelling
@@ -178,8 +214,12 @@ def write_hf(name: str, dst: Path, ids: list[int]) -> dict:
         c = json.loads((dst / "config.json").read_text())
         c["architectures"] = [HUB_ARCH[name]]
         (dst / "config.json").write_text(json.dumps(c, indent=2, sort_keys=True) + "\n")
-    for f in ("tokenizer.model", "tokenizer_config.json"):
-        shutil.copy(source_dir(name) / f, dst / f)
+    if name in INLINE:
+        shutil.copy(ARCH / "tokenizer.model", dst / "tokenizer.model")
+        (dst / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n")
+    else:
+        for f in ("tokenizer.model", "tokenizer_config.json"):
+            shutil.copy(source_dir(name) / f, dst / f)
     return logits_json(model, ids, "arch-hf/" + name)
 
 
@@ -311,7 +351,7 @@ def one_(name: str, src: str, work: Path, ids: list[int]) -> str:
     for ot in OUTTYPES:
         gg = work / "conv" / f"{name}-{ot}.gguf"
         try:
-            convert(src, model, ot, gg, name in mar.BPE_ONLY)
+            convert(src, model, ot, gg, name in mar.BPE_ONLY or name in SPM_VOCAB)
         except subprocess.CalledProcessError as e:
             # the converter refuses transformers' own file: kept, with why
             (ref / "converter-error.txt").write_text(e.stderr[-1500:])
@@ -327,7 +367,7 @@ def write(src: str, work: Path, names: list[str]) -> int:
     import transformers
     ids = tokens()
     names = names or sorted([p.parent.name for p in ARCH.glob("*/config.json")
-                             if p.parent.name not in REMOTE and not p.parent.name.startswith(".")] + list(DERIVED))
+                             if p.parent.name not in REMOTE and not p.parent.name.startswith(".")] + list(DERIVED) + list(INLINE))
     work.mkdir(parents=True, exist_ok=True)
     (work / "versions.json").write_text(json.dumps({"transformers": transformers.__version__, "torch": torch.__version__}))
     with cf.ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 2)) as ex:

@@ -83,6 +83,11 @@ func (a *Arch) Config(meta *gguf.Meta, tensors []*tensor.Desc) map[string]any {
 	specialIDs(cfg, meta)
 	if a.Arch == "falcon" {
 		_, norm2 := names["blk.0.attn_norm_2.weight"]
+		// the table derives its KV heads from three entries (multi_query
+		// decides): written back as num_kv_heads, with the layout flags below
+		if v, ok := get("attention.head_count_kv"); ok {
+			cfg["num_kv_heads"] = v
+		}
 		kv, _ := num(cfg["num_kv_heads"])
 		cfg["new_decoder_architecture"] = norm2
 		cfg["multi_query"] = !norm2 && kv == 1
