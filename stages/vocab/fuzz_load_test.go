@@ -27,18 +27,7 @@ func FuzzLoad(f *testing.F) {
 		if vocabSizeOver(cfg, 1<<16) {
 			return // a padded list of millions of tokens tests nothing more, slowly
 		}
-		for i, data := range [][]byte{model, tok, tc, cfg, added, tmpl} {
-			p := filepath.Join(dir, loadFiles[i])
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if len(data) == 0 {
-				continue
-			}
-			if err := os.WriteFile(p, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		fuzzFolder(t, dir, loadFiles, model, tok, tc, cfg, added, tmpl)
 		// The tokenizer_config.json's first byte picks whether its
 		// add_prefix_space is read too, config.json's length (odd) the
 		// InternLM2 reader.
@@ -94,4 +83,22 @@ func vocabSizeOver(cfg []byte, limit float64) bool {
 		}
 	}
 	return false
+}
+
+// fuzzFolder gives dir's files (names[i]) the fuzzed contents data[i]; an
+// empty one removes the file, so each input also tries its absence.
+func fuzzFolder(t *testing.T, dir string, names []string, data ...[]byte) {
+	t.Helper()
+	for i, d := range data {
+		p := filepath.Join(dir, names[i])
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if len(d) == 0 {
+			continue
+		}
+		if err := os.WriteFile(p, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -128,20 +128,7 @@ func FuzzLoadHunyuan(f *testing.F) {
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, tik, tc, cfg []byte) {
-		for _, file := range []struct {
-			name string
-			data []byte
-		}{{"hy.tiktoken", tik}, {"tokenizer_config.json", tc}, {"config.json", cfg}} {
-			p := filepath.Join(dir, file.name)
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if len(file.data) > 0 {
-				if err := os.WriteFile(p, file.data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		fuzzFolder(t, dir, []string{"hy.tiktoken", "tokenizer_config.json", "config.json"}, tik, tc, cfg)
 		meta, err := Load(dir, Options{Reader: ReaderHunyuan})
 		if err != nil {
 			return

@@ -1,8 +1,6 @@
 package vocab
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -69,20 +67,7 @@ func FuzzLoadKimi(f *testing.F) {
 		if vocabSizeOver(cfg, 1<<16) {
 			return
 		}
-		for _, file := range []struct {
-			name string
-			data []byte
-		}{{"tiktoken.model", tik}, {"tokenizer_config.json", tc}, {"config.json", cfg}} {
-			p := filepath.Join(dir, file.name)
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if len(file.data) > 0 {
-				if err := os.WriteFile(p, file.data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		fuzzFolder(t, dir, []string{"tiktoken.model", "tokenizer_config.json", "config.json"}, tik, tc, cfg)
 		meta, err := Load(dir, Options{Reader: ReaderKimi})
 		if err != nil {
 			return
